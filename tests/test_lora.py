@@ -1,0 +1,138 @@
+"""LoRA on real transformers encoders: counts, gradients, merging."""
+
+import copy
+
+import pytest
+import torch
+from transformers import AutoModel
+
+from speechbrain_lora_ser.architectures import LARGE_CONFIGS, build_large_encoder
+from speechbrain_lora_ser.lora import (
+    add_lora,
+    has_lora,
+    lora_parameters,
+    merge_lora,
+)
+from speechbrain_lora_ser.model import EmotionHead, SSLEncoder
+
+PAPER_LORA_PARAMETERS = 14_155_776
+
+
+@pytest.mark.parametrize("name", sorted(LARGE_CONFIGS))
+def test_paper_settings_on_large_encoders_train_exactly_14m_lora_parameters(name):
+    model = build_large_encoder(name)
+    total_before = sum(p.numel() for p in model.parameters())
+    add_lora(model, rank=32, alpha=64, dropout=0.05)
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    assert sum(p.numel() for _, p in trainable) == PAPER_LORA_PARAMETERS
+    assert all("lora_" in n for n, _ in trainable)
+    assert 300e6 < total_before < 320e6
+    # 24 layers x 6 targets, each with an A and a B tensor
+    assert len(trainable) == 24 * 6 * 2
+
+
+def _train_step(encoder, head, wavs, lens):
+    hidden, frame_lens = encoder(wavs, lens)
+    loss = head(hidden, frame_lens).pow(2).mean()
+    loss.backward()
+
+
+@pytest.mark.parametrize("family", ["wavlm", "hubert"])
+def test_every_lora_tensor_gets_a_gradient(family, tiny_wavlm, tiny_hubert):
+    folder = {"wavlm": tiny_wavlm, "hubert": tiny_hubert}[family]
+    torch.manual_seed(0)
+    encoder = SSLEncoder(folder, layerdrop=0.0)
+    add_lora(encoder, rank=4, alpha=8, dropout=0.0)
+    head = EmotionHead(encoder.hidden_size, attention_channels=8, hidden_size=8)
+    wavs, lens = torch.randn(2, 8000), torch.tensor([1.0, 0.7])
+    params = [p for _, p in lora_parameters(encoder)]
+    optimizer = torch.optim.Adam(params + list(head.parameters()), lr=1e-2)
+    # B starts at zero, so A only gets a gradient once B has moved.
+    _train_step(encoder, head, wavs, lens)
+    optimizer.step()
+    optimizer.zero_grad()
+    _train_step(encoder, head, wavs, lens)
+    named = lora_parameters(encoder)
+    assert len(named) == 2 * 2 * 6
+    dead = [n for n, p in named if p.grad is None or p.grad.abs().sum() == 0]
+    assert dead == []
+    frozen_with_grad = [
+        n
+        for n, p in encoder.named_parameters()
+        if "lora_" not in n and p.grad is not None
+    ]
+    assert frozen_with_grad == []
+
+
+def test_plain_peft_on_stock_wavlm_attention_would_be_dead(tiny_wavlm):
+    """The trap the attention fix removes: stock WavLM ignores q/k/v adapters."""
+    from peft import LoraConfig, inject_adapter_in_model
+
+    model = AutoModel.from_pretrained(tiny_wavlm)
+    inject_adapter_in_model(LoraConfig(r=4, target_modules=["q_proj"]), model)
+    for name, p in model.named_parameters():
+        p.requires_grad = True
+        if "lora_B" in name:
+            torch.nn.init.normal_(p)
+    model(torch.randn(1, 8000)).last_hidden_state.sum().backward()
+    grads = [p.grad for n, p in model.named_parameters() if "lora_A" in n]
+    assert all(g is None for g in grads)
+
+
+@pytest.mark.parametrize("family", ["wavlm", "hubert"])
+def test_merged_equals_unmerged(family, tiny_wavlm, tiny_hubert):
+    folder = {"wavlm": tiny_wavlm, "hubert": tiny_hubert}[family]
+    torch.manual_seed(0)
+    encoder = add_lora(SSLEncoder(folder), rank=4, alpha=8, dropout=0.0)
+    for _, p in lora_parameters(encoder):
+        torch.nn.init.normal_(p, std=0.2)
+    encoder.eval()
+    wavs, lens = torch.randn(3, 9600), torch.tensor([1.0, 0.8, 0.5])
+    with torch.no_grad():
+        unmerged, _ = encoder(wavs, lens)
+        merged_encoder = merge_lora(copy.deepcopy(encoder))
+        merged, _ = merged_encoder(wavs, lens)
+        base = copy.deepcopy(encoder)
+        for _, p in lora_parameters(base):
+            p.zero_()
+        without_adapters, _ = base(wavs, lens)
+    assert not has_lora(merged_encoder)
+    assert (merged - unmerged).abs().max() <= 1e-4
+    # the adapters really changed the output (the test can fail)
+    assert (without_adapters - unmerged).abs().max() > 1e-2
+
+
+def test_module_calling_attention_matches_stock_wavlm(tiny_wavlm):
+    torch.manual_seed(0)
+    stock = SSLEncoder(tiny_wavlm).eval()
+    fixed = add_lora(copy.deepcopy(stock), rank=4, alpha=8).eval()
+    wavs, lens = torch.randn(3, 9600), torch.tensor([1.0, 0.6, 0.4])
+    with torch.no_grad():
+        expected, frame_lens = stock(wavs, lens)
+        got, _ = fixed(wavs, lens)
+    for i, rel in enumerate(frame_lens):
+        n = int(round(rel.item() * expected.shape[1]))
+        assert (got[i, :n] - expected[i, :n]).abs().max() <= 1e-5
+
+
+def test_add_lora_rejects_encoders_without_targets():
+    with pytest.raises(ValueError, match="not found"):
+        add_lora(torch.nn.Sequential(torch.nn.Linear(2, 2)))
+
+
+@pytest.mark.parametrize("family", ["wavlm", "hubert"])
+def test_prediction_does_not_depend_on_batch_companions(family, tiny_wavlm, tiny_hubert):
+    folder = {"wavlm": tiny_wavlm, "hubert": tiny_hubert}[family]
+    torch.manual_seed(0)
+    encoder = SSLEncoder(folder).eval()
+    head = EmotionHead(encoder.hidden_size, attention_channels=8, hidden_size=8).eval()
+    short = torch.randn(6000)
+    batch = torch.zeros(3, 16000)
+    batch[0, :6000] = short
+    batch[1] = torch.randn(16000)
+    batch[2, :12000] = torch.randn(12000)
+    lens = torch.tensor([6000 / 16000, 1.0, 0.75])
+    with torch.no_grad():
+        alone = head(*encoder(short.unsqueeze(0), torch.ones(1)))
+        together = head(*encoder(batch, lens))
+    assert (alone[0] - together[0]).abs().max() <= 1e-4
