@@ -82,7 +82,7 @@ def build_large_encoder(name):
 
 
 def tiny_config(family="wavlm", hidden_size=64, num_layers=2, layerdrop=0.0):
-    """Configuration of a small encoder of the family (same layer types).
+    """Return the configuration of a small encoder of a family (same layers).
 
     Arguments
     ---------

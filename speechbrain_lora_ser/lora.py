@@ -47,9 +47,11 @@ class ModuleCallingWavLMAttention(WavLMAttention):
         batch, length, _ = hidden_states.shape
 
         def heads(projection):
-            return projection(hidden_states).view(
-                batch, length, self.num_heads, self.head_dim
-            ).transpose(1, 2)
+            return (
+                projection(hidden_states)
+                .view(batch, length, self.num_heads, self.head_dim)
+                .transpose(1, 2)
+            )
 
         query, key, value = heads(self.q_proj), heads(self.k_proj), heads(self.v_proj)
         bias = gated_position_bias.view(batch, self.num_heads, length, length)
@@ -107,9 +109,7 @@ def enable_wavlm_adapters(model):
     return switched
 
 
-def add_lora(
-    encoder, rank=32, alpha=64, dropout=0.05, target_modules=PAPER_TARGETS
-):
+def add_lora(encoder, rank=32, alpha=64, dropout=0.05, target_modules=PAPER_TARGETS):
     """Freeze ``encoder`` and add trainable LoRA adapters to it (in place).
 
     Arguments

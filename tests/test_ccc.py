@@ -62,7 +62,9 @@ def test_ccc_stats_is_corpus_level_not_mean_of_batches():
     for start in range(0, 64, 8):
         ids = [str(i) for i in range(start, start + 8)]
         stats.append(ids, predictions[start : start + 8], targets[start : start + 8])
-        batch_values.append(ccc(predictions[start : start + 8], targets[start : start + 8]))
+        batch_values.append(
+            ccc(predictions[start : start + 8], targets[start : start + 8])
+        )
     summary = stats.summarize()
     whole = ccc(predictions.double(), targets.double())
     for k, name in enumerate(("arousal", "valence", "dominance")):

@@ -121,7 +121,9 @@ def test_add_lora_rejects_encoders_without_targets():
 
 
 @pytest.mark.parametrize("family", ["wavlm", "hubert"])
-def test_prediction_does_not_depend_on_batch_companions(family, tiny_wavlm, tiny_hubert):
+def test_prediction_does_not_depend_on_batch_companions(
+    family, tiny_wavlm, tiny_hubert
+):
     folder = {"wavlm": tiny_wavlm, "hubert": tiny_hubert}[family]
     torch.manual_seed(0)
     encoder = SSLEncoder(folder).eval()
