@@ -196,3 +196,20 @@ class EmotionHead(torch.nn.Module):
     def forward(self, hidden, lengths):
         """Return ``[batch, n_outputs]`` predictions."""
         return self.regressor(self.pool(hidden, lengths))
+
+
+def encoder_hidden_size(source, cache_dir=None):
+    """Width of an encoder's hidden states, read from its configuration.
+
+    Arguments
+    ---------
+    source : str
+        Hub name or local folder of the encoder.
+    cache_dir : str, optional
+        ``transformers`` cache folder.
+
+    Returns
+    -------
+    int
+    """
+    return AutoConfig.from_pretrained(source, cache_dir=cache_dir).hidden_size

@@ -1,0 +1,167 @@
+"""EmotionBrain: CCC training of the encoder + head, one stage at a time.
+
+A stage trains one of three ways (``mode``):
+
+* ``head``: the encoder is frozen, only the head trains (Off-the-shelf);
+* ``finetune``: encoder and head train (FineTuned, FT(dual), stage 1);
+* ``lora``: the encoder is frozen, LoRA adapters and head train.
+
+The encoder and the head have their own optimizers (and learning rates); the
+``Brain`` clips each optimizer's parameters, so every group is clipped.
+
+Authors
+ * speechbrain-lora-ser contributors 2026
+"""
+
+import logging
+
+import speechbrain as sb
+import torch
+
+from speechbrain_lora_ser.ccc import CCCStats
+from speechbrain_lora_ser.lora import add_lora, has_lora
+
+logger = logging.getLogger(__name__)
+
+MODES = ("head", "finetune", "lora")
+
+
+def count_trainable(module):
+    """Number of trainable parameters of a module.
+
+    Example
+    -------
+    >>> count_trainable(torch.nn.Linear(2, 3))
+    9
+    """
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def configure_stage(encoder, mode, lora_options):
+    """Set which encoder parameters train for a stage ``mode``.
+
+    Arguments
+    ---------
+    encoder : speechbrain_lora_ser.model.SSLEncoder
+        The encoder (changed in place).
+    mode : str
+        ``head``, ``finetune`` or ``lora``.
+    lora_options : dict
+        ``add_lora`` keyword arguments for the ``lora`` mode.
+    """
+    if mode not in MODES:
+        raise ValueError(f"unknown stage mode {mode!r}; expected one of {MODES}")
+    if mode == "head":
+        encoder.freeze_encoder()
+    elif mode == "lora":
+        if not has_lora(encoder):
+            add_lora(encoder.model, **lora_options)
+    elif mode == "finetune":
+        if has_lora(encoder):
+            raise ValueError("fine-tuning an encoder that carries LoRA adapters")
+        for name, parameter in encoder.model.named_parameters():
+            parameter.requires_grad = not name.startswith("feature_extractor.")
+
+
+class EmotionBrain(sb.Brain):
+    """Trains and evaluates the encoder + head with the CCC loss.
+
+    Expects ``modules`` with ``ssl`` (``SSLEncoder``) and ``head``
+    (``EmotionHead``), and ``hparams`` with ``compute_cost`` (``CCCLoss``),
+    ``encoder_opt_class``, ``head_opt_class``, ``train_logger`` and
+    ``label_scaler``. The best epoch is the one with the highest development
+    CCC averaged over arousal, valence and dominance, computed over all
+    predictions of the epoch at once.
+    """
+
+    def compute_forward(self, batch, stage):
+        """Predict the (scaled) attributes of a batch."""
+        batch = batch.to(self.device)
+        wavs, wav_lens = batch.sig
+        hidden, frame_lens = self.modules.ssl(wavs, wav_lens)
+        return self.modules.head(hidden, frame_lens)
+
+    def compute_objectives(self, predictions, batch, stage):
+        """CCC loss; keeps every prediction for the epoch's CCC."""
+        targets = batch.labels.data.to(predictions.device)
+        predictions = predictions.float()
+        if stage != sb.Stage.TRAIN:
+            self.ccc_stats.append(batch.id, predictions, targets)
+        labeled = ~torch.isnan(targets).any(dim=1)
+        if labeled.sum() == 0:  # unlabeled test partition: predictions only
+            return predictions.sum() * 0.0
+        return self.hparams.compute_cost(predictions[labeled], targets[labeled])
+
+    def on_stage_start(self, stage, epoch=None):
+        """Start a fresh CCC accumulator."""
+        self.ccc_stats = CCCStats()
+
+    def on_stage_end(self, stage, stage_loss, epoch=None):
+        """Log losses and CCC, and checkpoint on the development CCC."""
+        if stage == sb.Stage.TRAIN:
+            self.train_loss = stage_loss
+            return
+        summary = self.ccc_stats.summarize()
+        stats = {"loss": stage_loss}
+        stats.update({f"ccc_{name}": value for name, value in summary.items()})
+        if stage == sb.Stage.VALID:
+            self.hparams.train_logger.log_stats(
+                {"stage": self.stage_name, "epoch": epoch},
+                train_stats={"loss": self.train_loss},
+                valid_stats=stats,
+            )
+            self.checkpointer.save_and_keep_only(
+                meta={"ccc": summary["average"], "epoch": epoch},
+                max_keys=["ccc"],
+            )
+        else:
+            self.hparams.train_logger.log_stats(
+                {"stage": self.stage_name, "test set": self.test_name},
+                test_stats=stats,
+            )
+            self.test_summary = summary
+
+    def init_optimizers(self):
+        """One optimizer for the trainable encoder parameters, one for the head."""
+        self.optimizers_dict = {}
+        encoder_params = [p for p in self.modules.ssl.parameters() if p.requires_grad]
+        if encoder_params:
+            self.optimizers_dict["encoder"] = self.hparams.encoder_opt_class(
+                encoder_params
+            )
+        self.optimizers_dict["head"] = self.hparams.head_opt_class(
+            self.modules.head.parameters()
+        )
+        self.optimizer = self.optimizers_dict["head"]
+        if self.checkpointer is not None:
+            for name, optimizer in self.optimizers_dict.items():
+                self.checkpointer.add_recoverable(f"{name}_optimizer", optimizer)
+
+    def log_trainable_parameters(self):
+        """Log (and write to the train log) what trains in this stage."""
+        encoder = count_trainable(self.modules.ssl)
+        head = count_trainable(self.modules.head)
+        message = (
+            f"{self.stage_name} ({self.stage_mode}): trainable parameters: "
+            f"encoder {encoder:,}"
+            + (" (LoRA)" if self.stage_mode == "lora" else "")
+            + f" + head {head:,} = {encoder + head:,}"
+        )
+        logger.info(message)
+        if sb.utils.distributed.if_main_process():
+            self.hparams.train_logger.log_stats(
+                {
+                    "stage": self.stage_name,
+                    "mode": self.stage_mode,
+                    "trainable_encoder": encoder,
+                    "trainable_head": head,
+                    "trainable_total": encoder + head,
+                }
+            )
+        return encoder, head
+
+    def predict_test_set(self, test_set, name, loader_kwargs):
+        """Evaluate on a test set; returns the CCC summary and the predictions."""
+        self.test_name = name
+        self.evaluate(test_set, max_key="ccc", test_loader_kwargs=loader_kwargs)
+        return self.test_summary, self.ccc_stats

@@ -1,0 +1,124 @@
+"""SpeechBrain datasets and loader options built from the prepared manifests.
+
+Authors
+ * speechbrain-lora-ser contributors 2026
+"""
+
+import math
+
+import speechbrain as sb
+import torch
+from speechbrain.dataio.sampler import DynamicBatchSampler
+
+from speechbrain_lora_ser.ccc import ATTRIBUTES
+from speechbrain_lora_ser.data import SPLITS, load_audio
+
+
+def make_datasets(manifests, label_scaler, sample_rate=16000):
+    """Build ``DynamicItemDataset`` objects for every split.
+
+    Arguments
+    ---------
+    manifests : dict
+        Path of the JSON manifest of each split.
+    label_scaler : speechbrain_lora_ser.data.LabelScaler
+        Maps labels to the model's range.
+    sample_rate : int
+        Audio is resampled to this rate and mixed down to mono.
+
+    Returns
+    -------
+    dict
+        ``{split: DynamicItemDataset}`` with output keys ``id``, ``sig`` and
+        ``labels`` (NaN for unlabeled utterances).
+    """
+
+    @sb.utils.data_pipeline.takes("wav")
+    @sb.utils.data_pipeline.provides("sig")
+    def audio_pipeline(wav):
+        return load_audio(wav, sample_rate)
+
+    @sb.utils.data_pipeline.takes(*ATTRIBUTES)
+    @sb.utils.data_pipeline.provides("labels")
+    def label_pipeline(*values):
+        labels = torch.tensor(
+            [math.nan if v is None else float(v) for v in values], dtype=torch.float32
+        )
+        return label_scaler.scale(labels)
+
+    return {
+        split: sb.dataio.dataset.DynamicItemDataset.from_json(
+            json_path=manifests[split],
+            dynamic_items=[audio_pipeline, label_pipeline],
+            output_keys=["id", "sig", "labels"],
+        )
+        for split in SPLITS
+    }
+
+
+def sort_dataset(dataset, sorting):
+    """Apply the ``sorting`` option; returns ``(dataset, shuffle)``.
+
+    Arguments
+    ---------
+    dataset : DynamicItemDataset
+        The training set.
+    sorting : str
+        ``random`` (shuffled every epoch), ``ascending`` or ``descending``
+        (by duration, same order every epoch).
+    """
+    if sorting == "random":
+        return dataset, True
+    if sorting in ("ascending", "descending"):
+        return (
+            dataset.filtered_sorted(
+                sort_key="duration", reverse=sorting == "descending"
+            ),
+            False,
+        )
+    raise ValueError(
+        f"sorting must be random, ascending or descending, not {sorting!r}"
+    )
+
+
+def train_loader_options(dataset, hparams):
+    """Loader options (and possibly re-sorted dataset) for the training set.
+
+    With ``dynamic_batching`` the batches are filled up to
+    ``max_batch_length`` seconds of audio from ``num_buckets`` duration
+    buckets (SpeechBrain's ``DynamicBatchSampler``); otherwise batches hold
+    ``batch_size`` utterances.
+
+    Returns
+    -------
+    dataset : DynamicItemDataset
+    options : dict
+        Keyword arguments of ``Brain.fit``'s ``train_loader_kwargs``.
+    """
+    dataset, shuffle = sort_dataset(dataset, hparams["sorting"])
+    if hparams["dynamic_batching"]:
+        sampler = DynamicBatchSampler(
+            dataset,
+            max_batch_length=hparams["max_batch_length"],
+            num_buckets=hparams["num_buckets"],
+            length_func=lambda item: item["duration"],
+            shuffle=shuffle,
+            batch_ordering="random" if shuffle else hparams["sorting"],
+        )
+        return dataset, {
+            "batch_sampler": sampler,
+            "num_workers": hparams["num_workers"],
+        }
+    return dataset, {
+        "batch_size": hparams["batch_size"],
+        "shuffle": shuffle,
+        "num_workers": hparams["num_workers"],
+    }
+
+
+def eval_loader_options(hparams, batch_size_key="batch_size"):
+    """Loader options for development and test sets (fixed order)."""
+    return {
+        "batch_size": hparams[batch_size_key],
+        "num_workers": hparams["num_workers"],
+    }
