@@ -27,7 +27,7 @@ MODES = ("head", "finetune", "lora")
 
 
 def count_trainable(module):
-    """Number of trainable parameters of a module.
+    """Count the trainable parameters of a module.
 
     Example
     -------

@@ -63,11 +63,12 @@ def _english_prosody(arousal, valence, dominance):
 
 
 def _mandarin_prosody(arousal, valence, dominance):
-    # Same cues, different mapping: higher and flatter baseline pitch, a
-    # narrower rate range and a reversed pitch-range cue for valence.
+    # Same cues, different mapping: a higher, flatter pitch cue, a speaking
+    # rate that falls (not rises) with arousal, and a reversed pitch-range cue
+    # for valence.
     return {
-        "rate": 100 + 18 * (arousal - 1),
-        "pitch": 45 + 7 * (arousal - 1),
+        "rate": 230 - 18 * (arousal - 1),
+        "pitch": 40 + 8 * (arousal - 1),
         "pitch_range": 90 - 12 * (valence - 1),
         "volume": 60 + 15 * (dominance - 1),
     }

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Recipe for speech emotion recognition (arousal, valence, dominance) on
-BIIC-Podcast (Taiwanese Mandarin), with MSP-Podcast as the other language.
+"""Recipe: emotional attributes from speech on BIIC-Podcast (Taiwanese Mandarin).
+
+Arousal, valence and dominance, with MSP-Podcast as the other language.
 
 Five configurations of "Bridging Emotions Across Languages: Low Rank
 Adaptation for Multilingual Speech Emotion Recognition" (Interspeech 2024):
