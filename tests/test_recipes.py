@@ -1,0 +1,141 @@
+"""Recipe debug runs, driven by tests/recipes/<Dataset>.csv as in SpeechBrain."""
+
+import csv
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from speechbrain_lora_ser.architectures import save_tiny_encoder
+from speechbrain_lora_ser.demo_corpus import write_demo_corpus
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def recipe_rows():
+    rows = []
+    for name in sorted(os.listdir(os.path.join(ROOT, "tests", "recipes"))):
+        with open(os.path.join(ROOT, "tests", "recipes", name), newline="") as f:
+            rows.extend(csv.DictReader(f))
+    return rows
+
+
+ROWS = recipe_rows()
+
+
+@pytest.fixture(scope="session")
+def recipe_data(tmp_path_factory):
+    """tests/tmp of the recipe CSVs: both corpora and a small WavLM."""
+    folder = tmp_path_factory.mktemp("recipe_data")
+    write_demo_corpus(str(folder / "MSP-Podcast"), "english", (12, 6, 6), seed=0)
+    write_demo_corpus(str(folder / "BIIC-Podcast"), "mandarin", (12, 6, 6), seed=1)
+    save_tiny_encoder(str(folder / "wavlm-small"), "wavlm")
+    return folder
+
+
+def run_train(script, hparams_file, args, cwd=ROOT):
+    command = [sys.executable, script, hparams_file, *args]
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise AssertionError(f"{' '.join(command)} failed:\n{(result.stdout + result.stderr)[-4000:]}")
+    return result
+
+
+def debug_args(row, data_folder, output_folder, persistent=False):
+    flags = row["test_debug_flags"].replace("tests/tmp", str(data_folder))
+    extra = ["--debug_persistently"] if persistent else []
+    return flags.split() + [f"--output_folder={output_folder}"] + extra
+
+
+def expected_files(row):
+    match = re.search(r"file_exists=\[(.*?)\]", row["test_debug_checks"])
+    return match.group(1).split(",")
+
+
+def test_every_yaml_has_a_recipe_test_row():
+    yamls = set()
+    for corpus in ("MSP-Podcast", "BIIC-Podcast"):
+        folder = os.path.join("recipes", corpus, "hparams")
+        yamls |= {os.path.join(folder, f) for f in os.listdir(os.path.join(ROOT, folder))}
+    assert yamls == {row["Hparam_file"] for row in ROWS}
+    for row in ROWS:
+        for key in ("Script_file", "Data_prep_file", "Readme_file"):
+            assert os.path.isfile(os.path.join(ROOT, row[key])), row[key]
+
+
+@pytest.mark.parametrize(
+    "row", ROWS, ids=[f"{r['Dataset']}-{os.path.basename(r['Hparam_file'])}" for r in ROWS]
+)
+def test_recipe_debug_run(row, recipe_data, tmp_path):
+    output = tmp_path / "out"
+    run_train(row["Script_file"], row["Hparam_file"], debug_args(row, recipe_data, output))
+    for name in expected_files(row):
+        assert (output / name).is_file(), name
+    results = json.loads((output / "results.json").read_text())
+    assert set(results) == {"MSP-Podcast", "BIIC-Podcast"}
+    for values in results.values():
+        assert set(values) == {"arousal", "valence", "dominance"}
+        assert all(math.isfinite(v) for v in values.values())
+    log = (output / "train_log.txt").read_text()
+    configuration = os.path.basename(row["Hparam_file"])[: -len(".yaml")]
+    modes = {
+        "off_the_shelf": ["head"],
+        "finetune": ["finetune"],
+        "lora": ["lora"],
+        "ft_dual": ["finetune", "finetune"],
+        "ft_lora": ["finetune", "lora"],
+    }[configuration]
+    for index, mode in enumerate(modes, start=1):
+        assert f"stage: stage{index}, mode: {mode}, trainable_encoder:" in log
+    if configuration == "off_the_shelf":
+        assert "mode: head, trainable_encoder: 0," in log
+    assert "valid ccc_arousal" in log and "test ccc_arousal" in log
+    with open(output / "predictions" / f"{row['Dataset']}_test.csv") as f:
+        predictions = list(csv.DictReader(f))
+    assert len(predictions) == 6
+    for prediction in predictions:
+        assert 1.0 <= float(prediction["true_arousal"]) <= 7.0
+
+
+def test_stage1_is_reused_and_finished_runs_are_not_repeated(recipe_data, tmp_path):
+    row = next(
+        r for r in ROWS if r["Dataset"] == "MSP-Podcast" and "finetune" in r["Hparam_file"]
+    )
+    stage1 = tmp_path / "msp_finetune"
+    run_train(row["Script_file"], row["Hparam_file"], debug_args(row, recipe_data, stage1, True))
+    row2 = next(
+        r for r in ROWS if r["Dataset"] == "BIIC-Podcast" and "ft_lora" in r["Hparam_file"]
+    )
+    output = tmp_path / "biic_ft_lora"
+    args = debug_args(row2, recipe_data, output, True) + [f"--stage1_folder={stage1}"]
+    run_train(row2["Script_file"], row2["Hparam_file"], args)
+    log = (output / "train_log.txt").read_text()
+    assert "stage: stage1" not in log
+    assert "stage: stage2, mode: lora" in log
+    assert not list((output / "save").glob("stage1/CKPT*"))
+    first = (output / "results.json").read_text()
+    # A second call finds the finished stage and trains nothing more.
+    epochs_before = log.count("stage: stage2, epoch:")
+    run_train(row2["Script_file"], row2["Hparam_file"], args)
+    log = (output / "train_log.txt").read_text()
+    assert log.count("stage: stage2, epoch:") == epochs_before
+    assert json.loads((output / "results.json").read_text()) == json.loads(first)
+
+
+def test_stage1_folder_of_the_wrong_kind_is_refused(recipe_data, tmp_path):
+    row = next(
+        r for r in ROWS if r["Dataset"] == "MSP-Podcast" and "lora.yaml" in r["Hparam_file"]
+    )
+    lora_run = tmp_path / "msp_lora"
+    run_train(row["Script_file"], row["Hparam_file"], debug_args(row, recipe_data, lora_run, True))
+    row2 = next(
+        r for r in ROWS if r["Dataset"] == "BIIC-Podcast" and "ft_lora" in r["Hparam_file"]
+    )
+    args = debug_args(row2, recipe_data, tmp_path / "out")
+    args += [f"--stage1_folder={lora_run}"]
+    with pytest.raises(AssertionError, match="no finished stage 1|stage 1 there is"):
+        run_train(row2["Script_file"], row2["Hparam_file"], args)
