@@ -101,14 +101,16 @@ def main(argv=None):
     parser.add_argument("--output_folder", default="demo_output")
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument(
-        "--sizes", type=int, nargs=3, default=(160, 40, 60), metavar=("TRAIN", "DEV", "TEST")
+        "--sizes",
+        type=int,
+        nargs=3,
+        default=(160, 40, 60),
+        metavar=("TRAIN", "DEV", "TEST"),
     )
     args = parser.parse_args(argv)
     data = make_demo_data(os.path.join(args.output_folder, "data"), tuple(args.sizes))
     stage1_folder = os.path.join(args.output_folder, "MSP-Podcast_finetune")
-    stage1 = run_training(
-        "MSP-Podcast", "finetune", data, stage1_folder, args.epochs
-    )
+    stage1 = run_training("MSP-Podcast", "finetune", data, stage1_folder, args.epochs)
     stage2 = run_training(
         "BIIC-Podcast",
         "ft_lora",
@@ -119,10 +121,22 @@ def main(argv=None):
     )
     table = format_table(
         [
-            ("stage 1: FineTuned on English", "MSP-Podcast (English)", stage1["MSP-Podcast"]),
-            ("stage 1: FineTuned on English", "BIIC-Podcast (Mandarin)", stage1["BIIC-Podcast"]),
+            (
+                "stage 1: FineTuned on English",
+                "MSP-Podcast (English)",
+                stage1["MSP-Podcast"],
+            ),
+            (
+                "stage 1: FineTuned on English",
+                "BIIC-Podcast (Mandarin)",
+                stage1["BIIC-Podcast"],
+            ),
             ("stage 2: FT+LoRA (M->B)", "MSP-Podcast (English)", stage2["MSP-Podcast"]),
-            ("stage 2: FT+LoRA (M->B)", "BIIC-Podcast (Mandarin)", stage2["BIIC-Podcast"]),
+            (
+                "stage 2: FT+LoRA (M->B)",
+                "BIIC-Podcast (Mandarin)",
+                stage2["BIIC-Podcast"],
+            ),
         ]
     )
     print("\nTest-set CCC of the demo models\n")

@@ -41,7 +41,9 @@ def run_train(script, hparams_file, args, cwd=ROOT):
     command = [sys.executable, script, hparams_file, *args]
     result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
     if result.returncode != 0:
-        raise AssertionError(f"{' '.join(command)} failed:\n{(result.stdout + result.stderr)[-4000:]}")
+        raise AssertionError(
+            f"{' '.join(command)} failed:\n{(result.stdout + result.stderr)[-4000:]}"
+        )
     return result
 
 
@@ -60,7 +62,9 @@ def test_every_yaml_has_a_recipe_test_row():
     yamls = set()
     for corpus in ("MSP-Podcast", "BIIC-Podcast"):
         folder = os.path.join("recipes", corpus, "hparams")
-        yamls |= {os.path.join(folder, f) for f in os.listdir(os.path.join(ROOT, folder))}
+        yamls |= {
+            os.path.join(folder, f) for f in os.listdir(os.path.join(ROOT, folder))
+        }
     assert yamls == {row["Hparam_file"] for row in ROWS}
     for row in ROWS:
         for key in ("Script_file", "Data_prep_file", "Readme_file"):
@@ -68,11 +72,15 @@ def test_every_yaml_has_a_recipe_test_row():
 
 
 @pytest.mark.parametrize(
-    "row", ROWS, ids=[f"{r['Dataset']}-{os.path.basename(r['Hparam_file'])}" for r in ROWS]
+    "row",
+    ROWS,
+    ids=[f"{r['Dataset']}-{os.path.basename(r['Hparam_file'])}" for r in ROWS],
 )
 def test_recipe_debug_run(row, recipe_data, tmp_path):
     output = tmp_path / "out"
-    run_train(row["Script_file"], row["Hparam_file"], debug_args(row, recipe_data, output))
+    run_train(
+        row["Script_file"], row["Hparam_file"], debug_args(row, recipe_data, output)
+    )
     for name in expected_files(row):
         assert (output / name).is_file(), name
     results = json.loads((output / "results.json").read_text())
@@ -103,12 +111,20 @@ def test_recipe_debug_run(row, recipe_data, tmp_path):
 
 def test_stage1_is_reused_and_finished_runs_are_not_repeated(recipe_data, tmp_path):
     row = next(
-        r for r in ROWS if r["Dataset"] == "MSP-Podcast" and "finetune" in r["Hparam_file"]
+        r
+        for r in ROWS
+        if r["Dataset"] == "MSP-Podcast" and "finetune" in r["Hparam_file"]
     )
     stage1 = tmp_path / "msp_finetune"
-    run_train(row["Script_file"], row["Hparam_file"], debug_args(row, recipe_data, stage1, True))
+    run_train(
+        row["Script_file"],
+        row["Hparam_file"],
+        debug_args(row, recipe_data, stage1, True),
+    )
     row2 = next(
-        r for r in ROWS if r["Dataset"] == "BIIC-Podcast" and "ft_lora" in r["Hparam_file"]
+        r
+        for r in ROWS
+        if r["Dataset"] == "BIIC-Podcast" and "ft_lora" in r["Hparam_file"]
     )
     output = tmp_path / "biic_ft_lora"
     args = debug_args(row2, recipe_data, output, True) + [f"--stage1_folder={stage1}"]
@@ -128,12 +144,20 @@ def test_stage1_is_reused_and_finished_runs_are_not_repeated(recipe_data, tmp_pa
 
 def test_stage1_folder_of_the_wrong_kind_is_refused(recipe_data, tmp_path):
     row = next(
-        r for r in ROWS if r["Dataset"] == "MSP-Podcast" and "lora.yaml" in r["Hparam_file"]
+        r
+        for r in ROWS
+        if r["Dataset"] == "MSP-Podcast" and "lora.yaml" in r["Hparam_file"]
     )
     lora_run = tmp_path / "msp_lora"
-    run_train(row["Script_file"], row["Hparam_file"], debug_args(row, recipe_data, lora_run, True))
+    run_train(
+        row["Script_file"],
+        row["Hparam_file"],
+        debug_args(row, recipe_data, lora_run, True),
+    )
     row2 = next(
-        r for r in ROWS if r["Dataset"] == "BIIC-Podcast" and "ft_lora" in r["Hparam_file"]
+        r
+        for r in ROWS
+        if r["Dataset"] == "BIIC-Podcast" and "ft_lora" in r["Hparam_file"]
     )
     args = debug_args(row2, recipe_data, tmp_path / "out")
     args += [f"--stage1_folder={lora_run}"]
