@@ -191,7 +191,13 @@ class EmotionHead(torch.nn.Module):
 
     def pool(self, hidden, lengths):
         """Pooled embeddings (weighted mean and std), ``[batch, 2 * input]``."""
-        return self.pooling(hidden.transpose(1, 2), lengths).squeeze(2)
+        # The pooling masks frames with ``arange(L) < lengths * L``; a float
+        # product such as 38.000004 would let frame 38 (padding) in. Half a
+        # frame below the exact count keeps exactly the true frames.
+        frames = hidden.shape[1]
+        exact = torch.round(lengths * frames)
+        safe_lengths = (exact - 0.5).clamp_min(0.5) / frames
+        return self.pooling(hidden.transpose(1, 2), safe_lengths).squeeze(2)
 
     def forward(self, hidden, lengths):
         """Return ``[batch, n_outputs]`` predictions."""

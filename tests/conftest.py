@@ -1,8 +1,25 @@
-"""Shared fixtures: tiny real encoders saved as local folders."""
+"""Shared fixtures: tiny real encoders and small corpora in the real layouts."""
+
+import os
+import subprocess
+import sys
 
 import pytest
 
 from speechbrain_lora_ser.architectures import save_tiny_encoder
+from speechbrain_lora_ser.demo_corpus import write_demo_corpus
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_train(script, hparams_file, args, cwd=ROOT, env=None):
+    """Run a recipe as a user would; raise with its output if it fails."""
+    command = [sys.executable, script, hparams_file, *args]
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=env)
+    if result.returncode != 0:
+        output = (result.stdout + result.stderr)[-4000:]
+        raise AssertionError(f"{' '.join(command)} failed:\n{output}")
+    return result
 
 
 @pytest.fixture(scope="session")
@@ -15,6 +32,52 @@ def tiny_hubert(tmp_path_factory):
     return save_tiny_encoder(str(tmp_path_factory.mktemp("hubert")), "hubert")
 
 
-@pytest.fixture(params=["wavlm", "hubert"])
-def tiny_encoder_folder(request, tiny_wavlm, tiny_hubert):
-    return {"wavlm": tiny_wavlm, "hubert": tiny_hubert}[request.param]
+@pytest.fixture(scope="session")
+def recipe_data(tmp_path_factory):
+    """tests/tmp of the recipe CSVs: both corpora and a small WavLM."""
+    folder = tmp_path_factory.mktemp("recipe_data")
+    write_demo_corpus(str(folder / "MSP-Podcast"), "english", (12, 6, 6), seed=0)
+    write_demo_corpus(str(folder / "BIIC-Podcast"), "mandarin", (12, 6, 6), seed=1)
+    save_tiny_encoder(str(folder / "wavlm-small"), "wavlm")
+    return folder
+
+
+SMALL_MODEL_ARGS = [
+    "--batch_size=4",
+    "--test_batch_size=4",
+    "--num_workers=0",
+    "--attention_channels=8",
+    "--head_hidden_size=8",
+    "--lora_rank=4",
+    "--lora_alpha=8",
+    "--lr=0.001",
+]
+
+
+@pytest.fixture(scope="session")
+def trained_ft_lora(recipe_data, tmp_path_factory):
+    """A BIIC-Podcast FT+LoRA run (one epoch per stage), exported twice:
+    merged (``inference/``) and with separate adapters (``inference_unmerged/``).
+    """
+    output = tmp_path_factory.mktemp("ft_lora_run")
+    args = [
+        f"--data_folder={recipe_data / 'BIIC-Podcast'}",
+        f"--cross_data_folder={recipe_data / 'MSP-Podcast'}",
+        f"--ssl_hub={recipe_data / 'wavlm-small'}",
+        f"--output_folder={output}",
+        "--number_of_epochs=1",
+        *SMALL_MODEL_ARGS,
+    ]
+    script = "recipes/BIIC-Podcast/train.py"
+    hparams = "recipes/BIIC-Podcast/hparams/ft_lora.yaml"
+    run_train(script, hparams, args)
+    run_train(
+        script,
+        hparams,
+        args
+        + [
+            "--merge_lora_on_export=False",
+            f"--inference_folder={output / 'inference_unmerged'}",
+        ],
+    )
+    return output

@@ -5,15 +5,10 @@ import json
 import math
 import os
 import re
-import subprocess
-import sys
 
 import pytest
 
-from speechbrain_lora_ser.architectures import save_tiny_encoder
-from speechbrain_lora_ser.demo_corpus import write_demo_corpus
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from conftest import ROOT, run_train
 
 
 def recipe_rows():
@@ -25,16 +20,6 @@ def recipe_rows():
 
 
 ROWS = recipe_rows()
-
-
-@pytest.fixture(scope="session")
-def recipe_data(tmp_path_factory):
-    """tests/tmp of the recipe CSVs: both corpora and a small WavLM."""
-    folder = tmp_path_factory.mktemp("recipe_data")
-    write_demo_corpus(str(folder / "MSP-Podcast"), "english", (12, 6, 6), seed=0)
-    write_demo_corpus(str(folder / "BIIC-Podcast"), "mandarin", (12, 6, 6), seed=1)
-    save_tiny_encoder(str(folder / "wavlm-small"), "wavlm")
-    return folder
 
 
 def run_train(script, hparams_file, args, cwd=ROOT):
