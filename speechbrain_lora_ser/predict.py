@@ -1,4 +1,4 @@
-"""Command line: arousal, valence and dominance for audio files and folders.
+r"""Command line: arousal, valence and dominance for audio files and folders.
 
 > python -m speechbrain_lora_ser.predict --model results/.../inference \\
 >     speech.wav recordings/ --output predictions.csv

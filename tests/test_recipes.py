@@ -7,7 +7,6 @@ import os
 import re
 
 import pytest
-
 from conftest import ROOT, run_train
 
 
@@ -20,16 +19,6 @@ def recipe_rows():
 
 
 ROWS = recipe_rows()
-
-
-def run_train(script, hparams_file, args, cwd=ROOT):
-    command = [sys.executable, script, hparams_file, *args]
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(command)} failed:\n{(result.stdout + result.stderr)[-4000:]}"
-        )
-    return result
 
 
 def debug_args(row, data_folder, output_folder, persistent=False):
