@@ -12,6 +12,7 @@ Authors
 """
 
 import csv
+import hashlib
 import json
 import logging
 import math
@@ -370,6 +371,8 @@ def prepare_corpus(
     paths = manifest_paths(save_folder)
     options = {
         "data_folder": os.path.abspath(data_folder),
+        "label_file": _label_file_identity(data_folder, layout),
+        "audio_files": _audio_folder_identity(data_folder, layout),
         "layout": asdict(layout),
         "train_subset": train_subset,
         "subset_seed": subset_seed,
@@ -416,6 +419,32 @@ def prepare_corpus(
         ", ".join(f"{s} {len(utterances[s])}" for s in SPLITS),
     )
     return paths
+
+
+def _label_file_identity(data_folder, layout):
+    """Path, size and modification time of the label file (None if absent)."""
+    for relative in layout.label_files:
+        path = os.path.join(data_folder, relative)
+        if os.path.isfile(path):
+            stat = os.stat(path)
+            return [os.path.abspath(path), stat.st_size, stat.st_mtime_ns]
+    return None
+
+
+def _audio_folder_identity(data_folder, layout):
+    """Digest of the names, sizes and modification times of the audio files.
+
+    A stat of every file (no audio is read): fast even for 150K files, and
+    any added, removed or rewritten file makes preparation run again.
+    """
+    folder = os.path.join(data_folder, layout.audio_folder)
+    if not os.path.isdir(folder):
+        return None
+    digest = hashlib.sha1()
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        stat = entry.stat()
+        digest.update(f"{entry.name}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
 
 
 def _already_prepared(paths, options_file, options):
