@@ -196,7 +196,9 @@ def run_stages(hparams, run_opts, datasets):
             train_set=train_set,
             valid_set=datasets[corpus]["valid"],
             train_loader_kwargs=train_options,
-            valid_loader_kwargs=eval_loader_options(hparams),
+            valid_loader_kwargs=eval_loader_options(
+                hparams["batch_size"], hparams["num_workers"]
+            ),
         )
         checkpointer.recover_if_possible(max_key="ccc")
         write_stage_info(checkpointer, hparams, mode, corpus)
@@ -263,7 +265,7 @@ def test_all_corpora(brain, hparams, datasets):
         summary, predictions = brain.predict_test_set(
             datasets[name]["test"],
             name,
-            eval_loader_options(hparams, "test_batch_size"),
+            eval_loader_options(hparams["test_batch_size"], hparams["num_workers"]),
         )
         results[name] = {
             key: summary[key] for key in ("arousal", "valence", "dominance")

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import soundfile
 
-from conftest import SMALL_MODEL_ARGS, run_train
 from speechbrain_lora_ser.data import (
     BIIC_PODCAST,
     MSP_PODCAST,
@@ -19,6 +18,8 @@ from speechbrain_lora_ser.data import (
     prepare_corpus,
 )
 from speechbrain_lora_ser.demo_corpus import write_demo_corpus
+
+from conftest import SMALL_MODEL_ARGS, run_train
 
 
 @pytest.fixture(scope="module")
