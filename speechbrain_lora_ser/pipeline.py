@@ -116,9 +116,12 @@ def train_loader_options(dataset, hparams):
     }
 
 
-def eval_loader_options(hparams, batch_size_key="batch_size"):
-    """Loader options for development and test sets (fixed order)."""
-    return {
-        "batch_size": hparams[batch_size_key],
-        "num_workers": hparams["num_workers"],
-    }
+def eval_loader_options(batch_size, num_workers):
+    """Loader options for development and test sets (fixed order).
+
+    Example
+    -------
+    >>> eval_loader_options(8, 2)
+    {'batch_size': 8, 'num_workers': 2}
+    """
+    return {"batch_size": batch_size, "num_workers": num_workers}

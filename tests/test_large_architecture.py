@@ -6,8 +6,9 @@ configuration (``--ssl_from_config=True``); one debug batch per stage.
 
 from transformers import Wav2Vec2FeatureExtractor
 
-from conftest import run_train
 from speechbrain_lora_ser.architectures import large_config
+
+from conftest import run_train
 
 PAPER_LORA_PARAMETERS = 14_155_776
 
