@@ -138,3 +138,17 @@ def test_stage1_folder_of_the_wrong_kind_is_refused(recipe_data, tmp_path):
     args += [f"--stage1_folder={lora_run}"]
     with pytest.raises(AssertionError, match="no finished stage 1|stage 1 there is"):
         run_train(row2["Script_file"], row2["Hparam_file"], args)
+
+
+def test_hubert_is_only_a_different_ssl_hub(recipe_data, tiny_hubert, tmp_path):
+    row = next(
+        r for r in ROWS if r["Dataset"] == "BIIC-Podcast" and "ft_lora" in r["Hparam_file"]
+    )
+    output = tmp_path / "hubert"
+    args = debug_args(row, recipe_data, output) + [f"--ssl_hub={tiny_hubert}"]
+    run_train(row["Script_file"], row["Hparam_file"], args)
+    hyperparams = (output / "hyperparams.yaml").read_text()
+    assert "model_type" not in hyperparams  # nothing else was switched
+    config = (output / "inference" / "encoder" / "config.json").read_text()
+    assert '"model_type": "hubert"' in config
+    assert "stage: stage2, mode: lora" in (output / "train_log.txt").read_text()
