@@ -145,7 +145,10 @@ def test_hubert_is_only_a_different_ssl_hub(recipe_data, tiny_hubert, tmp_path):
         r for r in ROWS if r["Dataset"] == "BIIC-Podcast" and "ft_lora" in r["Hparam_file"]
     )
     output = tmp_path / "hubert"
-    args = debug_args(row, recipe_data, output) + [f"--ssl_hub={tiny_hubert}"]
+    args = [
+        f"--ssl_hub={tiny_hubert}" if a.startswith("--ssl_hub=") else a
+        for a in debug_args(row, recipe_data, output)
+    ]
     run_train(row["Script_file"], row["Hparam_file"], args)
     hyperparams = (output / "hyperparams.yaml").read_text()
     assert "model_type" not in hyperparams  # nothing else was switched
