@@ -76,6 +76,7 @@ class EmotionBrain(sb.Brain):
 
     def compute_forward(self, batch, stage):
         """Predict the (scaled) attributes of a batch."""
+        self.batch_ids = batch.id
         batch = batch.to(self.device)
         wavs, wav_lens = batch.sig
         hidden, frame_lens = self.modules.ssl(wavs, wav_lens)
@@ -91,6 +92,33 @@ class EmotionBrain(sb.Brain):
         if labeled.sum() == 0:  # unlabeled test partition: predictions only
             return predictions.sum() * 0.0
         return self.hparams.compute_cost(predictions[labeled], targets[labeled])
+
+    def check_loss_isfinite(self, loss):
+        """Name the utterances of a non-finite loss, then apply the patience.
+
+        SpeechBrain's ``--nonfinite_patience`` (default 3) decides when to
+        stop; the checkpoints saved so far are kept.
+        """
+        if not torch.isfinite(loss):
+            logger.warning(
+                "%s: non-finite loss (%s) on the batch %s (%d of %d allowed "
+                "before stopping; see --nonfinite_patience)",
+                self.stage_name,
+                loss.item(),
+                ", ".join(self.batch_ids),
+                self.nonfinite_count + 1,
+                self.nonfinite_patience,
+            )
+        try:
+            super().check_loss_isfinite(loss)
+        except ValueError as error:
+            raise ValueError(
+                f"{self.stage_name}: the loss was not finite more than "
+                f"{self.nonfinite_patience} times (last batch: "
+                f"{', '.join(self.batch_ids)}). Check those audio files and labels; "
+                "the checkpoints saved so far are kept and training resumes from "
+                "the last one."
+            ) from error
 
     def on_stage_start(self, stage, epoch=None):
         """Start a fresh CCC accumulator."""

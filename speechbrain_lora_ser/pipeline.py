@@ -96,6 +96,11 @@ def train_loader_options(dataset, hparams):
         Keyword arguments of ``Brain.fit``'s ``train_loader_kwargs``.
     """
     dataset, shuffle = sort_dataset(dataset, hparams["sorting"])
+    # A DataLoader draws its workers' base seed from the global generator each
+    # time an iterator starts; a resumed epoch starts one mid-way, so that draw
+    # would shift every later dropout mask. Its own generator keeps the global
+    # stream identical to an uninterrupted run.
+    generator = torch.Generator().manual_seed(hparams["seed"])
     if hparams["dynamic_batching"]:
         sampler = DynamicBatchSampler(
             dataset,
@@ -113,6 +118,7 @@ def train_loader_options(dataset, hparams):
         "batch_size": hparams["batch_size"],
         "shuffle": shuffle,
         "num_workers": hparams["num_workers"],
+        "generator": generator,
     }
 
 

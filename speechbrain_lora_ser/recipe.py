@@ -21,6 +21,7 @@ from speechbrain.utils.checkpoints import Checkpointer
 from speechbrain.utils.distributed import if_main_process, run_on_main
 
 from speechbrain_lora_ser.brain import EmotionBrain, configure_stage
+from speechbrain_lora_ser.checkpoints import AtomicCheckpointer, RNGState
 from speechbrain_lora_ser.data import LAYOUTS, prepare_corpus
 from speechbrain_lora_ser.pipeline import (
     eval_loader_options,
@@ -206,13 +207,20 @@ def run_stages(hparams, run_opts, datasets):
 
 
 def make_stage_checkpointer(hparams, stage_name, mode):
-    """Checkpointer of one stage: encoder, head and its epoch counter."""
-    return Checkpointer(
+    """Checkpointer of one stage: encoder, head, epoch counter, RNG state.
+
+    Checkpoints are written atomically; the optimizers, the training loader's
+    position and the Brain's step are added by ``Brain.fit``, so a run killed
+    at any moment resumes exactly (``--ckpt_interval_steps`` or
+    ``--ckpt_interval_minutes`` add checkpoints inside an epoch).
+    """
+    return AtomicCheckpointer(
         os.path.join(hparams["save_folder"], stage_name),
         recoverables={
             "ssl": hparams["modules"]["ssl"],
             "head": hparams["modules"]["head"],
             "counter": hparams["epoch_counter"](),
+            "rng": RNGState(),
         },
     )
 

@@ -142,7 +142,9 @@ def test_stage1_folder_of_the_wrong_kind_is_refused(recipe_data, tmp_path):
 
 def test_hubert_is_only_a_different_ssl_hub(recipe_data, tiny_hubert, tmp_path):
     row = next(
-        r for r in ROWS if r["Dataset"] == "BIIC-Podcast" and "ft_lora" in r["Hparam_file"]
+        r
+        for r in ROWS
+        if r["Dataset"] == "BIIC-Podcast" and "ft_lora" in r["Hparam_file"]
     )
     output = tmp_path / "hubert"
     args = [
