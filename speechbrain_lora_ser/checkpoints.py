@@ -60,11 +60,11 @@ class AtomicCheckpointer(Checkpointer):
         return final_path.parent / STAGING / final_path.name
 
     def save_checkpoint(
-        self, meta={}, end_of_epoch=True, name=None, verbosity=logging.INFO
+        self, meta=None, end_of_epoch=True, name=None, verbosity=logging.INFO
     ):
         """Save a checkpoint; it becomes visible only once fully written."""
         checkpoint = super().save_checkpoint(
-            meta=meta, end_of_epoch=end_of_epoch, name=name, verbosity=verbosity
+            meta=meta or {}, end_of_epoch=end_of_epoch, name=name, verbosity=verbosity
         )
         if not if_main_process() or checkpoint is None:
             return checkpoint

@@ -141,3 +141,32 @@ def test_inference_weights_are_not_unpickled_as_code(
             source=str(model_folder), savedir=str(tmp_path / "saved")
         )
     assert not (tmp_path / "pwned").exists()
+
+
+def test_non_finite_losses_stop_with_the_utterances_named(recipe_data, tmp_path):
+    import shutil
+
+    import numpy as np
+    import soundfile
+
+    corpus = tmp_path / "BIIC-Podcast"
+    shutil.copytree(recipe_data / "BIIC-Podcast", corpus)
+    manifest_rows = (
+        (corpus / "Labels" / "labels_consensus.csv").read_text().splitlines()
+    )
+    broken = [r.split(",")[0] for r in manifest_rows[1:] if r.endswith(",Train")]
+    for name in broken:
+        path = corpus / "Audios" / name
+        wav, rate = soundfile.read(path, dtype="float32")
+        wav[::50] = np.nan
+        soundfile.write(path, wav, rate, subtype="FLOAT")
+    args = resume_args(recipe_data, tmp_path / "out")
+    args = [
+        f"--data_folder={corpus}" if a.startswith("--data_folder=") else a for a in args
+    ]
+    args += ["--nonfinite_patience=1", "--stage_plan=[lora]"]
+    with pytest.raises(AssertionError) as error:
+        run_train(SCRIPT, HPARAMS, args)
+    message = str(error.value)
+    assert "the loss was not finite more than 1 times" in message
+    assert "BIIC-PODCAST_" in message.split("last batch:")[1]
