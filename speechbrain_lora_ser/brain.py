@@ -17,6 +17,7 @@ import logging
 
 import speechbrain as sb
 import torch
+from torch.nn.parallel import DistributedDataParallel as DDP
 
 from speechbrain_lora_ser.ccc import CCCStats
 from speechbrain_lora_ser.lora import add_lora, has_lora
@@ -60,7 +61,12 @@ def configure_stage(encoder, mode, lora_options):
         if has_lora(encoder):
             raise ValueError("fine-tuning an encoder that carries LoRA adapters")
         for name, parameter in encoder.model.named_parameters():
-            parameter.requires_grad = not name.startswith("feature_extractor.")
+            # The convolutional feature encoder stays frozen (as in the MSP
+            # baseline); masked_spec_embed only serves SpecAugment, which is
+            # off, and an unused trainable parameter breaks DDP.
+            parameter.requires_grad = not (
+                name.startswith("feature_extractor.") or name == "masked_spec_embed"
+            )
 
 
 class EmotionBrain(sb.Brain):
@@ -73,6 +79,32 @@ class EmotionBrain(sb.Brain):
     CCC averaged over arousal, valence and dominance, computed over all
     predictions of the epoch at once.
     """
+
+    def _wrap_distributed(self):
+        """Under DDP, let LayerDrop skip layers without breaking the reduction."""
+        layerdrop = getattr(self.modules.ssl.model.config, "layerdrop", 0.0)
+        if (
+            self.distributed_launch
+            and layerdrop > 0
+            and not self.find_unused_parameters
+        ):
+            logger.info(
+                "LayerDrop %.2f skips encoder layers: DDP runs with "
+                "find_unused_parameters=True",
+                layerdrop,
+            )
+            self.find_unused_parameters = True
+        if self.distributed_launch and not str(self.device).startswith("cuda"):
+            # SpeechBrain converts BatchNorm to SyncBatchNorm, which needs GPUs;
+            # on CPU (gloo) the pooling's BatchNorm stays per process and DDP
+            # broadcasts its buffers from rank 0.
+            for name, module in self.modules.items():
+                if any(p.requires_grad for p in module.parameters()):
+                    self.modules[name] = DDP(
+                        module, find_unused_parameters=self.find_unused_parameters
+                    )
+            return
+        super()._wrap_distributed()
 
     def compute_forward(self, batch, stage):
         """Predict the (scaled) attributes of a batch."""
@@ -176,16 +208,16 @@ class EmotionBrain(sb.Brain):
             + f" + head {head:,} = {encoder + head:,}"
         )
         logger.info(message)
-        if sb.utils.distributed.if_main_process():
-            self.hparams.train_logger.log_stats(
-                {
-                    "stage": self.stage_name,
-                    "mode": self.stage_mode,
-                    "trainable_encoder": encoder,
-                    "trainable_head": head,
-                    "trainable_total": encoder + head,
-                }
-            )
+        # log_stats is main-process-only and broadcasts: every rank calls it
+        self.hparams.train_logger.log_stats(
+            {
+                "stage": self.stage_name,
+                "mode": self.stage_mode,
+                "trainable_encoder": encoder,
+                "trainable_head": head,
+                "trainable_total": encoder + head,
+            }
+        )
         return encoder, head
 
     def predict_test_set(self, test_set, name, loader_kwargs):

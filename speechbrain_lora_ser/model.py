@@ -84,7 +84,12 @@ class SSLEncoder(torch.nn.Module):
         self.model.config.apply_spec_augment = False
         self.model.feature_extractor._freeze_parameters()
         if gradient_checkpointing:
-            self.model.gradient_checkpointing_enable()
+            # Non-reentrant checkpointing: with a frozen encoder the layers'
+            # inputs need no gradient, and the reentrant variant would then
+            # give the LoRA weights inside them none either.
+            self.model.gradient_checkpointing_enable(
+                gradient_checkpointing_kwargs={"use_reentrant": False}
+            )
         self.normalize_waveform = normalize_waveform
         self.freeze = False
         if lora is not None:

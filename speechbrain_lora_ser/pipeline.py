@@ -131,3 +131,31 @@ def eval_loader_options(batch_size, num_workers):
     {'batch_size': 8, 'num_workers': 2}
     """
     return {"batch_size": batch_size, "num_workers": num_workers}
+
+
+def padded_fraction(batches, durations):
+    """Fraction of the batched audio that is padding.
+
+    Arguments
+    ---------
+    batches : list of list
+        Utterance keys of each batch.
+    durations : dict
+        Duration of each utterance.
+
+    Returns
+    -------
+    float
+        Padding / (padding + audio), with each batch padded to its longest.
+
+    Example
+    -------
+    >>> padded_fraction([["a", "b"]], {"a": 1.0, "b": 3.0})
+    0.3333333333333333
+    """
+    padded = total = 0.0
+    for batch in batches:
+        lengths = [durations[key] for key in batch]
+        padded += len(lengths) * max(lengths) - sum(lengths)
+        total += len(lengths) * max(lengths)
+    return padded / total if total else 0.0
