@@ -85,9 +85,10 @@ def train_loader_options(dataset, hparams):
     """Loader options (and possibly re-sorted dataset) for the training set.
 
     With ``dynamic_batching`` the batches are filled up to
-    ``max_batch_length`` seconds of audio from ``num_buckets`` duration
-    buckets (SpeechBrain's ``DynamicBatchSampler``); otherwise batches hold
-    ``batch_size`` utterances.
+    ``max_batch_length`` seconds of (padded) audio from ``num_buckets``
+    duration buckets at the quantiles of the training durations (SpeechBrain's
+    ``DynamicBatchSampler``); otherwise batches hold ``batch_size``
+    utterances.
 
     Returns
     -------
@@ -102,10 +103,13 @@ def train_loader_options(dataset, hparams):
     # stream identical to an uninterrupted run.
     generator = torch.Generator().manual_seed(hparams["seed"])
     if hparams["dynamic_batching"]:
+        durations = [item["duration"] for item in dataset.data.values()]
         sampler = DynamicBatchSampler(
             dataset,
             max_batch_length=hparams["max_batch_length"],
-            num_buckets=hparams["num_buckets"],
+            bucket_boundaries=duration_bucket_boundaries(
+                durations, hparams["num_buckets"]
+            ),
             length_func=lambda item: item["duration"],
             shuffle=shuffle,
             batch_ordering="random" if shuffle else hparams["sorting"],
@@ -159,3 +163,35 @@ def padded_fraction(batches, durations):
         padded += len(lengths) * max(lengths) - sum(lengths)
         total += len(lengths) * max(lengths)
     return padded / total if total else 0.0
+
+
+def duration_bucket_boundaries(durations, num_buckets):
+    """Bucket upper bounds at equally spaced quantiles of the durations.
+
+    ``DynamicBatchSampler``'s own ``num_buckets`` spreads buckets up to
+    ``max_batch_length`` (hundreds of seconds), far beyond utterance lengths,
+    which puts nearly every utterance in one bucket; quantiles of the data
+    keep each bucket's utterances of similar length.
+
+    Arguments
+    ---------
+    durations : list of float
+        Utterance durations.
+    num_buckets : int
+        Number of buckets.
+
+    Returns
+    -------
+    list of float
+        Increasing, distinct upper bounds (the last one is the longest).
+
+    Example
+    -------
+    >>> duration_bucket_boundaries([1.0, 2.0, 3.0, 4.0], 2)
+    [2.5, 4.0]
+    """
+    import numpy as np
+
+    quantiles = np.linspace(1.0 / num_buckets, 1.0, num_buckets)
+    bounds = np.quantile(np.asarray(durations, dtype=float), quantiles)
+    return sorted({float(b) for b in bounds})
