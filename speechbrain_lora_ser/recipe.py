@@ -23,6 +23,7 @@ from speechbrain.utils.distributed import if_main_process, run_on_main
 from speechbrain_lora_ser.brain import EmotionBrain, configure_stage
 from speechbrain_lora_ser.checkpoints import AtomicCheckpointer, RNGState
 from speechbrain_lora_ser.data import LAYOUTS, prepare_corpus
+from speechbrain_lora_ser.export import export_inference_folder
 from speechbrain_lora_ser.pipeline import (
     eval_loader_options,
     make_datasets,
@@ -69,9 +70,8 @@ def run_recipe(argv, corpus):
     brain = run_stages(hparams, run_opts, datasets)
     results = test_all_corpora(brain, hparams, datasets)
     if if_main_process():
-        from speechbrain_lora_ser.export import export_inference_folder
-
         export_inference_folder(hparams, hparams["inference_folder"])
+        write_results(hparams, results)
     return results
 
 
@@ -283,7 +283,28 @@ def test_all_corpora(brain, hparams, datasets):
                 os.path.join(hparams["predictions_folder"], f"{name}_test.csv"),
                 to_original_scale=hparams["label_scaler"].unscale,
             )
-    if if_main_process():
-        with open(hparams["results_file"], "w", encoding="utf-8") as handle:
-            json.dump(results, handle, indent=2)
     return results
+
+
+def write_results(hparams, results):
+    """Write ``run_info.json`` and, last, ``results.json`` (the run is done)."""
+    run_info = {
+        key: hparams[key]
+        for key in (
+            "corpus",
+            "cross_corpus",
+            "configuration",
+            "ssl_hub",
+            "seed",
+            "train_subset",
+        )
+    }
+    run_info["stage_plan"] = list(hparams["stage_plan"])
+    with open(
+        os.path.join(hparams["output_folder"], "run_info.json"), "w", encoding="utf-8"
+    ) as handle:
+        json.dump(run_info, handle, indent=2)
+    temporary = hparams["results_file"] + ".tmp"
+    with open(temporary, "w", encoding="utf-8") as handle:
+        json.dump(results, handle, indent=2)
+    os.replace(temporary, hparams["results_file"])
