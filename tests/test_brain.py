@@ -65,7 +65,14 @@ def test_finetune_keeps_the_convolutional_feature_encoder_frozen(tiny_wavlm):
     ssl = SSLEncoder(tiny_wavlm)
     configure_stage(ssl, "finetune", LORA)
     frozen = [n for n, p in ssl.model.named_parameters() if not p.requires_grad]
-    assert frozen and all(n.startswith("feature_extractor.") for n in frozen)
+    assert frozen and all(
+        n.startswith("feature_extractor.") or n == "masked_spec_embed" for n in frozen
+    )
+    assert any(
+        n.startswith("encoder.layers.")
+        for n, p in ssl.model.named_parameters()
+        if p.requires_grad
+    )
 
 
 def test_finetuning_an_encoder_with_adapters_is_refused(tiny_wavlm):

@@ -22,6 +22,20 @@ def recipe_rows():
 ROWS = recipe_rows()
 
 
+def recipe_row(dataset, configuration):
+    return next(
+        r
+        for r in ROWS
+        if r["Dataset"] == dataset
+        and os.path.basename(r["Hparam_file"]) == f"{configuration}.yaml"
+    )
+
+
+def run_row(row, data, output, *extra, persistent=True):
+    args = debug_args(row, data, output, persistent) + list(extra)
+    return run_train(row["Script_file"], row["Hparam_file"], args)
+
+
 def debug_args(row, data_folder, output_folder, persistent=False):
     flags = row["test_debug_flags"].replace("tests/tmp", str(data_folder))
     extra = ["--debug_persistently"] if persistent else []
@@ -85,25 +99,11 @@ def test_recipe_debug_run(row, recipe_data, tmp_path):
 
 
 def test_stage1_is_reused_and_finished_runs_are_not_repeated(recipe_data, tmp_path):
-    row = next(
-        r
-        for r in ROWS
-        if r["Dataset"] == "MSP-Podcast" and "finetune" in r["Hparam_file"]
-    )
     stage1 = tmp_path / "msp_finetune"
-    run_train(
-        row["Script_file"],
-        row["Hparam_file"],
-        debug_args(row, recipe_data, stage1, True),
-    )
-    row2 = next(
-        r
-        for r in ROWS
-        if r["Dataset"] == "BIIC-Podcast" and "ft_lora" in r["Hparam_file"]
-    )
+    run_row(recipe_row("MSP-Podcast", "finetune"), recipe_data, stage1)
+    ft_lora = recipe_row("BIIC-Podcast", "ft_lora")
     output = tmp_path / "biic_ft_lora"
-    args = debug_args(row2, recipe_data, output, True) + [f"--stage1_folder={stage1}"]
-    run_train(row2["Script_file"], row2["Hparam_file"], args)
+    run_row(ft_lora, recipe_data, output, f"--stage1_folder={stage1}")
     log = (output / "train_log.txt").read_text()
     assert "stage: stage1" not in log
     assert "stage: stage2, mode: lora" in log
@@ -111,41 +111,26 @@ def test_stage1_is_reused_and_finished_runs_are_not_repeated(recipe_data, tmp_pa
     first = (output / "results.json").read_text()
     # A second call finds the finished stage and trains nothing more.
     epochs_before = log.count("stage: stage2, epoch:")
-    run_train(row2["Script_file"], row2["Hparam_file"], args)
+    run_row(ft_lora, recipe_data, output, f"--stage1_folder={stage1}")
     log = (output / "train_log.txt").read_text()
     assert log.count("stage: stage2, epoch:") == epochs_before
     assert json.loads((output / "results.json").read_text()) == json.loads(first)
 
 
 def test_stage1_folder_of_the_wrong_kind_is_refused(recipe_data, tmp_path):
-    row = next(
-        r
-        for r in ROWS
-        if r["Dataset"] == "MSP-Podcast" and "lora.yaml" in r["Hparam_file"]
-    )
     lora_run = tmp_path / "msp_lora"
-    run_train(
-        row["Script_file"],
-        row["Hparam_file"],
-        debug_args(row, recipe_data, lora_run, True),
-    )
-    row2 = next(
-        r
-        for r in ROWS
-        if r["Dataset"] == "BIIC-Podcast" and "ft_lora" in r["Hparam_file"]
-    )
-    args = debug_args(row2, recipe_data, tmp_path / "out")
-    args += [f"--stage1_folder={lora_run}"]
-    with pytest.raises(AssertionError, match="no finished stage 1|stage 1 there is"):
-        run_train(row2["Script_file"], row2["Hparam_file"], args)
+    run_row(recipe_row("MSP-Podcast", "lora"), recipe_data, lora_run)
+    with pytest.raises(AssertionError, match="stage 1 there is"):
+        run_row(
+            recipe_row("BIIC-Podcast", "ft_lora"),
+            recipe_data,
+            tmp_path / "out",
+            f"--stage1_folder={lora_run}",
+        )
 
 
 def test_hubert_is_only_a_different_ssl_hub(recipe_data, tiny_hubert, tmp_path):
-    row = next(
-        r
-        for r in ROWS
-        if r["Dataset"] == "BIIC-Podcast" and "ft_lora" in r["Hparam_file"]
-    )
+    row = recipe_row("BIIC-Podcast", "ft_lora")
     output = tmp_path / "hubert"
     args = [
         f"--ssl_hub={tiny_hubert}" if a.startswith("--ssl_hub=") else a
