@@ -83,17 +83,8 @@ class EncoderRegressor(Pretrained):
     def predict_batch(self, wavs, wav_lens=None):
         """Arousal, valence and dominance of a batch, on the original scale.
 
-        Arguments
-        ---------
-        wavs : torch.Tensor
-            ``[batch, samples]`` 16 kHz waveforms (padded).
-        wav_lens : torch.Tensor, optional
-            Relative lengths.
-
-        Returns
-        -------
-        torch.Tensor
-            ``[batch, 3]`` (arousal, valence, dominance).
+        Takes the same arguments as ``encode_batch``; returns a ``[batch, 3]``
+        tensor (arousal, valence, dominance).
         """
         wavs, wav_lens = self._prepare(wavs, wav_lens)
         with torch.no_grad():

@@ -1,9 +1,11 @@
-"""Data preparation for BIIC-Podcast: validated SpeechBrain JSON manifests.
+"""BIIC-Podcast data preparation: checked manifests for train.py.
 
-The corpus layout (Audios/, Labels/labels_consensus.csv, partition names) is
-``speechbrain_lora_ser.data.BIIC_PODCAST``; this module is the recipe's entry point.
+The corpus follows MSP-Podcast's layout (Audios/, Labels/labels_consensus.csv,
+1-7 attribute scale) with partitions Train, Development and Test. Those names
+come from public code that uses the corpus; if a release differs, change
+``speechbrain_lora_ser.data.BIIC_PODCAST`` and nothing else.
 
-> python biic_podcast_prepare.py /path/to/BIIC-Podcast manifests/
+Usage: python biic_podcast_prepare.py BIIC_FOLDER MANIFEST_FOLDER
 
 Authors
  * speechbrain-lora-ser contributors 2026
@@ -15,7 +17,10 @@ from speechbrain_lora_ser.data import BIIC_PODCAST, prepare_corpus
 
 
 def prepare_biic_podcast(data_folder, save_folder, **options):
-    """Write train/valid/test manifests of a BIIC-Podcast folder.
+    """Write the train, valid and test manifests of BIIC-Podcast.
+
+    Every problem (missing or unreadable audio, bad labels, unknown
+    partitions...) is reported at once, naming the file.
 
     Arguments
     ---------
@@ -24,16 +29,15 @@ def prepare_biic_podcast(data_folder, save_folder, **options):
     save_folder : str
         Where the JSON manifests go.
     **options
-        ``train_subset``, ``subset_seed``, ``skip_invalid``, ``min_duration``
-        (see ``speechbrain_lora_ser.data.prepare_corpus``).
+        See ``speechbrain_lora_ser.data.prepare_corpus``.
 
     Returns
     -------
     dict
-        Manifest path per split.
+        ``{"train": path, "valid": path, "test": path}``.
     """
     return prepare_corpus(data_folder, save_folder, BIIC_PODCAST, **options)
 
 
 if __name__ == "__main__":
-    print(prepare_biic_podcast(sys.argv[1], sys.argv[2]))
+    print(prepare_biic_podcast(*sys.argv[1:3]))

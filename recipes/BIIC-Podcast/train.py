@@ -1,22 +1,17 @@
 #!/usr/bin/env python3
-"""Recipe: emotional attributes from speech on BIIC-Podcast (Taiwanese Mandarin).
+r"""Recipe: emotional attributes of Taiwanese Mandarin podcasts (BIIC-Podcast).
 
-Arousal, valence and dominance, with MSP-Podcast as the other language.
+The paper's method in its M->B direction: stage 1 fine-tunes the encoder on
+MSP-Podcast (English, --cross_data_folder), stage 2 adapts it to BIIC-Podcast
+with LoRA; the final model is tested on both corpora.
 
-Five configurations of "Bridging Emotions Across Languages: Low Rank
-Adaptation for Multilingual Speech Emotion Recognition" (Interspeech 2024):
+> python train.py hparams/ft_lora.yaml --data_folder=/data/BIIC-Podcast \
+>     --cross_data_folder=/data/MSP-Podcast
+> python train.py hparams/ft_lora.yaml ... --ssl_hub=facebook/hubert-large-ll60k
 
-> python train.py hparams/off_the_shelf.yaml --data_folder=... --cross_data_folder=...
-> python train.py hparams/finetune.yaml ...
-> python train.py hparams/lora.yaml ...
-> python train.py hparams/ft_dual.yaml ...
-> python train.py hparams/ft_lora.yaml ...
-
---data_folder is BIIC-Podcast (language 2 of the two-stage configurations);
---cross_data_folder is MSP-Podcast (language 1, and the cross-lingual test set).
-HuBERT instead of WavLM: --ssl_hub=facebook/hubert-large-ll60k.
-The shared hyperparameters and the training loop live in the
-speechbrain_lora_ser package (hparams/recipe.yaml, recipe.py, brain.py).
+Off-the-shelf, FineTuned, LoRA and FT(dual) are the other hparams files (see
+README.md); everything shared with the MSP-Podcast recipe is in the
+speechbrain_lora_ser package.
 
 Authors
  * speechbrain-lora-ser contributors 2026

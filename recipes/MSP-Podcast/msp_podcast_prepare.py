@@ -1,9 +1,11 @@
-"""Data preparation for MSP-Podcast: validated SpeechBrain JSON manifests.
+r"""MSP-Podcast data preparation (run by train.py; usable on its own).
 
-The corpus layout (Audios/, Labels/labels_consensus.csv, partition names) is
-``speechbrain_lora_ser.data.MSP_PODCAST``; this module is the recipe's entry point.
+Reads Labels/labels_consensus.csv (older releases: labels_concensus.csv),
+maps Train / Development (or Validation) / Test1 to train / valid / test,
+checks every audio file and label, and writes JSON manifests. The layout
+itself is ``speechbrain_lora_ser.data.MSP_PODCAST``.
 
-> python msp_podcast_prepare.py /path/to/MSP-Podcast manifests/
+> python msp_podcast_prepare.py /data/MSP-Podcast manifests/
 
 Authors
  * speechbrain-lora-ser contributors 2026
@@ -15,25 +17,25 @@ from speechbrain_lora_ser.data import MSP_PODCAST, prepare_corpus
 
 
 def prepare_msp_podcast(data_folder, save_folder, **options):
-    """Write train/valid/test manifests of a MSP-Podcast folder.
+    """Validate an MSP-Podcast folder and write its manifests.
 
     Arguments
     ---------
     data_folder : str
-        The MSP-Podcast folder.
+        Folder with ``Audios/`` and ``Labels/``.
     save_folder : str
-        Where the JSON manifests go.
+        Destination of ``train.json``, ``valid.json`` and ``test.json``.
     **options
-        ``train_subset``, ``subset_seed``, ``skip_invalid``, ``min_duration``
-        (see ``speechbrain_lora_ser.data.prepare_corpus``).
+        Passed to ``speechbrain_lora_ser.data.prepare_corpus``
+        (``train_subset``, ``skip_invalid``...).
 
     Returns
     -------
     dict
-        Manifest path per split.
+        Path of each manifest.
     """
     return prepare_corpus(data_folder, save_folder, MSP_PODCAST, **options)
 
 
 if __name__ == "__main__":
-    print(prepare_msp_podcast(sys.argv[1], sys.argv[2]))
+    print(prepare_msp_podcast(*sys.argv[1:3]))

@@ -1,22 +1,16 @@
 #!/usr/bin/env python3
-"""Recipe: emotional attributes from speech on MSP-Podcast (English).
+r"""Recipe: arousal, valence and dominance of English podcast speech (MSP-Podcast).
 
-Arousal, valence and dominance, with BIIC-Podcast as the other language.
+BIIC-Podcast (Taiwanese Mandarin) is the other language: FT(dual) and FT+LoRA
+train their stage 1 on it, and every configuration is tested on it too, so
+hparams/ft_lora.yaml here is the paper's B->M direction.
 
-Five configurations of "Bridging Emotions Across Languages: Low Rank
-Adaptation for Multilingual Speech Emotion Recognition" (Interspeech 2024):
+> python train.py hparams/ft_lora.yaml --data_folder=/data/MSP-Podcast \
+>     --cross_data_folder=/data/BIIC-Podcast
 
-> python train.py hparams/off_the_shelf.yaml --data_folder=... --cross_data_folder=...
-> python train.py hparams/finetune.yaml ...
-> python train.py hparams/lora.yaml ...
-> python train.py hparams/ft_dual.yaml ...
-> python train.py hparams/ft_lora.yaml ...
-
---data_folder is MSP-Podcast (language 2 of the two-stage configurations);
---cross_data_folder is BIIC-Podcast (language 1, and the cross-lingual test set).
-HuBERT instead of WavLM: --ssl_hub=facebook/hubert-large-ll60k.
-The shared hyperparameters and the training loop live in the
-speechbrain_lora_ser package (hparams/recipe.yaml, recipe.py, brain.py).
+README.md beside this file lists every configuration and option. The stages,
+the Brain and the hyperparameters shared by both recipes live in the
+speechbrain_lora_ser package (recipe.py, brain.py, hparams/recipe.yaml).
 
 Authors
  * speechbrain-lora-ser contributors 2026
