@@ -108,6 +108,8 @@ def main(argv=None):
         metavar=("TRAIN", "DEV", "TEST"),
     )
     args = parser.parse_args(argv)
+    # the recipes run in their own folders: give them absolute paths
+    args.output_folder = os.path.abspath(args.output_folder)
     data = make_demo_data(os.path.join(args.output_folder, "data"), tuple(args.sizes))
     stage1_folder = os.path.join(args.output_folder, "MSP-Podcast_finetune")
     stage1 = run_training("MSP-Podcast", "finetune", data, stage1_folder, args.epochs)
