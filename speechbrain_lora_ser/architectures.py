@@ -75,6 +75,11 @@ def build_large_encoder(name):
     Returns
     -------
     transformers.PreTrainedModel
+
+    Example
+    -------
+    >>> sorted(LARGE_CONFIGS)  # the encoders this builds
+    ['facebook/hubert-large-ll60k', 'microsoft/wavlm-large']
     """
     config = large_config(name)
     model_class = WavLMModel if isinstance(config, WavLMConfig) else HubertModel

@@ -49,6 +49,16 @@ def configure_stage(encoder, mode, lora_options):
         ``head``, ``finetune`` or ``lora``.
     lora_options : dict
         ``add_lora`` keyword arguments for the ``lora`` mode.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from speechbrain_lora_ser.architectures import save_tiny_encoder
+    >>> from speechbrain_lora_ser.model import SSLEncoder
+    >>> encoder = SSLEncoder(save_tiny_encoder(tempfile.mkdtemp()))
+    >>> configure_stage(encoder, "head", {})
+    >>> count_trainable(encoder)
+    0
     """
     if mode not in MODES:
         raise ValueError(f"unknown stage mode {mode!r}; expected one of {MODES}")

@@ -53,6 +53,13 @@ class CorpusLayout:
         Column of each attribute (arousal, valence, dominance).
     scale : tuple
         Lowest and highest value of the annotation scale.
+
+    Example
+    -------
+    >>> MSP_PODCAST.partitions["valid"]
+    ('Development', 'Validation')
+    >>> "Test3" in MSP_PODCAST.all_partitions()
+    True
     """
 
     name: str
@@ -138,6 +145,13 @@ class CorpusError(ValueError):
         The corpus folder or label file.
     problems : list of tuple
         ``(file, problem)`` pairs.
+
+    Example
+    -------
+    >>> print(CorpusError("corpus", [("a.wav", "audio file is missing")]))
+    1 problem(s) in corpus:
+      a.wav: audio file is missing
+    Fix them, or pass --skip_invalid=True to leave those utterances out.
     """
 
     def __init__(self, source, problems):
@@ -151,7 +165,16 @@ class CorpusError(ValueError):
 
 
 def find_label_file(data_folder, layout):
-    """Return the label file of a corpus folder (either spelling)."""
+    """Return the label file of a corpus folder (either spelling).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> find_label_file(tempfile.mkdtemp(), MSP_PODCAST)
+    Traceback (most recent call last):
+    ...
+    speechbrain_lora_ser.data.CorpusError: 1 problem(s) in ...
+    """
     for relative in layout.label_files:
         path = os.path.join(data_folder, relative)
         if os.path.isfile(path):
@@ -325,7 +348,13 @@ def select_subset(entries, size, seed):
 
 
 def manifest_paths(save_folder):
-    """Paths of the train / valid / test manifests in ``save_folder``."""
+    """Paths of the train / valid / test manifests in ``save_folder``.
+
+    Example
+    -------
+    >>> manifest_paths("m")["valid"]
+    'm/valid.json'
+    """
     return {split: os.path.join(save_folder, f"{split}.json") for split in SPLITS}
 
 
@@ -365,6 +394,15 @@ def prepare_corpus(
     -------
     dict
         Manifest path per split.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from speechbrain_lora_ser.demo_corpus import write_demo_corpus
+    >>> folder = write_demo_corpus(tempfile.mkdtemp(), "english", (3, 2, 2))
+    >>> paths = prepare_corpus(folder, tempfile.mkdtemp(), "MSP-Podcast")
+    >>> sorted(paths)
+    ['test', 'train', 'valid']
     """
     if isinstance(layout, str):
         layout = LAYOUTS[layout]
@@ -479,6 +517,14 @@ def load_audio(path, sample_rate=16000):
     -------
     torch.Tensor
         ``[samples]`` waveform.
+
+    Example
+    -------
+    >>> import tempfile, numpy
+    >>> path = os.path.join(tempfile.mkdtemp(), "stereo.wav")
+    >>> soundfile.write(path, numpy.zeros((8000, 2), dtype="float32"), 8000)
+    >>> load_audio(path).shape  # 1 s, mono, 16 kHz
+    torch.Size([16000])
     """
     import torchaudio.functional
 

@@ -84,7 +84,14 @@ def make_demo_data(folder, sizes, seed=0):
 
 
 def format_table(rows):
-    """Markdown table of ``[(model, corpus, {attribute: ccc})]``."""
+    """Markdown table of ``[(model, corpus, {attribute: ccc})]``.
+
+    Example
+    -------
+    >>> values = {"arousal": 0.5, "valence": 0.25, "dominance": 0.125}
+    >>> print(format_table([("FT", "MSP", values)]).splitlines()[-1])
+    | FT | MSP | 0.500 | 0.250 | 0.125 |
+    """
     lines = [
         "| model | test set | " + " | ".join(ATTRIBUTES) + " |",
         "| --- | --- | " + " | ".join("---" for _ in ATTRIBUTES) + " |",

@@ -100,6 +100,11 @@ def enable_wavlm_adapters(model):
     -------
     int
         The number of attention modules switched.
+
+    Example
+    -------
+    >>> enable_wavlm_adapters(torch.nn.Linear(2, 2))
+    0
     """
     switched = 0
     for module in model.modules():
@@ -205,6 +210,17 @@ def merge_lora(encoder):
     -------
     torch.nn.Module
         ``encoder`` itself, merged in place.
+
+    Example
+    -------
+    >>> from transformers import HubertConfig, HubertModel
+    >>> config = HubertConfig(hidden_size=16, num_hidden_layers=1,
+    ...     num_attention_heads=2, intermediate_size=32,
+    ...     conv_dim=(8, 8), conv_stride=(5, 2), conv_kernel=(10, 3),
+    ...     num_conv_pos_embeddings=4, num_conv_pos_embedding_groups=2)
+    >>> model = merge_lora(add_lora(HubertModel(config), rank=2, alpha=4))
+    >>> has_lora(model)
+    False
     """
     model = unwrap_encoder(encoder)
     wrapped = [

@@ -222,5 +222,12 @@ def encoder_hidden_size(source, cache_dir=None):
     Returns
     -------
     int
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from speechbrain_lora_ser.architectures import save_tiny_encoder
+    >>> encoder_hidden_size(save_tiny_encoder(tempfile.mkdtemp(), hidden_size=32))
+    32
     """
     return AutoConfig.from_pretrained(source, cache_dir=cache_dir).hidden_size

@@ -66,6 +66,15 @@ def sort_dataset(dataset, sorting):
     sorting : str
         ``random`` (shuffled every epoch), ``ascending`` or ``descending``
         (by duration, same order every epoch).
+
+    Example
+    -------
+    >>> from speechbrain.dataio.dataset import DynamicItemDataset
+    >>> data = DynamicItemDataset({"a": {"duration": 3.0}, "b": {"duration": 1.0}})
+    >>> data.set_output_keys(["id"])
+    >>> sorted_data, shuffle = sort_dataset(data, "ascending")
+    >>> [item["id"] for item in sorted_data], shuffle
+    (['b', 'a'], False)
     """
     if sorting == "random":
         return dataset, True

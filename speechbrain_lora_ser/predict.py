@@ -79,7 +79,18 @@ def predict_files(model, files, return_windows=False, progress=True):
 
 
 def write_rows(rows, output, fmt):
-    """Write rows as CSV or JSON to ``output`` (a path, or ``-`` for stdout)."""
+    """Write rows as CSV or JSON to ``output`` (a path, or ``-`` for stdout).
+
+    Example
+    -------
+    >>> write_rows([{"file": "a.wav", "arousal": 4.0}], "-", "json")
+    [
+      {
+        "file": "a.wav",
+        "arousal": 4.0
+      }
+    ]
+    """
     stream = (
         sys.stdout if output == "-" else open(output, "w", newline="", encoding="utf-8")
     )

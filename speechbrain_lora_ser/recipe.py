@@ -68,7 +68,7 @@ def run_recipe(argv, corpus):
         for name, paths in manifests.items()
     }
     brain = run_stages(hparams, run_opts, datasets)
-    results = test_all_corpora(brain, hparams, datasets)
+    results = evaluate_test_sets(brain, hparams, datasets)
     if if_main_process():
         export_inference_folder(hparams, hparams["inference_folder"])
         write_results(hparams, results)
@@ -92,6 +92,19 @@ def compose_overrides(config_file, cli_overrides, corpus):
     -------
     str
         YAML text of the merged overrides (later sources win).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> config = os.path.join(tempfile.mkdtemp(), "ft_lora.yaml")
+    >>> with open(config, "w") as f:
+    ...     _ = f.write("stage_plan: [finetune, lora]")
+    >>> print(compose_overrides(config, "lr: 0.001", "BIIC-Podcast"))
+    corpus: BIIC-Podcast
+    cross_corpus: MSP-Podcast
+    stage_plan: [finetune, lora]
+    lr: 0.001
+    <BLANKLINE>
     """
     if corpus not in LAYOUTS:
         raise ValueError(f"unknown corpus {corpus!r}; expected one of {CORPORA}")
@@ -143,6 +156,12 @@ def plan_stages(hparams):
 
     The last stage trains on the recipe's corpus, an earlier one on the cross
     corpus.
+
+    Example
+    -------
+    >>> plan_stages({"stage_plan": ["finetune", "lora"], "corpus": "BIIC-Podcast",
+    ...     "cross_corpus": "MSP-Podcast"})
+    [('stage1', 'finetune', 'MSP-Podcast'), ('stage2', 'lora', 'BIIC-Podcast')]
     """
     plan = list(hparams["stage_plan"])
     if not 1 <= len(plan) <= 2:
@@ -259,7 +278,7 @@ def load_finished_stage1(hparams, modules, corpus):
     logger.info("Reusing stage 1 from %s", checkpoint.path)
 
 
-def test_all_corpora(brain, hparams, datasets):
+def evaluate_test_sets(brain, hparams, datasets):
     """Test the final model on every corpus; write predictions and results.
 
     Returns

@@ -51,7 +51,13 @@ def run_folder(root, corpus, configuration, encoder, seed, subset=None):
 
 
 def run_status(folder):
-    """``done`` (results.json), ``resume`` (started) or ``new``."""
+    """``done`` (results.json), ``resume`` (started) or ``new``.
+
+    Example
+    -------
+    >>> run_status("no/such/run")
+    'new'
+    """
     if os.path.isfile(os.path.join(folder, "results.json")):
         return "done"
     if os.path.isdir(os.path.join(folder, "save")):
@@ -75,6 +81,12 @@ def plan_grid(
     list of dict
         ``corpus``, ``configuration``, ``seed``, ``folder``, ``command``,
         ``cwd`` for each run.
+
+    Example
+    -------
+    >>> runs = plan_grid("r", {"MSP-Podcast": "m", "BIIC-Podcast": "b"}, "wavlm")
+    >>> [(r["configuration"], r["corpus"]) for r in runs][:2]
+    [('finetune', 'MSP-Podcast'), ('finetune', 'BIIC-Podcast')]
     """
     runs = []
     order = sorted(configurations, key=CONFIGURATIONS.index)

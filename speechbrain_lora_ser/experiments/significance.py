@@ -26,7 +26,19 @@ from speechbrain_lora_ser.ccc import ATTRIBUTES, ccc
 
 
 def read_predictions(path):
-    """Return ``ids, predictions [N, 3], targets [N, 3]`` of a predictions CSV."""
+    r"""Return ``ids, predictions [N, 3], targets [N, 3]`` of a predictions CSV.
+
+    Example
+    -------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "p.csv")
+    >>> with open(path, "w") as f:
+    ...     _ = f.write("ID,arousal,true_arousal,valence,true_valence,dominance,"
+    ...                 "true_dominance\nu1,4,5,3,3,2,2.5\nu2,4,,3,,2,")
+    >>> ids, predictions, targets = read_predictions(path)
+    >>> ids, targets.tolist()
+    (['u1'], [[5.0, 3.0, 2.5]])
+    """
     ids, predictions, targets = [], [], []
     with open(path, newline="", encoding="utf-8") as handle:
         for row in csv.DictReader(handle):

@@ -122,6 +122,13 @@ def column_tests(rows, alpha):
     best : key
     tests : dict
         ``{row_key: (p_value or None, significant)}``.
+
+    Example
+    -------
+    >>> rows = {"a": (0.6, [0.6, 0.61, 0.59]), "b": (0.4, [0.4, 0.41, 0.39])}
+    >>> best, tests = column_tests(rows, alpha=0.05)
+    >>> best, tests["b"][1]
+    ('a', True)
     """
     best = max(rows, key=lambda key: rows[key][0])
     tests = {}
