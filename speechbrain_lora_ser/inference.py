@@ -4,13 +4,15 @@ A SpeechBrain ``Pretrained`` interface in the style of ``EncoderClassifier``.
 There is no language argument: one model serves every language it was
 adapted to.
 
-Example
--------
->>> from speechbrain_lora_ser import EncoderRegressor  # doctest: +SKIP
->>> model = EncoderRegressor.from_hparams(  # doctest: +SKIP
-...     source="results/.../inference", savedir="pretrained_ser")
->>> model.predict_file("speech.wav")  # doctest: +SKIP
-{'arousal': 4.1, 'valence': 3.9, 'dominance': 4.3}
+Usage (with the ``inference/`` folder of a training run)::
+
+    from speechbrain_lora_ser import EncoderRegressor
+    model = EncoderRegressor.from_hparams(
+        source="results/.../inference", savedir="pretrained_ser")
+    model.predict_file("speech.wav")
+    # {'arousal': 4.1, 'valence': 3.9, 'dominance': 4.3}
+
+tests/test_inference.py runs it on a model trained by the recipe.
 
 Authors
  * speechbrain-lora-ser contributors 2026
