@@ -279,7 +279,7 @@ def load_finished_stage1(hparams, modules, corpus):
 
 
 def evaluate_test_sets(brain, hparams, datasets):
-    """Test the final model on every corpus; write predictions and results.
+    """Test the final model on every corpus and write its predictions.
 
     Returns
     -------
