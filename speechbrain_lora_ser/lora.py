@@ -213,12 +213,9 @@ def merge_lora(encoder):
 
     Example
     -------
-    >>> from transformers import HubertConfig, HubertModel
-    >>> config = HubertConfig(hidden_size=16, num_hidden_layers=1,
-    ...     num_attention_heads=2, intermediate_size=32,
-    ...     conv_dim=(8, 8), conv_stride=(5, 2), conv_kernel=(10, 3),
-    ...     num_conv_pos_embeddings=4, num_conv_pos_embedding_groups=2)
-    >>> model = merge_lora(add_lora(HubertModel(config), rank=2, alpha=4))
+    >>> from transformers import HubertModel
+    >>> from speechbrain_lora_ser.architectures import tiny_config
+    >>> model = merge_lora(add_lora(HubertModel(tiny_config("hubert")), rank=2))
     >>> has_lora(model)
     False
     """
