@@ -22,7 +22,7 @@ from speechbrain.utils.distributed import if_main_process, run_on_main
 
 from speechbrain_lora_ser.brain import EmotionBrain, configure_stage
 from speechbrain_lora_ser.checkpoints import AtomicCheckpointer, RNGState
-from speechbrain_lora_ser.data import LAYOUTS, prepare_corpus
+from speechbrain_lora_ser.data import LAYOUTS, manifest_paths, prepare_corpus
 from speechbrain_lora_ser.export import export_inference_folder
 from speechbrain_lora_ser.pipeline import (
     eval_loader_options,
@@ -144,10 +144,7 @@ def prepare_manifests(hparams):
         }
         if not hparams["skip_prep"]:
             run_on_main(prepare_corpus, kwargs=kwargs)
-        manifests[name] = {
-            split: os.path.join(kwargs["save_folder"], f"{split}.json")
-            for split in ("train", "valid", "test")
-        }
+        manifests[name] = manifest_paths(kwargs["save_folder"])
     return manifests
 
 
