@@ -1,11 +1,12 @@
-"""Small bilingual emotional corpora, written in the real corpus layouts.
+"""Small emotional corpora of synthetic speech, written in a recipe's layout.
 
 Each utterance is real synthetic speech (eSpeak NG) whose arousal, valence
 and dominance are carried by prosody: speaking rate and pitch follow arousal,
-pitch range follows valence, and dominance follows arousal and loudness. The
-English corpus (MSP-Podcast layout) and the Mandarin one (BIIC-Podcast layout)
-map the attributes to prosody differently, so a model trained on one language
-transfers only partly to the other, which is what LoRA adaptation addresses.
+pitch range follows valence, and dominance follows arousal and loudness.
+Every language maps the attributes to prosody differently, so a model trained
+on one language transfers only partly to another, which is what LoRA
+adaptation addresses. The corpus is written in whatever ``CorpusLayout`` the
+recipe's prepare module declares (label file, columns, partition names).
 
 Authors
  * speechbrain-lora-ser contributors 2026
@@ -19,7 +20,6 @@ import soundfile
 import torch
 import torchaudio.functional
 
-from speechbrain_lora_ser.data import BIIC_PODCAST, MSP_PODCAST
 from speechbrain_lora_ser.speech_synthesis import Speaker
 
 ENGLISH_SENTENCES = (
@@ -52,6 +52,21 @@ MANDARIN_SENTENCES = (
     "我很喜欢你送我的那本书。",
 )
 
+GERMAN_SENTENCES = (
+    "Das Wetter ist heute wunderschön.",
+    "Ich habe nicht erwartet, dich hier zu sehen.",
+    "Wir müssen gehen, bevor der Zug ankommt.",
+    "Bitte erzähl mir, was gestern Abend passiert ist.",
+    "Das ist die beste Nachricht des ganzen Jahres.",
+    "Ich bin nicht sicher, ob das eine gute Idee ist.",
+    "Sie haben das Projekt endlich pünktlich beendet.",
+    "Könntest du bitte das Fenster öffnen?",
+    "Niemand hat mir von der Besprechung erzählt.",
+    "Die Musik war viel zu laut.",
+    "Lass uns morgen darüber sprechen.",
+    "Das Buch, das du mir geschenkt hast, hat mir gefallen.",
+)
+
 
 def _english_prosody(arousal, valence, dominance):
     return {
@@ -74,37 +89,66 @@ def _mandarin_prosody(arousal, valence, dominance):
     }
 
 
+def _german_prosody(arousal, valence, dominance):
+    # A third mapping: pitch falls with arousal, loudness carries it too,
+    # and a narrow, slow voice is the calm end.
+    return {
+        "rate": 120 + 12 * (arousal - 1),
+        "pitch": 85 - 10 * (arousal - 1),
+        "pitch_range": 40 + 8 * (valence - 1),
+        "volume": 50 + 10 * (arousal - 1) + 8 * (dominance - 1),
+    }
+
+
+#: language -> (sentences, eSpeak NG voices, prosody mapping, file prefix)
 LANGUAGES = {
     "english": (
-        MSP_PODCAST,
         ENGLISH_SENTENCES,
         ("en-us", "en", "en-us+f3"),
         _english_prosody,
         "MSP-PODCAST",
     ),
     "mandarin": (
-        BIIC_PODCAST,
         MANDARIN_SENTENCES,
         ("cmn", "cmn+f3"),
         _mandarin_prosody,
         "BIIC-PODCAST",
     ),
+    "german": (
+        GERMAN_SENTENCES,
+        ("de", "de+f3"),
+        _german_prosody,
+        "DE-PODCAST",
+    ),
 }
 
 
-def write_demo_corpus(folder, language, sizes=(48, 16, 16), seed=0, sample_rate=16000):
-    """Write a small emotional corpus in its corpus's real layout.
+def write_demo_corpus(
+    folder,
+    language,
+    layout,
+    sizes=(48, 16, 16),
+    seed=0,
+    label_range=(1.0, 7.0),
+    sample_rate=16000,
+):
+    """Write a small emotional corpus in a recipe's corpus layout.
 
     Arguments
     ---------
     folder : str
-        Corpus folder to create (``Audios/``, ``Labels/labels_consensus.csv``).
+        Corpus folder to create (audio folder and label file of ``layout``).
     language : str
-        ``"english"`` (MSP-Podcast layout) or ``"mandarin"`` (BIIC-Podcast).
+        ``"english"``, ``"mandarin"`` or ``"german"``.
+    layout : speechbrain_lora_ser.corpus.CorpusLayout
+        Where the audio and labels go and how the columns and partitions are
+        named (the first spelling of each is written).
     sizes : tuple of int
         Number of train, development and test utterances.
     seed : int
         Seed of the attribute draws.
+    label_range : tuple of float
+        Scale of the written labels (the prosody spans the whole scale).
     sample_rate : int
         Sample rate of the written WAV files.
 
@@ -116,17 +160,23 @@ def write_demo_corpus(folder, language, sizes=(48, 16, 16), seed=0, sample_rate=
     Example
     -------
     >>> import tempfile
-    >>> folder = write_demo_corpus(tempfile.mkdtemp(), "mandarin", (2, 1, 1))
+    >>> from speechbrain_lora_ser.corpus import CorpusLayout
+    >>> layout = CorpusLayout({"train": ("Train",), "valid": ("Development",),
+    ...     "test": ("Test",)})
+    >>> folder = write_demo_corpus(tempfile.mkdtemp(), "mandarin", layout, (2, 1, 1))
     >>> sorted(os.listdir(os.path.join(folder, "Audios")))[0]
     'BIIC-PODCAST_0000_0000.wav'
     """
-    layout, sentences, voices, prosody, prefix = LANGUAGES[language]
+    sentences, voices, prosody, prefix = LANGUAGES[language]
+    low, high = label_range
     rng = random.Random(seed)
     speaker = Speaker()
     audio_folder = os.path.join(folder, layout.audio_folder)
     os.makedirs(audio_folder, exist_ok=True)
-    os.makedirs(os.path.join(folder, "Labels"), exist_ok=True)
+    label_file = os.path.join(folder, layout.label_files[0])
+    os.makedirs(os.path.dirname(label_file), exist_ok=True)
     partitions = [layout.partitions[split][0] for split in ("train", "valid", "test")]
+    columns = layout.attribute_columns
     rows = []
     index = 0
     for partition, count in zip(partitions, sizes, strict=True):
@@ -147,20 +197,15 @@ def write_demo_corpus(folder, language, sizes=(48, 16, 16), seed=0, sample_rate=
             soundfile.write(
                 os.path.join(audio_folder, file_name), wav.numpy(), sample_rate
             )
-            rows.append(
-                {
-                    "FileName": file_name,
-                    "EmoClass": "N",
-                    "EmoAct": f"{arousal:.4f}",
-                    "EmoVal": f"{valence:.4f}",
-                    "EmoDom": f"{dominance:.4f}",
-                    "SpkrID": str(voice_index),
-                    "Gender": "Female" if "f" in voices[voice_index] else "Male",
-                    "Split_Set": partition,
-                }
-            )
+            values = {"arousal": arousal, "valence": valence, "dominance": dominance}
+            row = {layout.id_column: file_name}
+            for name, column in columns.items():
+                on_scale = low + (values[name] - 1) / 6 * (high - low)
+                row[column] = f"{on_scale:.4f}"
+            row["SpkrID"] = str(voice_index)
+            row[layout.partition_column] = partition
+            rows.append(row)
             index += 1
-    label_file = os.path.join(folder, layout.label_files[0])
     with open(label_file, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()

@@ -21,10 +21,11 @@ Authors
 import os
 
 import torch
+from speechbrain.dataio import audio_io
+from speechbrain.dataio.preprocess import AudioNormalizer
 from speechbrain.inference.interfaces import Pretrained
 
 from speechbrain_lora_ser.ccc import ATTRIBUTES
-from speechbrain_lora_ser.data import load_audio
 
 
 class EncoderRegressor(Pretrained):
@@ -61,6 +62,11 @@ class EncoderRegressor(Pretrained):
         return super().from_hparams(
             source, hparams_file=hparams_file, overrides=overrides, **kwargs
         )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # resample and mix down to what the model was trained on
+        self.audio_normalizer = AudioNormalizer(sample_rate=self.hparams.sample_rate)
 
     def encode_batch(self, wavs, wav_lens=None):
         """Pooled utterance embeddings (attentive mean and std).
@@ -113,7 +119,7 @@ class EncoderRegressor(Pretrained):
             ``{"arousal": float, "valence": float, "dominance": float}``
             (and ``"windows"``: a list of dicts with ``start``, ``end``).
         """
-        wav = load_audio(path, self.hparams.sample_rate)
+        wav = self.read_audio(path)
         windows = self._windows(wav.shape[0])
         values, weights, details = [], [], []
         for start, end in windows:
@@ -131,6 +137,21 @@ class EncoderRegressor(Pretrained):
         if return_windows:
             result["windows"] = details
         return result
+
+    def read_audio(self, path):
+        """Read a file as a mono waveform at the model's sample rate.
+
+        Any rate and channel count: SpeechBrain's ``audio_io`` reads it and
+        the interface's ``audio_normalizer`` resamples and mixes down (what
+        ``Pretrained.load_audio`` does, without copying the file first).
+        """
+        try:
+            signal, rate = audio_io.load(str(path), channels_first=False)
+        except Exception as error:
+            raise RuntimeError(f"{path}: unreadable audio ({error})") from error
+        if signal.shape[0] == 0:
+            raise RuntimeError(f"{path}: audio file is empty")
+        return self.audio_normalizer(signal, rate)
 
     def _windows(self, samples):
         rate = self.hparams.sample_rate

@@ -15,6 +15,8 @@ Authors
  * speechbrain-lora-ser contributors 2026
 """
 
+import copy
+
 import torch
 import torch.nn.functional as F
 from peft import LoraConfig, inject_adapter_in_model
@@ -114,7 +116,40 @@ def enable_wavlm_adapters(model):
     return switched
 
 
-def add_lora(encoder, rank=32, alpha=64, dropout=0.05, target_modules=PAPER_TARGETS):
+def lora_config(rank=32, alpha=64, dropout=0.05, target_modules=PAPER_TARGETS):
+    """A ``peft.LoraConfig`` for an SSL encoder (defaults: the paper's settings).
+
+    Arguments
+    ---------
+    rank : int
+        LoRA rank r.
+    alpha : float
+        LoRA scaling numerator (the update is scaled by alpha / r).
+    dropout : float
+        Dropout on each adapter's input.
+    target_modules : sequence of str
+        Names (suffixes) of the linear layers that get adapters.
+
+    Returns
+    -------
+    peft.LoraConfig
+
+    Example
+    -------
+    >>> config = lora_config()
+    >>> config.r, config.lora_alpha, config.lora_dropout, sorted(config.target_modules)
+    (32, 64, 0.05, ['intermediate_dense', 'k_proj', 'out_proj', 'output_dense', 'q_proj', 'v_proj'])
+    """
+    return LoraConfig(
+        r=rank,
+        lora_alpha=alpha,
+        lora_dropout=dropout,
+        target_modules=list(target_modules),
+        bias="none",
+    )
+
+
+def add_lora(encoder, config=None):
     """Freeze ``encoder`` and add trainable LoRA adapters to it (in place).
 
     Arguments
@@ -122,14 +157,9 @@ def add_lora(encoder, rank=32, alpha=64, dropout=0.05, target_modules=PAPER_TARG
     encoder : torch.nn.Module
         A ``transformers`` ``WavLMModel`` / ``HubertModel`` or a module that
         wraps one as ``.model``.
-    rank : int
-        LoRA rank r.
-    alpha : float
-        LoRA scaling numerator (the update is scaled by alpha / r).
-    dropout : float
-        Dropout on the LoRA input.
-    target_modules : sequence of str
-        Names (suffixes) of the linear layers that get adapters.
+    config : peft.LoraConfig, optional
+        Rank, alpha, dropout and target modules (as the recipe's YAML
+        declares them); the paper's settings when omitted.
 
     Returns
     -------
@@ -143,27 +173,23 @@ def add_lora(encoder, rank=32, alpha=64, dropout=0.05, target_modules=PAPER_TARG
     ...     num_attention_heads=2, intermediate_size=32,
     ...     conv_dim=(8, 8), conv_stride=(5, 2), conv_kernel=(10, 3),
     ...     num_conv_pos_embeddings=4, num_conv_pos_embedding_groups=2)
-    >>> model = add_lora(HubertModel(config), rank=2, alpha=4)
+    >>> model = add_lora(HubertModel(config), lora_config(rank=2, alpha=4))
     >>> sum(p.numel() for p in model.parameters() if p.requires_grad)
     448
     """
     model = unwrap_encoder(encoder)
     if any(isinstance(m, LoraLayer) for m in model.modules()):
         raise ValueError("this encoder already has LoRA adapters")
+    config = copy.deepcopy(lora_config() if config is None else config)
     enable_wavlm_adapters(model)
     for parameter in model.parameters():
         parameter.requires_grad = False
-    config = LoraConfig(
-        r=rank,
-        lora_alpha=alpha,
-        lora_dropout=dropout,
-        target_modules=list(target_modules),
-        bias="none",
-    )
     inject_adapter_in_model(config, model)
     found = [m for m in model.modules() if isinstance(m, LoraLayer)]
     if not found:
-        raise ValueError(f"no module of the encoder matches {list(target_modules)}")
+        raise ValueError(
+            f"no module of the encoder matches {sorted(config.target_modules)}"
+        )
     for name, parameter in model.named_parameters():
         parameter.requires_grad = "lora_" in name
     return encoder
@@ -215,7 +241,7 @@ def merge_lora(encoder):
     -------
     >>> from transformers import HubertModel
     >>> from speechbrain_lora_ser.architectures import tiny_config
-    >>> model = merge_lora(add_lora(HubertModel(tiny_config("hubert")), rank=2))
+    >>> model = merge_lora(add_lora(HubertModel(tiny_config("hubert")), lora_config(2)))
     >>> has_lora(model)
     False
     """

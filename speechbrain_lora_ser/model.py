@@ -3,14 +3,16 @@
 ``SSLEncoder`` turns padded 16 kHz waveforms into the last hidden states and
 their relative lengths, normalising each waveform over its own samples and
 masking padding, so that an utterance's output does not depend on what else
-is in the batch. ``EmotionHead`` pools them with SpeechBrain's
-``AttentiveStatisticsPooling`` and regresses arousal, valence and dominance.
+is in the batch. ``EmotionHead`` pools them (attentive statistics pooling)
+and regresses arousal, valence and dominance with the layers the recipe's
+YAML declares.
 
 Authors
  * speechbrain-lora-ser contributors 2026
 """
 
 import torch
+import torch.nn.functional as F
 from speechbrain.dataio.dataio import length_to_mask
 from speechbrain.lobes.models.ECAPA_TDNN import AttentiveStatisticsPooling
 from transformers import AutoConfig, AutoModel
@@ -38,9 +40,9 @@ class SSLEncoder(torch.nn.Module):
     from_config : bool
         Build the architecture with random weights from the configuration
         only (used when the weights come from a checkpoint).
-    lora : dict, optional
-        ``add_lora`` keyword arguments (rank, alpha, dropout, target_modules)
-        to build the encoder with adapters (e.g. to load unmerged weights).
+    lora : peft.LoraConfig, optional
+        Build the encoder with these LoRA adapters (e.g. to load an export
+        whose adapters were kept separate).
     cache_dir : str, optional
         Where ``transformers`` caches downloaded models.
 
@@ -93,7 +95,7 @@ class SSLEncoder(torch.nn.Module):
         self.normalize_waveform = normalize_waveform
         self.freeze = False
         if lora is not None:
-            add_lora(self.model, **lora)
+            add_lora(self.model, lora)
         if freeze:
             self.freeze_encoder()
 
@@ -151,62 +153,162 @@ class SSLEncoder(torch.nn.Module):
         return hidden, frame_lens.clamp(max=1.0)
 
 
+def frame_mask(lengths, frames):
+    """Exact ``[batch, frames]`` mask of the real frames of relative ``lengths``.
+
+    ``arange(L) < lengths * L`` (SpeechBrain's pooling) lets a padded frame in
+    when the float product comes out slightly above an integer (38.000004);
+    rounding to the nearest frame count keeps exactly the real frames.
+
+    Example
+    -------
+    >>> frame_mask(torch.tensor([1.0, 0.5]), 4)
+    tensor([[ True,  True,  True,  True],
+            [ True,  True, False, False]])
+    """
+    counts = torch.round(lengths * frames).long().clamp_min(1)
+    return torch.arange(frames, device=lengths.device)[None, :] < counts[:, None]
+
+
+class MaskedAttentiveStatisticsPooling(AttentiveStatisticsPooling):
+    """SpeechBrain's attentive statistics pooling, blind to padding in training.
+
+    SpeechBrain's layer normalises its attention features with a BatchNorm
+    whose training-mode statistics (and running averages) include the padded
+    frames, so an utterance's training output, and the statistics used at
+    test time, depend on how much padding its batch companions bring. This
+    subclass computes the batch statistics over real frames only and updates
+    the running averages with them; evaluation (running statistics) and the
+    parameters (the same names, so checkpoints load either way) are unchanged.
+    Under DDP the statistics are those of each process's batch.
+
+    Arguments
+    ---------
+    channels : int
+        Width of the input features.
+    attention_channels : int
+        Channels of the attention block.
+    global_context : bool
+        Give the attention the utterance's mean and std too.
+
+    Example
+    -------
+    >>> pooling = MaskedAttentiveStatisticsPooling(8, attention_channels=4)
+    >>> pooling(torch.randn(3, 8, 20), torch.tensor([1.0, 0.5, 0.25])).shape
+    torch.Size([3, 16, 1])
+    """
+
+    def forward(self, x, lengths=None):
+        """Weighted mean and std of ``x`` ``[N, C, L]``: ``[N, 2C, 1]``."""
+        frames = x.shape[-1]
+        if lengths is None:
+            lengths = torch.ones(x.shape[0], device=x.device)
+        mask = frame_mask(lengths, frames).unsqueeze(1).to(x.dtype)
+
+        def statistics(weights):
+            mean = (weights * x).sum(dim=2)
+            var = (weights * (x - mean.unsqueeze(2)).pow(2)).sum(dim=2)
+            return mean, torch.sqrt(var.clamp(self.eps))
+
+        if self.global_context:
+            mean, std = statistics(mask / mask.sum(dim=2, keepdim=True))
+            attention = torch.cat(
+                [
+                    x,
+                    mean.unsqueeze(2).expand(-1, -1, frames),
+                    std.unsqueeze(2).expand(-1, -1, frames),
+                ],
+                dim=1,
+            )
+        else:
+            attention = x
+        attention = self.conv(self.tanh(self._tdnn(attention, mask)))
+        attention = attention.masked_fill(mask == 0, float("-inf"))
+        mean, std = statistics(F.softmax(attention, dim=2))
+        return torch.cat((mean, std), dim=1).unsqueeze(2)
+
+    def _tdnn(self, x, mask):
+        """The TDNN block (conv, activation, BatchNorm, dropout), norm masked."""
+        block = self.tdnn
+        hidden = block.activation(block.conv(x))
+        norm = block.norm.norm
+        if not (norm.training and norm.track_running_stats):
+            return block.dropout(norm(hidden))
+        count = mask.sum()
+        mean = (hidden * mask).sum(dim=(0, 2)) / count
+        var = ((hidden - mean[None, :, None]).pow(2) * mask).sum(dim=(0, 2)) / count
+        with torch.no_grad():
+            momentum = norm.momentum if norm.momentum is not None else 0.1
+            unbiased = var * count / (count - 1).clamp_min(1)
+            norm.running_mean.mul_(1 - momentum).add_(momentum * mean.detach())
+            norm.running_var.mul_(1 - momentum).add_(momentum * unbiased.detach())
+            norm.num_batches_tracked.add_(1)
+        hidden = (hidden - mean[None, :, None]) / torch.sqrt(
+            var[None, :, None] + norm.eps
+        )
+        if norm.affine:
+            hidden = hidden * norm.weight[None, :, None] + norm.bias[None, :, None]
+        return block.dropout(hidden)
+
+
 class EmotionHead(torch.nn.Module):
     """Attentive statistics pooling followed by fully connected layers.
 
     Arguments
     ---------
-    input_size : int
-        Width of the encoder's hidden states.
-    attention_channels : int
-        Channels of the pooling's attention block.
-    hidden_size : int
-        Width of the hidden fully connected layer.
-    dropout : float
-        Dropout before the output layer.
-    n_outputs : int
-        Number of attributes (arousal, valence, dominance).
+    pooling : torch.nn.Module
+        Maps ``[batch, channels, frames]`` and relative lengths to
+        ``[batch, 2 * channels, 1]`` (attentive statistics pooling).
+    regressor : torch.nn.Module
+        Maps the pooled ``[batch, 2 * channels]`` to the attributes.
 
     Example
     -------
-    >>> head = EmotionHead(input_size=16, attention_channels=8, hidden_size=8)
+    >>> head = EmotionHead(
+    ...     MaskedAttentiveStatisticsPooling(16, attention_channels=8),
+    ...     torch.nn.Linear(32, 3))
     >>> head(torch.randn(2, 10, 16), torch.tensor([1.0, 0.5])).shape
     torch.Size([2, 3])
     """
 
-    def __init__(
-        self,
-        input_size,
-        attention_channels=128,
-        hidden_size=256,
-        dropout=0.2,
-        n_outputs=3,
-    ):
+    def __init__(self, pooling, regressor):
         super().__init__()
-        self.pooling = AttentiveStatisticsPooling(
+        self.pooling = pooling
+        self.regressor = regressor
+
+    def pool(self, hidden, lengths):
+        """Pooled embeddings (weighted mean and std), ``[batch, 2 * channels]``."""
+        return self.pooling(hidden.transpose(1, 2), lengths).squeeze(2)
+
+    def forward(self, hidden, lengths):
+        """Return ``[batch, n_outputs]`` predictions."""
+        return self.regressor(self.pool(hidden, lengths))
+
+
+def emotion_head(
+    input_size, attention_channels=128, hidden_size=256, dropout=0.2, n_outputs=3
+):
+    """The recipes' head in code (their YAML declares the same layers).
+
+    Used by benchmarks and tests that build a model without a YAML.
+
+    Example
+    -------
+    >>> emotion_head(16, attention_channels=8, hidden_size=8).regressor[0]
+    Linear(in_features=32, out_features=8, bias=True)
+    """
+    return EmotionHead(
+        MaskedAttentiveStatisticsPooling(
             input_size, attention_channels=attention_channels
-        )
-        self.regressor = torch.nn.Sequential(
+        ),
+        torch.nn.Sequential(
             torch.nn.Linear(2 * input_size, hidden_size),
             torch.nn.LayerNorm(hidden_size),
             torch.nn.ReLU(),
             torch.nn.Dropout(dropout),
             torch.nn.Linear(hidden_size, n_outputs),
-        )
-
-    def pool(self, hidden, lengths):
-        """Pooled embeddings (weighted mean and std), ``[batch, 2 * input]``."""
-        # The pooling masks frames with ``arange(L) < lengths * L``; a float
-        # product such as 38.000004 would let frame 38 (padding) in. Half a
-        # frame below the exact count keeps exactly the true frames.
-        frames = hidden.shape[1]
-        exact = torch.round(lengths * frames)
-        safe_lengths = (exact - 0.5).clamp_min(0.5) / frames
-        return self.pooling(hidden.transpose(1, 2), safe_lengths).squeeze(2)
-
-    def forward(self, hidden, lengths):
-        """Return ``[batch, n_outputs]`` predictions."""
-        return self.regressor(self.pool(hidden, lengths))
+        ),
+    )
 
 
 def encoder_hidden_size(source, cache_dir=None):

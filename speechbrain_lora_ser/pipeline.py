@@ -1,4 +1,4 @@
-"""SpeechBrain datasets and loader options built from the prepared manifests.
+"""SpeechBrain datasets and loaders built from the prepared manifests.
 
 Authors
  * speechbrain-lora-ser contributors 2026
@@ -8,35 +8,52 @@ import math
 
 import speechbrain as sb
 import torch
+from speechbrain.dataio import audio_io
+from speechbrain.dataio.preprocess import AudioNormalizer
 from speechbrain.dataio.sampler import DynamicBatchSampler
 
 from speechbrain_lora_ser.ccc import ATTRIBUTES
-from speechbrain_lora_ser.data import SPLITS, load_audio
 
 
 def make_datasets(manifests, label_scaler, sample_rate=16000):
-    """Build ``DynamicItemDataset`` objects for every split.
+    """Build a ``DynamicItemDataset`` for every prepared partition.
 
     Arguments
     ---------
     manifests : dict
-        Path of the JSON manifest of each split.
-    label_scaler : speechbrain_lora_ser.data.LabelScaler
-        Maps labels to the model's range.
+        Path of the JSON manifest of each partition (``read_manifests``).
+    label_scaler : speechbrain_lora_ser.labels.LabelScaler
+        Maps the corpus's labels to the model's range.
     sample_rate : int
         Audio is resampled to this rate and mixed down to mono.
 
     Returns
     -------
     dict
-        ``{split: DynamicItemDataset}`` with output keys ``id``, ``sig`` and
-        ``labels`` (NaN for unlabeled utterances).
+        ``{partition: DynamicItemDataset}`` with output keys ``id``, ``sig``
+        and ``labels`` (NaN for unlabeled utterances).
+
+    Example
+    -------
+    >>> import tempfile, json, os, numpy, soundfile
+    >>> from speechbrain_lora_ser.labels import LabelScaler
+    >>> folder = tempfile.mkdtemp()
+    >>> soundfile.write(f"{folder}/a.wav", numpy.zeros(8000, "float32"), 8000)
+    >>> entry = {"wav": f"{folder}/a.wav", "duration": 1.0, "arousal": 4.0,
+    ...     "valence": 1.0, "dominance": None}
+    >>> with open(f"{folder}/test.json", "w") as f:
+    ...     json.dump({"a": entry}, f)
+    >>> item = make_datasets({"test": f"{folder}/test.json"}, LabelScaler())["test"][0]
+    >>> item["sig"].shape, item["labels"]
+    (torch.Size([16000]), tensor([0.5000, 0.0000,    nan]))
     """
+    normalizer = AudioNormalizer(sample_rate=sample_rate)
 
     @sb.utils.data_pipeline.takes("wav")
     @sb.utils.data_pipeline.provides("sig")
     def audio_pipeline(wav):
-        return load_audio(wav, sample_rate)
+        signal, rate = audio_io.load(wav, channels_first=False)
+        return normalizer(signal, rate)
 
     @sb.utils.data_pipeline.takes(*ATTRIBUTES)
     @sb.utils.data_pipeline.provides("labels")
@@ -47,12 +64,12 @@ def make_datasets(manifests, label_scaler, sample_rate=16000):
         return label_scaler.scale(labels)
 
     return {
-        split: sb.dataio.dataset.DynamicItemDataset.from_json(
-            json_path=manifests[split],
+        partition: sb.dataio.dataset.DynamicItemDataset.from_json(
+            json_path=path,
             dynamic_items=[audio_pipeline, label_pipeline],
             output_keys=["id", "sig", "labels"],
         )
-        for split in SPLITS
+        for partition, path in manifests.items()
     }
 
 
@@ -90,60 +107,133 @@ def sort_dataset(dataset, sorting):
     )
 
 
-def train_loader_options(dataset, hparams):
-    """Loader options (and possibly re-sorted dataset) for the training set.
+class TrainLoader:
+    """How a stage's training set is batched (declared in the recipe's YAML).
 
-    With ``dynamic_batching`` the batches are filled up to
-    ``max_batch_length`` seconds of (padded) audio from ``num_buckets``
-    duration buckets at the quantiles of the training durations (SpeechBrain's
-    ``DynamicBatchSampler``); otherwise batches hold ``batch_size``
-    utterances.
-
-    Returns
-    -------
-    dataset : DynamicItemDataset
-    options : dict
-        Keyword arguments of ``Brain.fit``'s ``train_loader_kwargs``.
-    """
-    dataset, shuffle = sort_dataset(dataset, hparams["sorting"])
-    # A DataLoader draws its workers' base seed from the global generator each
-    # time an iterator starts; a resumed epoch starts one mid-way, so that draw
-    # would shift every later dropout mask. Its own generator keeps the global
-    # stream identical to an uninterrupted run.
-    generator = torch.Generator().manual_seed(hparams["seed"])
-    if hparams["dynamic_batching"]:
-        durations = [item["duration"] for item in dataset.data.values()]
-        sampler = DynamicBatchSampler(
-            dataset,
-            max_batch_length=hparams["max_batch_length"],
-            bucket_boundaries=duration_bucket_boundaries(
-                durations, hparams["num_buckets"]
-            ),
-            length_func=lambda item: item["duration"],
-            shuffle=shuffle,
-            batch_ordering="random" if shuffle else hparams["sorting"],
-        )
-        return dataset, {
-            "batch_sampler": sampler,
-            "num_workers": hparams["num_workers"],
-        }
-    return dataset, {
-        "batch_size": hparams["batch_size"],
-        "shuffle": shuffle,
-        "num_workers": hparams["num_workers"],
-        "generator": generator,
-    }
-
-
-def eval_loader_options(batch_size, num_workers):
-    """Loader options for development and test sets (fixed order).
+    Arguments
+    ---------
+    batch_size : int
+        Utterances per batch *per process* (SpeechBrain's meaning: under
+        torchrun with N processes a step sees N x batch_size utterances).
+    global_batch_size : int, optional
+        Utterances per optimizer step over all processes and gradient
+        accumulation steps (the paper's 32). When set, the per-process batch
+        is ``global_batch_size / (processes x accumulation)``, so the paper's
+        batch holds on any number of GPUs.
+    num_workers : int
+        Data loading workers.
+    sorting : str
+        ``random``, ``ascending`` or ``descending``.
+    seed : int
+        Seed of the loader's own generator.
+    dynamic_batching : bool
+        Batches of up to ``max_batch_length`` seconds of padded audio from
+        ``num_buckets`` duration buckets (SpeechBrain's
+        ``DynamicBatchSampler``) instead of ``batch_size`` utterances.
+    max_batch_length : float
+        Seconds of audio per dynamic batch (per process).
+    num_buckets : int
+        Duration buckets of dynamic batching, at the duration quantiles.
+    pin_memory : bool
+        Pinned host memory for faster copies to a GPU.
 
     Example
     -------
-    >>> eval_loader_options(8, 2)
-    {'batch_size': 8, 'num_workers': 2}
+    >>> loader = TrainLoader(batch_size=8)
+    >>> loader.effective_batch(world_size=4, accumulation=1)
+    '32 utterances (8 per process x 4 processes x 1 accumulation)'
+    >>> TrainLoader(batch_size=8, global_batch_size=32).per_process_batch(2, 2)
+    8
     """
-    return {"batch_size": batch_size, "num_workers": num_workers}
+
+    def __init__(
+        self,
+        batch_size=32,
+        global_batch_size=None,
+        num_workers=0,
+        sorting="random",
+        seed=1986,
+        dynamic_batching=False,
+        max_batch_length=200.0,
+        num_buckets=20,
+        pin_memory=False,
+    ):
+        self.batch_size = batch_size
+        self.global_batch_size = global_batch_size
+        self.num_workers = num_workers
+        self.sorting = sorting
+        self.seed = seed
+        self.dynamic_batching = dynamic_batching
+        self.max_batch_length = max_batch_length
+        self.num_buckets = num_buckets
+        self.pin_memory = pin_memory
+
+    def per_process_batch(self, world_size=None, accumulation=None):
+        """Utterances per batch on one process."""
+        if self.global_batch_size is None:
+            return self.batch_size
+        world_size = world_size or _world_size()
+        accumulation = accumulation or 1
+        share, remainder = divmod(self.global_batch_size, world_size * accumulation)
+        if remainder or share == 0:
+            raise ValueError(
+                f"global_batch_size={self.global_batch_size} is not divisible by "
+                f"{world_size} process(es) x {accumulation} accumulation step(s)"
+            )
+        return share
+
+    def effective_batch(self, world_size=1, accumulation=1):
+        """What one optimizer step sees, in words (logged and recorded)."""
+        if self.dynamic_batching:
+            total = self.max_batch_length * world_size * accumulation
+            return (
+                f"{total:g} s of audio ({self.max_batch_length:g} s per process x "
+                f"{world_size} processes x {accumulation} accumulation)"
+            )
+        per_process = self.per_process_batch(world_size, accumulation)
+        return (
+            f"{per_process * world_size * accumulation} utterances ({per_process} "
+            f"per process x {world_size} processes x {accumulation} accumulation)"
+        )
+
+    def for_dataset(self, dataset, accumulation=1):
+        """Return ``(dataset, loader_kwargs)`` for ``Brain.fit``.
+
+        ``accumulation`` is the Brain's gradient accumulation factor (it
+        divides a ``global_batch_size``).
+
+        A DataLoader draws its workers' base seed from the global generator
+        each time an iterator starts; a resumed epoch starts one mid-way, so
+        that draw would shift every later dropout mask. Its own generator
+        keeps the global stream identical to an uninterrupted run.
+        """
+        dataset, shuffle = sort_dataset(dataset, self.sorting)
+        common = {"num_workers": self.num_workers, "pin_memory": self.pin_memory}
+        if self.dynamic_batching:
+            durations = [item["duration"] for item in dataset.data.values()]
+            sampler = DynamicBatchSampler(
+                dataset,
+                max_batch_length=self.max_batch_length,
+                bucket_boundaries=duration_bucket_boundaries(
+                    durations, self.num_buckets
+                ),
+                length_func=lambda item: item["duration"],
+                shuffle=shuffle,
+                batch_ordering="random" if shuffle else self.sorting,
+            )
+            return dataset, {"batch_sampler": sampler, **common}
+        return dataset, {
+            "batch_size": self.per_process_batch(accumulation=accumulation),
+            "shuffle": shuffle,
+            "generator": torch.Generator().manual_seed(self.seed),
+            **common,
+        }
+
+
+def _world_size():
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_world_size()
+    return 1
 
 
 def padded_fraction(batches, durations):

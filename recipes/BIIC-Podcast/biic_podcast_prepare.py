@@ -1,11 +1,19 @@
-"""BIIC-Podcast data preparation: checked manifests for train.py.
+"""BIIC-Podcast data preparation: checked SpeechBrain manifests.
 
-The corpus follows MSP-Podcast's layout (Audios/, Labels/labels_consensus.csv,
-1-7 attribute scale) with partitions Train, Development and Test. Those names
-come from public code that uses the corpus; if a release differs, change
-``speechbrain_lora_ser.data.BIIC_PODCAST`` and nothing else.
+BIIC-Podcast (Taiwanese Mandarin podcast speech, NTHU BIIC lab) was built
+with MSP-Podcast's infrastructure and annotation protocol; this layout
+follows public code that uses the corpus (no official document confirms it)::
 
-Usage: python biic_podcast_prepare.py BIIC_FOLDER MANIFEST_FOLDER
+    BIIC-Podcast/
+      Audios/<FileName>.wav
+      Labels/labels_consensus.csv
+        FileName,EmoClass,EmoAct,EmoVal,EmoDom,SpkrID,Gender,Split_Set
+
+with partitions ``Train`` / ``Development`` / ``Test`` and attributes on a
+1-7 scale (the recipe's YAML declares the range). If a release differs,
+change ``BIIC_PODCAST`` below and nothing else.
+
+> python biic_podcast_prepare.py /data/BIIC-Podcast manifests/
 
 Authors
  * speechbrain-lora-ser contributors 2026
@@ -13,14 +21,25 @@ Authors
 
 import sys
 
-from speechbrain_lora_ser.data import BIIC_PODCAST, prepare_corpus
+from speechbrain_lora_ser.corpus import CorpusLayout, prepare_corpus
+
+BIIC_PODCAST = CorpusLayout(
+    partitions={"train": ("Train",), "valid": ("Development",), "test": ("Test",)},
+    other_partitions=(),
+    audio_folder="Audios",
+    label_files=("Labels/labels_consensus.csv",),
+    id_column="FileName",
+    partition_column="Split_Set",
+    attribute_columns={"arousal": "EmoAct", "valence": "EmoVal", "dominance": "EmoDom"},
+)
 
 
 def prepare_biic_podcast(data_folder, save_folder, **options):
-    """Write the train, valid and test manifests of BIIC-Podcast.
+    """Validate a BIIC-Podcast folder and write its manifests.
 
     Every problem (missing or unreadable audio, bad labels, unknown
-    partitions...) is reported at once, naming the file.
+    partitions...) is reported at once, naming the file; nothing is written
+    unless the corpus is valid (or ``skip_invalid=True``).
 
     Arguments
     ---------
@@ -29,12 +48,22 @@ def prepare_biic_podcast(data_folder, save_folder, **options):
     save_folder : str
         Where the JSON manifests go.
     **options
-        See ``speechbrain_lora_ser.data.prepare_corpus``.
+        ``label_range``, ``train_subset``, ``subset_seed``, ``skip_invalid``,
+        ``min_duration``: see ``speechbrain_lora_ser.corpus.prepare_corpus``.
 
     Returns
     -------
     dict
         ``{"train": path, "valid": path, "test": path}``.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from speechbrain_lora_ser.demo_corpus import write_demo_corpus
+    >>> folder = write_demo_corpus(tempfile.mkdtemp(), "mandarin", BIIC_PODCAST,
+    ...     (2, 1, 1))
+    >>> sorted(prepare_biic_podcast(folder, tempfile.mkdtemp()))
+    ['test', 'train', 'valid']
     """
     return prepare_corpus(data_folder, save_folder, BIIC_PODCAST, **options)
 

@@ -1,9 +1,17 @@
-r"""MSP-Podcast data preparation (run by train.py; usable on its own).
+"""MSP-Podcast data preparation: checked SpeechBrain manifests.
 
-Reads Labels/labels_consensus.csv (older releases: labels_concensus.csv),
-maps Train / Development (or Validation) / Test1 to train / valid / test,
-checks every audio file and label, and writes JSON manifests. The layout
-itself is ``speechbrain_lora_ser.data.MSP_PODCAST``.
+The corpus (English podcast speech, UT Dallas MSP lab)::
+
+    MSP-Podcast/
+      Audios/MSP-PODCAST_0001_0008.wav ...            16 kHz mono
+      Labels/labels_consensus.csv
+        FileName,EmoClass,EmoAct,EmoVal,EmoDom,SpkrID,Gender,Split_Set
+
+Attributes are annotator means on a 1-7 scale (the recipe's YAML declares
+the range). Release differences handled here: older releases spell the label
+file ``labels_concensus.csv`` and the development partition ``Validation``;
+``Test2`` and ``Test3`` (v1.12; Test3 has no labels) are predicted, not used
+for training or model selection.
 
 > python msp_podcast_prepare.py /data/MSP-Podcast manifests/
 
@@ -13,26 +21,54 @@ Authors
 
 import sys
 
-from speechbrain_lora_ser.data import MSP_PODCAST, prepare_corpus
+from speechbrain_lora_ser.corpus import CorpusLayout, prepare_corpus
+
+MSP_PODCAST = CorpusLayout(
+    partitions={
+        "train": ("Train",),
+        "valid": ("Development", "Validation"),
+        "test": ("Test1",),
+    },
+    other_partitions=("Test2", "Test3"),
+    audio_folder="Audios",
+    label_files=("Labels/labels_consensus.csv", "Labels/labels_concensus.csv"),
+    id_column="FileName",
+    partition_column="Split_Set",
+    attribute_columns={"arousal": "EmoAct", "valence": "EmoVal", "dominance": "EmoDom"},
+)
 
 
 def prepare_msp_podcast(data_folder, save_folder, **options):
     """Validate an MSP-Podcast folder and write its manifests.
+
+    Every problem (missing or unreadable audio, bad labels, unknown
+    partitions...) is reported at once, naming the file; nothing is written
+    unless the corpus is valid (or ``skip_invalid=True``).
 
     Arguments
     ---------
     data_folder : str
         Folder with ``Audios/`` and ``Labels/``.
     save_folder : str
-        Destination of ``train.json``, ``valid.json`` and ``test.json``.
+        Destination of ``train.json``, ``valid.json``, ``test.json`` and
+        ``Test2.json`` / ``Test3.json`` when present.
     **options
-        Passed to ``speechbrain_lora_ser.data.prepare_corpus``
-        (``train_subset``, ``skip_invalid``...).
+        ``label_range``, ``train_subset``, ``subset_seed``, ``skip_invalid``,
+        ``min_duration``: see ``speechbrain_lora_ser.corpus.prepare_corpus``.
 
     Returns
     -------
     dict
-        Path of each manifest.
+        Path of each partition's manifest.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from speechbrain_lora_ser.demo_corpus import write_demo_corpus
+    >>> folder = write_demo_corpus(tempfile.mkdtemp(), "english", MSP_PODCAST,
+    ...     (2, 1, 1))
+    >>> sorted(prepare_msp_podcast(folder, tempfile.mkdtemp()))
+    ['test', 'train', 'valid']
     """
     return prepare_corpus(data_folder, save_folder, MSP_PODCAST, **options)
 

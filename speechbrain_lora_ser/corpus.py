@@ -1,11 +1,10 @@
-"""Corpus preparation for the MSP-Podcast layout (shared by BIIC-Podcast).
+"""Generic corpus preparation: validated SpeechBrain JSON manifests.
 
-A corpus folder holds ``Audios/<FileName>`` and ``Labels/labels_consensus.csv``
-(``FileName, EmoAct, EmoVal, EmoDom, ..., Split_Set``). ``prepare_corpus``
-validates every row and audio file, reports every problem at once (naming the
-file), and writes SpeechBrain JSON manifests per partition. Column and
-partition names live in one ``CorpusLayout`` per corpus, so another release is
-a small change.
+A recipe's ``<corpus>_prepare.py`` declares its corpus's layout as a
+``CorpusLayout`` (where the audio and the label file are, the columns, the
+partition names) and calls ``prepare_corpus``, which validates every row and
+audio file, reports every problem at once (naming the file), and writes one
+JSON manifest per partition. Nothing in here knows a particular corpus.
 
 Authors
  * speechbrain-lora-ser contributors 2026
@@ -21,13 +20,14 @@ import random
 from dataclasses import asdict, dataclass, field
 
 import soundfile
-import torch
 
 from speechbrain_lora_ser.ccc import ATTRIBUTES
 
 logger = logging.getLogger(__name__)
 
+#: The partitions a recipe trains, selects and tests on.
 SPLITS = ("train", "valid", "test")
+INDEX_FILE = "manifests.json"
 
 
 @dataclass(frozen=True)
@@ -36,13 +36,12 @@ class CorpusLayout:
 
     Arguments
     ---------
-    name : str
-        Corpus name used in results (``MSP-Podcast``).
     partitions : dict
         Maps ``train`` / ``valid`` / ``test`` to the corpus's partition names
         (several spellings allowed, e.g. ``Development`` and ``Validation``).
     other_partitions : tuple
-        Known partitions that are not used by default (not an error).
+        Further partitions, labeled or not (e.g. a challenge's unlabeled test
+        set): prepared for prediction only.
     audio_folder : str
         Sub-folder with the audio files.
     label_files : tuple
@@ -51,25 +50,22 @@ class CorpusLayout:
         Column names of the file name and of the partition.
     attribute_columns : dict
         Column of each attribute (arousal, valence, dominance).
-    scale : tuple
-        Lowest and highest value of the annotation scale.
 
     Example
     -------
-    >>> MSP_PODCAST.partitions["valid"]
-    ('Development', 'Validation')
-    >>> "Test3" in MSP_PODCAST.all_partitions()
-    True
+    >>> layout = CorpusLayout(
+    ...     partitions={"train": ("Train",), "valid": ("Dev",), "test": ("Test",)},
+    ...     other_partitions=("Blind",))
+    >>> layout.all_partitions()
+    ('Train', 'Dev', 'Test', 'Blind')
+    >>> layout.split_of("Dev"), layout.split_of("Blind")
+    ('valid', 'Blind')
     """
 
-    name: str
     partitions: dict
     other_partitions: tuple = ()
     audio_folder: str = "Audios"
-    label_files: tuple = (
-        "Labels/labels_consensus.csv",
-        "Labels/labels_concensus.csv",
-    )
+    label_files: tuple = ("Labels/labels_consensus.csv",)
     id_column: str = "FileName"
     partition_column: str = "Split_Set"
     attribute_columns: dict = field(
@@ -79,61 +75,27 @@ class CorpusLayout:
             "dominance": "EmoDom",
         }
     )
-    scale: tuple = (1.0, 7.0)
+
+    def __post_init__(self):
+        if set(self.partitions) != set(SPLITS):
+            raise ValueError(
+                f"partitions must map exactly {SPLITS}, got {sorted(self.partitions)}"
+            )
+        clash = set(self.other_partitions) & set(SPLITS)
+        if clash:
+            raise ValueError(f"other partitions may not be named {sorted(clash)}")
 
     def all_partitions(self):
         """Every partition name this layout knows."""
         names = [n for names in self.partitions.values() for n in names]
         return tuple(names) + tuple(self.other_partitions)
 
-
-MSP_PODCAST = CorpusLayout(
-    name="MSP-Podcast",
-    partitions={
-        "train": ("Train",),
-        "valid": ("Development", "Validation"),
-        "test": ("Test1",),
-    },
-    other_partitions=("Test2", "Test3"),
-)
-
-BIIC_PODCAST = CorpusLayout(
-    name="BIIC-Podcast",
-    partitions={"train": ("Train",), "valid": ("Development",), "test": ("Test",)},
-)
-
-LAYOUTS = {layout.name: layout for layout in (MSP_PODCAST, BIIC_PODCAST)}
-
-
-class LabelScaler:
-    """Maps labels between the corpus scale and the model's 0-1 range.
-
-    Arguments
-    ---------
-    low, high : float
-        Ends of the annotation scale (1 and 7 for both podcast corpora).
-
-    Example
-    -------
-    >>> scaler = LabelScaler(1.0, 7.0)
-    >>> scaler.scale(torch.tensor([1.0, 4.0, 7.0]))
-    tensor([0.0000, 0.5000, 1.0000])
-    >>> scaler.unscale(torch.tensor([0.5]))
-    tensor([4.])
-    """
-
-    def __init__(self, low=1.0, high=7.0):
-        if not high > low:
-            raise ValueError(f"label scale must have high > low, got {low}, {high}")
-        self.low, self.high = float(low), float(high)
-
-    def scale(self, values):
-        """Corpus scale -> model range."""
-        return (values - self.low) / (self.high - self.low)
-
-    def unscale(self, values):
-        """Model range -> corpus scale."""
-        return values * (self.high - self.low) + self.low
+    def split_of(self, partition):
+        """``train``/``valid``/``test`` for a split's partition, else its name."""
+        for split, names in self.partitions.items():
+            if partition in names:
+                return split
+        return partition
 
 
 class CorpusError(ValueError):
@@ -165,15 +127,16 @@ class CorpusError(ValueError):
 
 
 def find_label_file(data_folder, layout):
-    """Return the label file of a corpus folder (either spelling).
+    """Return the label file of a corpus folder (any accepted spelling).
 
     Example
     -------
     >>> import tempfile
-    >>> find_label_file(tempfile.mkdtemp(), MSP_PODCAST)
+    >>> layout = CorpusLayout({"train": ("A",), "valid": ("B",), "test": ("C",)})
+    >>> find_label_file(tempfile.mkdtemp(), layout)
     Traceback (most recent call last):
     ...
-    speechbrain_lora_ser.data.CorpusError: 1 problem(s) in ...
+    speechbrain_lora_ser.corpus.CorpusError: 1 problem(s) in ...
     """
     for relative in layout.label_files:
         path = os.path.join(data_folder, relative)
@@ -192,8 +155,8 @@ def find_label_file(data_folder, layout):
     )
 
 
-def read_label_rows(label_file, layout):
-    """Read the label file into a list of dicts, checking its columns."""
+def _read_label_rows(label_file, layout):
+    """Read the label file as ``(line, row)`` pairs, checking its columns."""
     try:
         with open(label_file, newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
@@ -213,7 +176,7 @@ def read_label_rows(label_file, layout):
         ) from error
 
 
-def _parse_labels(row, layout, where, problems):
+def _parse_labels(row, layout, label_range, where, problems):
     """Return the attribute values of a row (None when all are empty)."""
     cells = [
         (row.get(column) or "").strip() for column in layout.attribute_columns.values()
@@ -221,7 +184,7 @@ def _parse_labels(row, layout, where, problems):
     if all(cell == "" for cell in cells):
         return None
     values = []
-    low, high = layout.scale
+    low, high = label_range
     for name, cell in zip(layout.attribute_columns, cells, strict=True):
         if cell == "":
             problems.append((where, f"{name} label is missing"))
@@ -257,8 +220,8 @@ def _audio_problem(path, min_duration):
     return info, None
 
 
-def collect_utterances(data_folder, layout, min_duration=0.025):
-    """Validate a corpus folder and return its utterances per split.
+def collect_utterances(data_folder, layout, label_range=(1.0, 7.0), min_duration=0.025):
+    """Validate a corpus folder and return its utterances per partition.
 
     Arguments
     ---------
@@ -266,6 +229,8 @@ def collect_utterances(data_folder, layout, min_duration=0.025):
         The corpus folder.
     layout : CorpusLayout
         Its layout.
+    label_range : tuple of float
+        Lowest and highest value of the annotation scale.
     min_duration : float
         Shortest usable audio, in seconds (the encoder's receptive field:
         400 samples at 16 kHz for WavLM and HuBERT).
@@ -273,7 +238,8 @@ def collect_utterances(data_folder, layout, min_duration=0.025):
     Returns
     -------
     utterances : dict
-        ``{split: {id: entry}}`` for valid rows.
+        ``{split: {id: entry}}`` for valid rows: ``train``, ``valid``,
+        ``test`` and every other partition of the layout found in the file.
     problems : list
         ``(file, problem)`` pairs of every invalid row.
     resampled : int
@@ -281,11 +247,9 @@ def collect_utterances(data_folder, layout, min_duration=0.025):
     """
     if not os.path.isdir(data_folder):
         raise CorpusError(data_folder, [(data_folder, "data_folder does not exist")])
+    data_folder = os.path.abspath(data_folder)
     label_file = find_label_file(data_folder, layout)
-    rows = read_label_rows(label_file, layout)
-    split_of = {
-        name: split for split, names in layout.partitions.items() for name in names
-    }
+    rows = _read_label_rows(label_file, layout)
     known = set(layout.all_partitions())
     utterances = {split: {} for split in SPLITS}
     problems, seen, resampled = [], {}, 0
@@ -307,12 +271,10 @@ def collect_utterances(data_folder, layout, min_duration=0.025):
             )
             continue
         seen[utt_id] = line
-        if partition not in split_of:
-            continue
-        split = split_of[partition]
+        split = layout.split_of(partition)
         row_problems = []
-        labels = _parse_labels(row, layout, audio_path, row_problems)
-        if labels is None and not row_problems and split != "test":
+        labels = _parse_labels(row, layout, label_range, audio_path, row_problems)
+        if labels is None and not row_problems and split in ("train", "valid"):
             row_problems.append((audio_path, "labels are missing"))
         info, audio_problem = _audio_problem(audio_path, min_duration)
         if audio_problem:
@@ -325,43 +287,67 @@ def collect_utterances(data_folder, layout, min_duration=0.025):
         entry = {"wav": audio_path, "duration": info.frames / info.samplerate}
         for index, name in enumerate(ATTRIBUTES):
             entry[name] = None if labels is None else labels[index]
-        utterances[split][utt_id] = entry
+        utterances.setdefault(split, {})[utt_id] = entry
     return utterances, problems, resampled
 
 
 def select_subset(entries, size, seed):
-    """Return a reproducible random subset of ``size`` manifest entries.
+    """Return a reproducible subset of ``size`` manifest entries.
+
+    The subset is a prefix of one fixed random permutation (given the
+    entries and the seed), so a larger subset contains every smaller one,
+    as a learning curve needs.
 
     Example
     -------
     >>> entries = {str(i): {} for i in range(10)}
-    >>> sorted(select_subset(entries, 3, seed=1)) == sorted(
-    ...     select_subset(entries, 3, seed=1))
-    True
-    >>> len(select_subset(entries, 3, seed=1))
-    3
+    >>> small, large = select_subset(entries, 3, 1), select_subset(entries, 6, 1)
+    >>> len(small), set(small) <= set(large)
+    (3, True)
     """
     if size is None or size >= len(entries):
         return dict(entries)
-    chosen = random.Random(seed).sample(sorted(entries), size)
-    return {key: entries[key] for key in sorted(chosen)}
+    order = sorted(entries)
+    random.Random(seed).shuffle(order)
+    return {key: entries[key] for key in sorted(order[:size])}
 
 
-def manifest_paths(save_folder):
-    """Paths of the train / valid / test manifests in ``save_folder``.
+def read_manifests(save_folder):
+    """Manifest path of every partition a preparation wrote in ``save_folder``.
+
+    Arguments
+    ---------
+    save_folder : str
+        The ``save_folder`` given to ``prepare_corpus``.
+
+    Returns
+    -------
+    dict
+        ``{"train": path, "valid": path, "test": path, <other>: path, ...}``.
 
     Example
     -------
-    >>> manifest_paths("m")["valid"]
-    'm/valid.json'
+    >>> import tempfile
+    >>> read_manifests(tempfile.mkdtemp())
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: ...: no prepared manifests (run the data preparation)
     """
-    return {split: os.path.join(save_folder, f"{split}.json") for split in SPLITS}
+    index = os.path.join(save_folder, INDEX_FILE)
+    if not os.path.isfile(index):
+        raise FileNotFoundError(
+            f"{index}: no prepared manifests (run the data preparation)"
+        )
+    with open(index, encoding="utf-8") as handle:
+        names = json.load(handle)
+    return {split: os.path.join(save_folder, name) for split, name in names.items()}
 
 
 def prepare_corpus(
     data_folder,
     save_folder,
     layout,
+    label_range=(1.0, 7.0),
     train_subset=None,
     subset_seed=1234,
     skip_invalid=False,
@@ -371,16 +357,20 @@ def prepare_corpus(
 
     Nothing is written unless the whole corpus is valid (or ``skip_invalid``),
     so manifests from an earlier run are never lost. When the manifests exist
-    and were made with the same options, the work is skipped.
+    and were made from the same files with the same options, the work is
+    skipped.
 
     Arguments
     ---------
     data_folder : str
-        Corpus folder (``Audios/``, ``Labels/labels_consensus.csv``).
+        Corpus folder.
     save_folder : str
-        Where ``train.json``, ``valid.json`` and ``test.json`` are written.
-    layout : CorpusLayout or str
-        The corpus layout, or its name (``MSP-Podcast``, ``BIIC-Podcast``).
+        Where ``train.json``, ``valid.json``, ``test.json`` and one
+        ``<partition>.json`` per other partition are written.
+    layout : CorpusLayout
+        The corpus layout (declared by the recipe's prepare module).
+    label_range : tuple of float
+        Lowest and highest value of the annotation scale.
     train_subset : int, optional
         Keep only this many training utterances (low-resource study).
     subset_seed : int
@@ -393,44 +383,43 @@ def prepare_corpus(
     Returns
     -------
     dict
-        Manifest path per split.
+        Manifest path per partition (as ``read_manifests`` returns them).
 
     Example
     -------
     >>> import tempfile
     >>> from speechbrain_lora_ser.demo_corpus import write_demo_corpus
-    >>> folder = write_demo_corpus(tempfile.mkdtemp(), "english", (3, 2, 2))
-    >>> paths = prepare_corpus(folder, tempfile.mkdtemp(), "MSP-Podcast")
-    >>> sorted(paths)
+    >>> layout = CorpusLayout({"train": ("Train",), "valid": ("Development",),
+    ...     "test": ("Test",)})
+    >>> folder = write_demo_corpus(tempfile.mkdtemp(), "english", layout, (3, 2, 2))
+    >>> sorted(prepare_corpus(folder, tempfile.mkdtemp(), layout))
     ['test', 'train', 'valid']
     """
-    if isinstance(layout, str):
-        layout = LAYOUTS[layout]
-    paths = manifest_paths(save_folder)
     options = {
         "data_folder": os.path.abspath(data_folder),
         "label_file": _label_file_identity(data_folder, layout),
         "audio_files": _audio_folder_identity(data_folder, layout),
         "layout": asdict(layout),
+        "label_range": list(label_range),
         "train_subset": train_subset,
         "subset_seed": subset_seed,
         "skip_invalid": skip_invalid,
         "min_duration": min_duration,
     }
     options_file = os.path.join(save_folder, "prepare_options.json")
-    if _already_prepared(paths, options_file, options):
-        logger.info("%s manifests in %s are up to date", layout.name, save_folder)
-        return paths
+    if _already_prepared(save_folder, options_file, options):
+        logger.info("manifests in %s are up to date", save_folder)
+        return read_manifests(save_folder)
 
     utterances, problems, resampled = collect_utterances(
-        data_folder, layout, min_duration
+        data_folder, layout, label_range, min_duration
     )
     if problems and not skip_invalid:
         raise CorpusError(data_folder, problems)
     if problems:
         logger.warning(
             "%s: left out %d invalid utterance(s) (--skip_invalid):\n%s",
-            layout.name,
+            data_folder,
             len(problems),
             "\n".join(f"  {path}: {problem}" for path, problem in problems),
         )
@@ -438,7 +427,7 @@ def prepare_corpus(
         logger.warning(
             "%s: %d audio file(s) are not 16 kHz mono; they are resampled "
             "and mixed down when loaded",
-            layout.name,
+            data_folder,
             resampled,
         )
     for split in ("train", "valid"):
@@ -448,15 +437,32 @@ def prepare_corpus(
             )
     utterances["train"] = select_subset(utterances["train"], train_subset, subset_seed)
     os.makedirs(save_folder, exist_ok=True)
-    for split, path in paths.items():
-        _write_json_atomically(path, utterances[split])
+    names = {split: f"{split}.json" for split in utterances}
+    for split, name in names.items():
+        _write_json_atomically(os.path.join(save_folder, name), utterances[split])
+    _write_json_atomically(os.path.join(save_folder, INDEX_FILE), names)
     _write_json_atomically(options_file, options)
+    absent = [p for p in layout.other_partitions if p not in utterances]
     logger.info(
-        "%s prepared: %s",
-        layout.name,
-        ", ".join(f"{s} {len(utterances[s])}" for s in SPLITS),
+        "%s prepared: %s%s",
+        data_folder,
+        ", ".join(f"{s} {len(u)}" for s, u in utterances.items()),
+        f" (partitions without any utterance: {', '.join(absent)})" if absent else "",
     )
-    return paths
+    return read_manifests(save_folder)
+
+
+def manifest_digest(entries):
+    """Digest of manifest entries (IDs, files, durations, labels).
+
+    Example
+    -------
+    >>> manifest_digest({"a": {"duration": 1.0}}) == manifest_digest(
+    ...     {"a": {"duration": 1.0}})
+    True
+    """
+    text = json.dumps(entries, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
 def _label_file_identity(data_folder, layout):
@@ -485,7 +491,11 @@ def _audio_folder_identity(data_folder, layout):
     return digest.hexdigest()
 
 
-def _already_prepared(paths, options_file, options):
+def _already_prepared(save_folder, options_file, options):
+    try:
+        paths = read_manifests(save_folder)
+    except FileNotFoundError:
+        return False
     if not all(os.path.isfile(p) for p in paths.values()):
         return False
     if not os.path.isfile(options_file):
@@ -499,42 +509,3 @@ def _write_json_atomically(path, content):
     with open(temporary, "w", encoding="utf-8") as handle:
         json.dump(content, handle, indent=2, ensure_ascii=False)
     os.replace(temporary, path)
-
-
-def load_audio(path, sample_rate=16000):
-    """Read an audio file as a mono float32 tensor at ``sample_rate``.
-
-    Several channels are averaged; other sample rates are resampled.
-
-    Arguments
-    ---------
-    path : str
-        Any format ``soundfile`` reads.
-    sample_rate : int
-        Target sample rate.
-
-    Returns
-    -------
-    torch.Tensor
-        ``[samples]`` waveform.
-
-    Example
-    -------
-    >>> import tempfile, numpy
-    >>> path = os.path.join(tempfile.mkdtemp(), "stereo.wav")
-    >>> soundfile.write(path, numpy.zeros((8000, 2), dtype="float32"), 8000)
-    >>> load_audio(path).shape  # 1 s, mono, 16 kHz
-    torch.Size([16000])
-    """
-    import torchaudio.functional
-
-    try:
-        samples, rate = soundfile.read(path, dtype="float32", always_2d=True)
-    except Exception as error:
-        raise RuntimeError(f"{path}: unreadable audio ({error})") from error
-    if samples.shape[0] == 0:
-        raise RuntimeError(f"{path}: audio file is empty")
-    wav = torch.from_numpy(samples).mean(dim=1)
-    if rate != sample_rate:
-        wav = torchaudio.functional.resample(wav, rate, sample_rate)
-    return wav

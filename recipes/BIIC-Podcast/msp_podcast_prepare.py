@@ -1,0 +1,1 @@
+../MSP-Podcast/msp_podcast_prepare.py

@@ -1,0 +1,1 @@
+../BIIC-Podcast/biic_podcast_prepare.py
