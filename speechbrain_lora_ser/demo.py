@@ -19,6 +19,7 @@ Authors
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import subprocess
@@ -67,17 +68,68 @@ def run_training(corpus, configuration, data, output_folder, epochs, extra=()):
         return json.load(f)
 
 
+def load_recipe_module(recipe_folder, name):
+    """Import a module of a recipe folder (e.g. its ``*_prepare.py``).
+
+    Arguments
+    ---------
+    recipe_folder : str
+        The recipe folder.
+    name : str
+        Module name, without ``.py``.
+
+    Returns
+    -------
+    module
+
+    Example
+    -------
+    >>> module = load_recipe_module(os.path.join(RECIPES, "MSP-Podcast"),
+    ...     "msp_podcast_prepare")
+    >>> module.MSP_PODCAST.partitions["test"]
+    ('Test1',)
+    """
+    path = os.path.join(recipe_folder, f"{name}.py")
+    spec = importlib.util.spec_from_file_location(
+        f"{os.path.basename(recipe_folder)}.{name}", path
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def recipe_layouts():
+    """The corpus layouts the two recipes' prepare modules declare."""
+    return {
+        "MSP-Podcast": load_recipe_module(
+            os.path.join(RECIPES, "MSP-Podcast"), "msp_podcast_prepare"
+        ).MSP_PODCAST,
+        "BIIC-Podcast": load_recipe_module(
+            os.path.join(RECIPES, "BIIC-Podcast"), "biic_podcast_prepare"
+        ).BIIC_PODCAST,
+    }
+
+
 def make_demo_data(folder, sizes, seed=0):
-    """Write both corpora and the small encoder under ``folder``."""
+    """Write both corpora (in their recipes' layouts) and a small encoder."""
+    layouts = recipe_layouts()
     data = {
         "MSP-Podcast": os.path.join(folder, "MSP-Podcast"),
         "BIIC-Podcast": os.path.join(folder, "BIIC-Podcast"),
         "encoder": os.path.join(folder, "wavlm-small"),
     }
     if not os.path.isdir(data["MSP-Podcast"]):
-        write_demo_corpus(data["MSP-Podcast"], "english", sizes, seed=seed)
+        write_demo_corpus(
+            data["MSP-Podcast"], "english", layouts["MSP-Podcast"], sizes, seed=seed
+        )
     if not os.path.isdir(data["BIIC-Podcast"]):
-        write_demo_corpus(data["BIIC-Podcast"], "mandarin", sizes, seed=seed + 1)
+        write_demo_corpus(
+            data["BIIC-Podcast"],
+            "mandarin",
+            layouts["BIIC-Podcast"],
+            sizes,
+            seed=seed + 1,
+        )
     if not os.path.isdir(data["encoder"]):
         save_tiny_encoder(data["encoder"], "wavlm", seed=seed)
     return data

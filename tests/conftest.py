@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from speechbrain_lora_ser.architectures import save_tiny_encoder
+from speechbrain_lora_ser.demo import recipe_layouts
 from speechbrain_lora_ser.demo_corpus import write_demo_corpus
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -36,8 +37,17 @@ def tiny_hubert(tmp_path_factory):
 def recipe_data(tmp_path_factory):
     """tests/tmp of the recipe CSVs: both corpora and a small WavLM."""
     folder = tmp_path_factory.mktemp("recipe_data")
-    write_demo_corpus(str(folder / "MSP-Podcast"), "english", (12, 6, 6), seed=0)
-    write_demo_corpus(str(folder / "BIIC-Podcast"), "mandarin", (12, 6, 6), seed=1)
+    layouts = recipe_layouts()
+    write_demo_corpus(
+        str(folder / "MSP-Podcast"), "english", layouts["MSP-Podcast"], (12, 6, 6)
+    )
+    write_demo_corpus(
+        str(folder / "BIIC-Podcast"),
+        "mandarin",
+        layouts["BIIC-Podcast"],
+        (12, 6, 6),
+        seed=1,
+    )
     save_tiny_encoder(str(folder / "wavlm-small"), "wavlm")
     return folder
 

@@ -1,14 +1,22 @@
-"""Recipe debug runs, driven by tests/recipes/<Dataset>.csv as in SpeechBrain."""
+"""Recipe runs, driven by tests/recipes/<Dataset>.csv as in SpeechBrain."""
 
 import csv
+import hashlib
 import json
 import math
 import os
 import re
+import shutil
 
 import pytest
+from hyperpyyaml import load_hyperpyyaml
 
-from conftest import ROOT, run_train
+from speechbrain_lora_ser.demo import load_recipe_module
+from speechbrain_lora_ser.demo_corpus import write_demo_corpus
+
+from conftest import ROOT, SMALL_MODEL_ARGS, run_train
+
+TRAINING_YAMLS = ("off_the_shelf", "finetune", "lora", "ft_dual", "ft_lora")
 
 
 def recipe_rows():
@@ -32,8 +40,17 @@ def recipe_row(dataset, configuration):
 
 
 def run_row(row, data, output, *extra, persistent=True):
-    args = debug_args(row, data, output, persistent) + list(extra)
-    return run_train(row["Script_file"], row["Hparam_file"], args)
+    return run_train(
+        row["Script_file"],
+        row["Hparam_file"],
+        replace_flags(debug_args(row, data, output, persistent), extra),
+    )
+
+
+def replace_flags(args, extra):
+    """``args`` with the ``--key=value`` flags of ``extra`` set (or added)."""
+    keys = {flag.split("=")[0] for flag in extra}
+    return [a for a in args if a.split("=")[0] not in keys] + list(extra)
 
 
 def debug_args(row, data_folder, output_folder, persistent=False):
@@ -47,13 +64,14 @@ def expected_files(row):
     return match.group(1).split(",")
 
 
-def test_every_yaml_has_a_recipe_test_row():
+def test_every_training_yaml_has_a_recipe_test_row():
     yamls = set()
     for corpus in ("MSP-Podcast", "BIIC-Podcast"):
         folder = os.path.join("recipes", corpus, "hparams")
-        yamls |= {
-            os.path.join(folder, f) for f in os.listdir(os.path.join(ROOT, folder))
-        }
+        yamls |= {os.path.join(folder, f"{name}.yaml") for name in TRAINING_YAMLS}
+        assert sorted(os.listdir(os.path.join(ROOT, folder))) == sorted(
+            [f"{name}.yaml" for name in TRAINING_YAMLS] + ["inference.yaml", "models"]
+        )
     assert yamls == {row["Hparam_file"] for row in ROWS}
     for row in ROWS:
         for key in ("Script_file", "Data_prep_file", "Readme_file"):
@@ -79,23 +97,67 @@ def test_recipe_debug_run(row, recipe_data, tmp_path):
         assert all(math.isfinite(v) for v in values.values())
     log = (output / "train_log.txt").read_text()
     configuration = os.path.basename(row["Hparam_file"])[: -len(".yaml")]
-    modes = {
-        "off_the_shelf": ["head"],
-        "finetune": ["finetune"],
-        "lora": ["lora"],
-        "ft_dual": ["finetune", "finetune"],
-        "ft_lora": ["finetune", "lora"],
+    other = "MSP-Podcast" if row["Dataset"] == "BIIC-Podcast" else "BIIC-Podcast"
+    stages = {
+        "off_the_shelf": [("head", row["Dataset"])],
+        "finetune": [("finetune", row["Dataset"])],
+        "lora": [("lora", row["Dataset"])],
+        "ft_dual": [("finetune", other), ("finetune", row["Dataset"])],
+        "ft_lora": [("finetune", other), ("lora", row["Dataset"])],
     }[configuration]
-    for index, mode in enumerate(modes, start=1):
-        assert f"stage: stage{index}, mode: {mode}, trainable_encoder:" in log
+    for index, (mode, corpus) in enumerate(stages, start=1):
+        assert f"stage: stage{index}, mode: {mode}, corpus: {corpus}," in log
+    assert f"stage: stage{len(stages) + 1}" not in log
     if configuration == "off_the_shelf":
-        assert "mode: head, trainable_encoder: 0," in log
+        assert "mode: head, corpus: " + row["Dataset"] + ", trainable_encoder: 0," in log
     assert "valid ccc_arousal" in log and "test ccc_arousal" in log
     with open(output / "predictions" / f"{row['Dataset']}_test.csv") as f:
         predictions = list(csv.DictReader(f))
     assert len(predictions) == 6
     for prediction in predictions:
         assert 1.0 <= float(prediction["true_arousal"]) <= 7.0
+    # the results folder keeps the recipe that ran, and its YAML loads again
+    assert (output / "train.py").read_text() == open(
+        os.path.join(ROOT, row["Script_file"])
+    ).read()
+    with open(output / "hyperparams.yaml") as f:
+        saved = load_hyperpyyaml(f)
+    assert [s.train for s in saved["stages"]] == [mode for mode, _ in stages]
+
+
+def test_single_corpus_configuration_needs_only_its_data_folder(recipe_data, tmp_path):
+    output = tmp_path / "finetune"
+    run_train(
+        "train.py",
+        "hparams/finetune.yaml",
+        [
+            f"--data_folder={recipe_data / 'MSP-Podcast'}",
+            f"--ssl_hub={recipe_data / 'wavlm-small'}",
+            f"--output_folder={output}",
+            "--number_of_epochs=1",
+            *SMALL_MODEL_ARGS,
+        ],
+        cwd=os.path.join(ROOT, "recipes", "MSP-Podcast"),
+    )
+    assert set(json.loads((output / "results.json").read_text())) == {"MSP-Podcast"}
+    assert (output / "inference" / "hyperparams.yaml").is_file()
+    assert sorted(os.listdir(output / "predictions")) == ["MSP-Podcast_test.csv"]
+
+
+def test_two_stage_configuration_asks_for_the_cross_corpus(recipe_data, tmp_path):
+    with pytest.raises(AssertionError) as error:
+        run_train(
+            "recipes/BIIC-Podcast/train.py",
+            "recipes/BIIC-Podcast/hparams/ft_lora.yaml",
+            [
+                f"--data_folder={recipe_data / 'BIIC-Podcast'}",
+                f"--ssl_hub={recipe_data / 'wavlm-small'}",
+                f"--output_folder={tmp_path / 'out'}",
+            ],
+        )
+    message = str(error.value)
+    assert "stage1 trains on MSP-Podcast: pass --cross_data_folder" in message
+    assert "Traceback" not in message
 
 
 def test_stage1_is_reused_and_finished_runs_are_not_repeated(recipe_data, tmp_path):
@@ -105,7 +167,8 @@ def test_stage1_is_reused_and_finished_runs_are_not_repeated(recipe_data, tmp_pa
     output = tmp_path / "biic_ft_lora"
     run_row(ft_lora, recipe_data, output, f"--stage1_folder={stage1}")
     log = (output / "train_log.txt").read_text()
-    assert "stage: stage1" not in log
+    assert "stage: stage1, mode:" not in log
+    assert f"stage: stage1, reused_from: {stage1}/save/stage1/CKPT" in log
     assert "stage: stage2, mode: lora" in log
     assert not list((output / "save").glob("stage1/CKPT*"))
     first = (output / "results.json").read_text()
@@ -115,17 +178,60 @@ def test_stage1_is_reused_and_finished_runs_are_not_repeated(recipe_data, tmp_pa
     log = (output / "train_log.txt").read_text()
     assert log.count("stage: stage2, epoch:") == epochs_before
     assert json.loads((output / "results.json").read_text()) == json.loads(first)
+    info = json.loads((output / "run_info.json").read_text())
+    recorded = info["stage_fingerprints"]["stage1"]
+    assert recorded["ssl_hub"] == str(recipe_data / "wavlm-small")
+    assert recorded["train_utterances"] == 12 and recorded["corpus"] == "MSP-Podcast"
+    assert recorded["effective_batch"].startswith("4 utterances")
+
+
+@pytest.mark.parametrize(
+    "change, named",
+    [
+        (["--lr=0.002"], "lr"),
+        (["--attention_channels=4"], "attention_channels"),
+        (["--batch_size=2"], "effective_batch"),
+        (["--debug_batches=1"], "debug"),
+    ],
+)
+def test_a_stage1_trained_differently_is_refused_with_the_key_named(
+    change, named, recipe_data, tmp_path
+):
+    stage1 = tmp_path / "msp_finetune"
+    run_row(recipe_row("MSP-Podcast", "finetune"), recipe_data, stage1, *change)
+    with pytest.raises(AssertionError) as error:
+        run_row(
+            recipe_row("BIIC-Podcast", "ft_lora"),
+            recipe_data,
+            tmp_path / "out",
+            f"--stage1_folder={stage1}",
+        )
+    message = str(error.value)
+    assert "was trained differently" in message
+    assert re.search(rf"\n  {named}: there .*, here ", message), message[-2000:]
 
 
 def test_stage1_folder_of_the_wrong_kind_is_refused(recipe_data, tmp_path):
     lora_run = tmp_path / "msp_lora"
     run_row(recipe_row("MSP-Podcast", "lora"), recipe_data, lora_run)
-    with pytest.raises(AssertionError, match="stage 1 there is"):
+    with pytest.raises(AssertionError, match="train: there 'lora', here 'finetune'"):
         run_row(
             recipe_row("BIIC-Podcast", "ft_lora"),
             recipe_data,
             tmp_path / "out",
             f"--stage1_folder={lora_run}",
+        )
+
+
+def test_stage1_folder_on_a_one_stage_configuration_is_an_error(
+    recipe_data, tmp_path
+):
+    with pytest.raises(AssertionError, match="this configuration has one stage"):
+        run_row(
+            recipe_row("BIIC-Podcast", "lora"),
+            recipe_data,
+            tmp_path / "out",
+            f"--stage1_folder={tmp_path}",
         )
 
 
@@ -137,8 +243,138 @@ def test_hubert_is_only_a_different_ssl_hub(recipe_data, tiny_hubert, tmp_path):
         for a in debug_args(row, recipe_data, output)
     ]
     run_train(row["Script_file"], row["Hparam_file"], args)
-    hyperparams = (output / "hyperparams.yaml").read_text()
-    assert "model_type" not in hyperparams  # nothing else was switched
     config = (output / "inference" / "encoder" / "config.json").read_text()
     assert '"model_type": "hubert"' in config
     assert "stage: stage2, mode: lora" in (output / "train_log.txt").read_text()
+
+
+def test_unlabeled_and_extra_partitions_are_predicted(recipe_data, tmp_path):
+    corpus = tmp_path / "MSP-Podcast"
+    shutil.copytree(recipe_data / "MSP-Podcast", corpus)
+    label_file = corpus / "Labels" / "labels_consensus.csv"
+    with open(label_file, newline="") as f:
+        rows = list(csv.DictReader(f))
+    tests = [r for r in rows if r["Split_Set"] == "Test1"]
+    for row in tests[:2]:  # Test3: no labels, as in MSP-Podcast v1.12
+        row["Split_Set"] = "Test3"
+        row["EmoAct"] = row["EmoVal"] = row["EmoDom"] = ""
+    tests[2]["Split_Set"] = "Test2"  # a further labeled partition
+    with open(label_file, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    output = tmp_path / "out"
+    result = run_train(
+        "recipes/MSP-Podcast/train.py",
+        "recipes/MSP-Podcast/hparams/finetune.yaml",
+        [
+            f"--data_folder={corpus}",
+            f"--ssl_hub={recipe_data / 'wavlm-small'}",
+            f"--output_folder={output}",
+            "--number_of_epochs=1",
+            *SMALL_MODEL_ARGS,
+        ],
+    )
+    predictions = output / "predictions"
+    assert sorted(os.listdir(predictions)) == [
+        "MSP-Podcast_Test2.csv",
+        "MSP-Podcast_Test3.csv",
+        "MSP-Podcast_test.csv",
+    ]
+    for name, expected in (("Test3", tests[:2]), ("Test2", tests[2:3])):
+        with open(predictions / f"MSP-Podcast_{name}.csv") as f:
+            got = list(csv.DictReader(f))
+        assert [r["ID"] for r in got] == [r["FileName"][:-4] for r in expected]
+        for row in got:
+            assert row["arousal"] != ""
+            assert (row["true_arousal"] == "") == (name == "Test3")
+    output_text = result.stdout + result.stderr
+    assert "MSP-Podcast Test3: 2 utterances (0 labeled)" in output_text
+    assert "MSP-Podcast Test2: 1 utterances (1 labeled)" in output_text
+    assert "MSP-Podcast test: 3 utterances (3 labeled)" in output_text
+
+
+def _tree_state(root):
+    """Digest of every file under ``root`` except caches and the copy itself."""
+    state = {}
+    for folder, names, files in os.walk(root):
+        names[:] = [n for n in names if n not in (".git", "__pycache__")]
+        for name in files:
+            path = os.path.join(folder, name)
+            if name.endswith(".pyc"):
+                continue
+            with open(path, "rb") as f:
+                state[path] = hashlib.sha1(f.read()).hexdigest()
+    return state
+
+
+def test_a_new_language_is_a_copied_recipe_folder(recipe_data, tmp_path):
+    """README, "Adding a language": copy a recipe, edit only the copy."""
+    before = _tree_state(ROOT)
+    recipe = tmp_path / "DE-Podcast"
+    shutil.copytree(os.path.join(ROOT, "recipes", "BIIC-Podcast"), recipe)
+    # 1. the corpus layout, in the copied prepare module
+    prepare = recipe / "biic_podcast_prepare.py"
+    text = prepare.read_text()
+    old_layout = text[text.index("BIIC_PODCAST = CorpusLayout(") :]
+    old_layout = old_layout[: old_layout.index("\n)\n") + 3]
+    prepare.write_text(
+        text.replace(
+            old_layout,
+            """BIIC_PODCAST = CorpusLayout(
+    partitions={"train": ("train",), "valid": ("dev",), "test": ("eval",)},
+    audio_folder="wav",
+    label_files=("meta/annotations.csv",),
+    id_column="file",
+    partition_column="set",
+    attribute_columns={"arousal": "A", "valence": "V", "dominance": "D"},
+)
+""",
+        )
+    )
+    # 2. the corpus name and label range, in the copied YAML
+    config = recipe / "hparams" / "ft_lora.yaml"
+    text = config.read_text()
+    text = text.replace("corpus: BIIC-Podcast", "corpus: DE-Podcast")
+    text = text.replace("label_high: 7.0", "label_high: 5.0", 1)
+    config.write_text(text)
+    # a corpus in that layout, labels on 1-5
+    layout = load_recipe_module(str(recipe), "biic_podcast_prepare").BIIC_PODCAST
+    data = tmp_path / "DE-data"
+    write_demo_corpus(str(data), "german", layout, (12, 6, 6), seed=2,
+                      label_range=(1.0, 5.0))
+    # stage 1: an MSP-Podcast FineTuned run of the MSP-Podcast recipe
+    common = [f"--ssl_hub={recipe_data / 'wavlm-small'}", "--number_of_epochs=1",
+              *SMALL_MODEL_ARGS]
+    stage1 = tmp_path / "msp_finetune"
+    run_train(
+        "recipes/MSP-Podcast/train.py",
+        "recipes/MSP-Podcast/hparams/finetune.yaml",
+        [f"--data_folder={recipe_data / 'MSP-Podcast'}",
+         f"--output_folder={stage1}", *common],
+    )
+    output = tmp_path / "de_ft_lora"
+    run_train(
+        "train.py",
+        "hparams/ft_lora.yaml",
+        [
+            f"--data_folder={data}",
+            f"--cross_data_folder={recipe_data / 'MSP-Podcast'}",
+            f"--stage1_folder={stage1}",
+            f"--output_folder={output}",
+            *common,
+        ],
+        cwd=str(recipe),
+    )
+    results = json.loads((output / "results.json").read_text())
+    assert set(results) == {"DE-Podcast", "MSP-Podcast"}
+    with open(output / "predictions" / "DE-Podcast_test.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 6
+    assert all(1.0 <= float(r["true_arousal"]) <= 5.0 for r in rows)
+    assert max(float(r["true_arousal"]) for r in rows) > 4.0  # not squeezed to 1-7
+    inference = (output / "inference" / "hyperparams.yaml").read_text()
+    assert "label_high: 5.0" in inference
+    log = (output / "train_log.txt").read_text()
+    assert "stage: stage2, mode: lora, corpus: DE-Podcast" in log
+    assert _tree_state(ROOT) == before

@@ -1,38 +1,97 @@
 """The paper's grid: five configurations in both directions, resumable.
 
-Every run is the recipe's own ``train.py`` with an output folder of its own
-(``<root>/<corpus>/<configuration>/<encoder>/<seed>``). The FineTuned runs go
-first, because the FineTuned model of one corpus is stage 1 of FT(dual) and
-FT+LoRA of the other: those reuse it through ``--stage1_folder`` instead of
-training it again. A run whose ``results.json`` exists is finished and
-skipped; an unfinished one is started again in its folder, where it resumes
-from its checkpoints.
+Every run is a recipe's own ``train.py`` with an output folder of its own
+(``<root>/<corpus>/<configuration>/<encoder>/<seed>``). The recipes are
+given as folders with their corpus's data (``recipes/MSP-Podcast=/data/...``);
+each recipe's YAML names its corpus and its cross corpus, which must be the
+corpus of another recipe given. The FineTuned runs go first, because the
+FineTuned model of one corpus is stage 1 of FT(dual) and FT+LoRA of the
+other: those reuse it through ``--stage1_folder`` instead of training it
+again. A run whose ``results.json`` exists is finished and skipped; an
+unfinished one is started again in its folder, where it resumes.
 
 Authors
  * speechbrain-lora-ser contributors 2026
 """
 
 import os
+import shlex
 import subprocess
 import sys
 
+from ruamel.yaml import YAML
+
 CONFIGURATIONS = ("finetune", "off_the_shelf", "lora", "ft_dual", "ft_lora")
-CORPORA = ("MSP-Podcast", "BIIC-Podcast")
 TWO_STAGE = ("ft_dual", "ft_lora")
-RECIPES = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "recipes"
-)
 
 
-def other(corpus):
-    """Return the other corpus.
+def read_recipe(folder, configuration="finetune"):
+    """The corpus and cross corpus a recipe folder declares.
+
+    Arguments
+    ---------
+    folder : str
+        A recipe folder (``train.py`` and ``hparams/<configuration>.yaml``).
+    configuration : str
+        The YAML to read.
+
+    Returns
+    -------
+    dict
+        ``folder`` (absolute), ``corpus`` and ``cross_corpus``.
 
     Example
     -------
-    >>> other("MSP-Podcast")
-    'BIIC-Podcast'
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> os.makedirs(f"{folder}/hparams")
+    >>> with open(f"{folder}/hparams/finetune.yaml", "w") as f:
+    ...     _ = f.write("corpus: A\\ncross_corpus: B\\nx: !ref <corpus>\\n")
+    >>> read_recipe(folder)["cross_corpus"]
+    'B'
     """
-    return CORPORA[1 - CORPORA.index(corpus)]
+    path = os.path.join(folder, "hparams", f"{configuration}.yaml")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: not a recipe folder (no such YAML)")
+    with open(path, encoding="utf-8") as handle:
+        document = YAML().load(handle)  # round-trip mode: tags are kept, not run
+    for key in ("corpus", "cross_corpus"):
+        if key not in document:
+            raise KeyError(f"{path} declares no {key!r}")
+    return {
+        "folder": os.path.abspath(folder),
+        "corpus": str(document["corpus"]),
+        "cross_corpus": str(document["cross_corpus"]),
+    }
+
+
+def parse_recipes(pairs):
+    """``["recipes/X=/data/X", ...]`` -> ``{corpus: recipe info + data}``.
+
+    Example
+    -------
+    >>> parse_recipes(["no_equals_sign"])
+    Traceback (most recent call last):
+    ...
+    ValueError: --recipe no_equals_sign: expected RECIPE_FOLDER=DATA_FOLDER
+    """
+    recipes = {}
+    for pair in pairs:
+        folder, separator, data = pair.partition("=")
+        if not separator or not folder or not data:
+            raise ValueError(f"--recipe {pair}: expected RECIPE_FOLDER=DATA_FOLDER")
+        info = read_recipe(folder)
+        info["data_folder"] = os.path.abspath(data)
+        if info["corpus"] in recipes:
+            raise ValueError(f"two recipes for the corpus {info['corpus']}")
+        recipes[info["corpus"]] = info
+    for corpus, info in recipes.items():
+        if info["cross_corpus"] not in recipes:
+            raise ValueError(
+                f"{info['folder']}: its cross corpus {info['cross_corpus']} has no "
+                f"recipe here; add --recipe <its recipe folder>=<its data folder>"
+            )
+    return recipes
 
 
 def run_folder(root, corpus, configuration, encoder, seed, subset=None):
@@ -65,47 +124,91 @@ def run_status(folder):
     return "new"
 
 
+def launcher(nproc_per_node=1):
+    """The command that starts ``train.py`` (torchrun for several processes).
+
+    Example
+    -------
+    >>> launcher(4)[1:]
+    ['-m', 'torch.distributed.run', '--nproc_per_node=4']
+    """
+    if nproc_per_node > 1:
+        return [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            f"--nproc_per_node={nproc_per_node}",
+        ]
+    return [sys.executable]
+
+
 def plan_grid(
     root,
-    data_folders,
+    recipes,
     encoder,
     seeds=(1986,),
     configurations=CONFIGURATIONS,
-    corpora=CORPORA,
+    corpora=None,
     overrides=(),
+    nproc_per_node=1,
+    global_batch_size=None,
 ):
     """List the runs of the grid in the order they must run.
+
+    Arguments
+    ---------
+    root : str
+        Where the run folders go.
+    recipes : dict
+        ``parse_recipes``' output.
+    encoder : str
+        ``--ssl_hub`` of every run.
+    seeds : sequence of int
+        One run per seed.
+    configurations : sequence of str
+        Which configurations (FineTuned first whatever the order).
+    corpora : sequence of str, optional
+        Which recipes run (default: all given).
+    overrides : sequence of str
+        Extra ``train.py`` arguments.
+    nproc_per_node : int
+        Processes per run (torchrun when more than one).
+    global_batch_size : int, optional
+        Utterances per optimizer step over all processes (the paper: 32).
 
     Returns
     -------
     list of dict
         ``corpus``, ``configuration``, ``seed``, ``folder``, ``command``,
         ``cwd`` for each run.
-
-    Example
-    -------
-    >>> runs = plan_grid("r", {"MSP-Podcast": "m", "BIIC-Podcast": "b"}, "wavlm")
-    >>> [(r["configuration"], r["corpus"]) for r in runs][:2]
-    [('finetune', 'MSP-Podcast'), ('finetune', 'BIIC-Podcast')]
     """
+    corpora = list(corpora or recipes)
+    ordered = [c for c in CONFIGURATIONS if c in configurations]
+    unknown = set(configurations) - set(CONFIGURATIONS)
+    if unknown:
+        raise ValueError(f"unknown configurations {sorted(unknown)}")
     runs = []
-    order = sorted(configurations, key=CONFIGURATIONS.index)
     for seed in seeds:
-        for configuration in order:
+        for configuration in ordered:
             for corpus in corpora:
+                recipe = recipes[corpus]
+                cross = recipes[recipe["cross_corpus"]]
                 folder = run_folder(root, corpus, configuration, encoder, seed)
-                command = [
-                    sys.executable,
+                command = launcher(nproc_per_node) + [
                     "train.py",
                     f"hparams/{configuration}.yaml",
-                    f"--data_folder={data_folders[corpus]}",
-                    f"--cross_data_folder={data_folders[other(corpus)]}",
+                    f"--data_folder={recipe['data_folder']}",
+                    f"--cross_data_folder={cross['data_folder']}",
                     f"--ssl_hub={encoder}",
                     f"--seed={seed}",
                     f"--output_folder={os.path.abspath(folder)}",
                 ]
+                if global_batch_size:
+                    command.append(f"--global_batch_size={global_batch_size}")
                 if configuration in TWO_STAGE and "finetune" in configurations:
-                    stage1 = run_folder(root, other(corpus), "finetune", encoder, seed)
+                    stage1 = run_folder(
+                        root, cross["corpus"], "finetune", encoder, seed
+                    )
                     command.append(f"--stage1_folder={os.path.abspath(stage1)}")
                 command += list(overrides)
                 runs.append(
@@ -115,7 +218,7 @@ def plan_grid(
                         "seed": seed,
                         "folder": folder,
                         "command": command,
-                        "cwd": os.path.join(RECIPES, corpus),
+                        "cwd": recipe["folder"],
                     }
                 )
     return runs
@@ -135,7 +238,7 @@ def run_grid(runs, dry_run=False, log=print):
         statuses.append(status)
         label = f"[{status}] {run['corpus']} {run['configuration']} seed {run['seed']}"
         if dry_run:
-            log(f"{label}\n    cd {run['cwd']} && " + " ".join(run["command"][1:]))
+            log(f"{label}\n    cd {run['cwd']} && {shlex.join(run['command'][1:])}")
             continue
         if status == "done":
             log(f"{label}: finished, skipped")

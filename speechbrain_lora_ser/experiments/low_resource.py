@@ -1,8 +1,9 @@
 """The low-resource study (the paper's Figure 2): FT+LoRA on language-2 subsets.
 
 Language-2 training subsets of 1K, 2K, 5K, 10K and 20K utterances (drawn
-reproducibly by the recipe's ``--train_subset``; development and test sets
-unchanged) go through FT+LoRA, all reusing the same stage 1. The figure shows
+reproducibly by the recipe's ``--train_subset``: prefixes of one fixed
+permutation, so each larger subset contains the smaller ones; development
+and test sets unchanged) go through FT+LoRA, all reusing the same stage 1. The figure shows
 the test CCC of each attribute against the subset size, with the full-data
 FT+LoRA result as a horizontal line.
 
@@ -14,27 +15,53 @@ import json
 import os
 
 from speechbrain_lora_ser.ccc import ATTRIBUTES
-from speechbrain_lora_ser.experiments.grid import other, plan_grid, run_folder
+from speechbrain_lora_ser.experiments.grid import plan_grid, run_folder
 
 PAPER_SIZES = (1000, 2000, 5000, 10000, 20000)
 COLORS = {"arousal": "tab:red", "valence": "tab:green", "dominance": "tab:blue"}
 
 
 def plan_low_resource(
-    root, data_folders, corpus, encoder, sizes=PAPER_SIZES, seed=1986, overrides=()
+    root, recipes, corpus, encoder, sizes=PAPER_SIZES, seed=1986, **grid_options
 ):
-    """List the study's runs: stage 1, full-data FT+LoRA, one run per size."""
+    """List the study's runs: stage 1, full-data FT+LoRA, one run per size.
+
+    Arguments
+    ---------
+    root : str
+        Where the runs go.
+    recipes : dict
+        ``grid.parse_recipes``' output (the language-2 recipe and the recipe
+        of its cross corpus).
+    corpus : str
+        The language-2 corpus whose training set is cut.
+    encoder : str
+        ``--ssl_hub``.
+    sizes : sequence of int
+        Training-set sizes.
+    seed : int
+        The runs' seed.
+    **grid_options
+        ``overrides``, ``nproc_per_node``, ``global_batch_size`` (see
+        ``grid.plan_grid``).
+
+    Returns
+    -------
+    list of dict
+        The runs, in order.
+    """
+    cross = recipes[corpus]["cross_corpus"]
     runs = plan_grid(
-        root, data_folders, encoder, (seed,), ("finetune",), (other(corpus),), overrides
+        root, recipes, encoder, (seed,), ("finetune",), (cross,), **grid_options
     )
     full = plan_grid(
         root,
-        data_folders,
+        recipes,
         encoder,
         (seed,),
         ("finetune", "ft_lora"),
         (corpus,),
-        overrides,
+        **grid_options,
     )
     runs += [r for r in full if r["configuration"] == "ft_lora"]
     template = runs[-1]
@@ -73,7 +100,7 @@ def read_study(root, corpus, encoder, seed=1986):
     return dict(sorted(points.items())), full
 
 
-def plot_low_resource(root, corpus, encoder, output, seed=1986):
+def plot_low_resource(root, corpus, cross_corpus, encoder, output, seed=1986):
     """Draw the Figure 2-style plot (PNG) and return its path."""
     import matplotlib
 
@@ -103,7 +130,7 @@ def plot_low_resource(root, corpus, encoder, output, seed=1986):
     axis.set_xticks(sizes)
     axis.set_xticklabels([f"{s:,}" for s in sizes])
     axis.minorticks_off()
-    direction = f"{'M' if corpus == 'BIIC-Podcast' else 'B'}→{corpus[0]}"
+    direction = f"{cross_corpus[0]}→{corpus[0]}"
     axis.set_title(f"FT+LoRA ({direction}) on {corpus}: low-resource adaptation")
     axis.set_xlabel(f"{corpus} training utterances")
     axis.set_ylabel(f"test CCC ({corpus})")

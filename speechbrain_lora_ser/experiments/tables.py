@@ -1,16 +1,24 @@
 """Tables 1 and 2 of the paper from run folders, with significance marks.
 
-Table 1 (in-domain): the single-corpus configurations (Off-the-shelf,
-FineTuned, LoRA), each tested on the corpus it was trained on.
-Table 2 (cross-lingual): every configuration and direction, with the Head /
-Enc. / LoRA columns saying which corpus trained each part (``M/B`` = first
-MSP-Podcast, then BIIC-Podcast; ``—`` = the frozen pre-trained encoder or no
-LoRA), tested on both corpora.
+Runs are grouped by encoder (one block of tables per encoder, as in the
+paper) and by configuration, corpus and cross corpus; runs of one group may
+differ in their seed only (anything else is refused, naming the keys).
+The corpora are read from the runs; each pair of corpora gets:
 
-In each column the best CCC is in bold; an asterisk marks a row that the best
-row beats significantly (one-tailed Welch's t-test, ``p <= alpha``; see
-``significance`` for how the samples are formed). Each table is written as
-Markdown and as a long-format CSV with every p-value.
+* Table 1 (the language each model was first trained on): five rows. The
+  single-corpus models (Off-the-shelf, FineTuned, LoRA) tested on the corpus
+  they were trained on; FT(dual) and FT+LoRA tested on the corpus of their
+  *first* stage (does the second language make the model forget the first?).
+* Table 2 (cross-lingual), one block per test corpus T: the single-corpus
+  models trained on the *other* corpus, and the two-stage models whose second
+  stage is T, all tested on T. Head / Enc. / LoRA say which corpus trained
+  each part (``M/B`` = first M, then B; ``—`` = the frozen pre-trained
+  encoder, or no LoRA).
+
+In each column the best CCC is bold, and it gets an asterisk when it is
+significantly better than every other row of the column (one-tailed Welch's
+t-test, ``p <= alpha``; see ``significance`` for the samples). Each table is
+also written as a long-format CSV with every p-value.
 
 Authors
  * speechbrain-lora-ser contributors 2026
@@ -29,7 +37,6 @@ from speechbrain_lora_ser.experiments.significance import (
     welch_greater,
 )
 
-LETTERS = {"MSP-Podcast": "M", "BIIC-Podcast": "B"}
 NAMES = {
     "off_the_shelf": "Off-the-shelf",
     "finetune": "FineTuned",
@@ -37,12 +44,23 @@ NAMES = {
     "ft_dual": "FT(dual)",
     "ft_lora": "FT+LoRA",
 }
-ORDER = tuple(NAMES)
-TEST_CORPORA = ("MSP-Podcast", "BIIC-Podcast")
+SINGLE = ("off_the_shelf", "finetune", "lora")
+TWO_STAGE = ("ft_dual", "ft_lora")
+
+
+class RunMismatch(ValueError):
+    """Runs that would be averaged differ in more than their seed."""
 
 
 def find_runs(root):
-    """Finished full-data runs under ``root`` (``run_info.json`` + ``results.json``)."""
+    """Finished full-data runs under ``root`` (``run_info.json`` + ``results.json``).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> find_runs(tempfile.mkdtemp())
+    []
+    """
     runs = []
     for folder, _, files in os.walk(root):
         if "run_info.json" in files and "results.json" in files:
@@ -53,18 +71,128 @@ def find_runs(root):
     return sorted(runs)
 
 
-def trained_parts(configuration, corpus):
-    """Which corpus trained the Head, the Encoder and LoRA.
+def encoder_name(info):
+    """The encoder of a run, as the tables name it.
 
     Example
     -------
-    >>> trained_parts("ft_lora", "BIIC-Podcast")
+    >>> encoder_name({"ssl_hub": "microsoft/wavlm-large"})
+    'wavlm-large'
+    """
+    return os.path.basename(str(info["ssl_hub"]).rstrip("/"))
+
+
+def _without_seed(info):
+    """What must agree between runs averaged together (all but the seed)."""
+    stages = {}
+    for name, fingerprint in info.get("stage_fingerprints", {}).items():
+        stages[name] = {k: v for k, v in fingerprint.items() if k != "seed"}
+    return {"stages": info.get("stages"), "stage_fingerprints": stages}
+
+
+def _differences(a, b, prefix=""):
+    if isinstance(a, dict) and isinstance(b, dict):
+        keys = []
+        for key in sorted(set(a) | set(b)):
+            keys += _differences(a.get(key), b.get(key), f"{prefix}{key}.")
+        return keys
+    return [] if a == b else [prefix.rstrip(".")]
+
+
+def group_runs(runs):
+    """Group runs by (encoder, configuration, corpus, cross corpus).
+
+    Raises
+    ------
+    RunMismatch
+        When runs of a group differ in anything but the seed.
+
+    Returns
+    -------
+    dict
+        ``{(encoder, configuration, corpus, cross_corpus): [(folder, info)]}``.
+    """
+    groups = {}
+    for folder, info in runs:
+        key = (
+            encoder_name(info),
+            info["configuration"],
+            info["corpus"],
+            info["cross_corpus"],
+        )
+        groups.setdefault(key, []).append((folder, info))
+    for key, members in groups.items():
+        first_folder, first = members[0]
+        for folder, info in members[1:]:
+            differing = _differences(_without_seed(first), _without_seed(info))
+            if differing:
+                raise RunMismatch(
+                    f"{first_folder} and {folder} ({key[1]} on {key[2]}, "
+                    f"{key[0]}) differ in more than the seed: "
+                    + ", ".join(differing)
+                    + ". Averaging them would mix different experiments: move "
+                    "one of them to another results folder."
+                )
+    return groups
+
+
+def collect(members, test_corpus, samples="partitions", k=20, partition_seed=0):
+    """Mean CCC over a group's runs on one test corpus, and the CCC samples.
+
+    Returns
+    -------
+    dict
+        ``{"ccc": [3], "samples": [n, 3], "runs": n_runs}``, or None when the
+        runs were not tested on ``test_corpus``.
+    """
+    values, sample_rows = [], []
+    for folder, _ in members:
+        with open(os.path.join(folder, "results.json"), encoding="utf-8") as f:
+            results = json.load(f)
+        if test_corpus not in results:
+            return None
+        values.append([results[test_corpus][a] for a in ATTRIBUTES])
+        if samples == "partitions":
+            path = os.path.join(folder, "predictions", f"{test_corpus}_test.csv")
+            ids, predictions, targets = read_predictions(path)
+            sample_rows.extend(
+                partition_ccc_samples(ids, predictions, targets, k, partition_seed)
+            )
+        else:
+            sample_rows.append(values[-1])
+    return {
+        "ccc": np.mean(values, axis=0),
+        "samples": np.array(sample_rows),
+        "runs": len(values),
+    }
+
+
+def letters(corpora):
+    """Short names of corpora: first letters, or the names if those clash.
+
+    Example
+    -------
+    >>> letters(["MSP-Podcast", "BIIC-Podcast"])
+    {'MSP-Podcast': 'M', 'BIIC-Podcast': 'B'}
+    """
+    short = {corpus: corpus[0].upper() for corpus in corpora}
+    if len(set(short.values())) < len(short):
+        return {corpus: corpus for corpus in corpora}
+    return short
+
+
+def trained_parts(configuration, corpus, cross_corpus, short):
+    """Which corpus trained the Head, the Encoder and LoRA of a run.
+
+    Example
+    -------
+    >>> short = {"MSP-Podcast": "M", "BIIC-Podcast": "B"}
+    >>> trained_parts("ft_lora", "BIIC-Podcast", "MSP-Podcast", short)
     ('M/B', 'M', 'B')
-    >>> trained_parts("off_the_shelf", "MSP-Podcast")
+    >>> trained_parts("off_the_shelf", "MSP-Podcast", "BIIC-Podcast", short)
     ('M', '—', '—')
     """
-    own = LETTERS[corpus]
-    cross = LETTERS[next(c for c in LETTERS if c != corpus)]
+    own, cross = short[corpus], short[cross_corpus]
     return {
         "off_the_shelf": (own, "—", "—"),
         "finetune": (own, own, "—"),
@@ -74,98 +202,62 @@ def trained_parts(configuration, corpus):
     }[configuration]
 
 
-def collect(runs, samples="partitions", k=20, partition_seed=0):
-    """Group runs by (configuration, corpus): mean CCC and CCC samples.
-
-    Returns
-    -------
-    dict
-        ``{(configuration, corpus): {test_corpus: {"ccc": [3], "samples": [n, 3]}}}``
-    """
-    grouped = {}
-    for folder, info in runs:
-        key = (info["configuration"], info["corpus"])
-        with open(os.path.join(folder, "results.json"), encoding="utf-8") as f:
-            results = json.load(f)
-        for test_corpus in TEST_CORPORA:
-            entry = grouped.setdefault(key, {}).setdefault(
-                test_corpus, {"ccc": [], "samples": []}
-            )
-            entry["ccc"].append([results[test_corpus][a] for a in ATTRIBUTES])
-            if samples == "partitions":
-                path = os.path.join(folder, "predictions", f"{test_corpus}_test.csv")
-                ids, predictions, targets = read_predictions(path)
-                entry["samples"].extend(
-                    partition_ccc_samples(ids, predictions, targets, k, partition_seed)
-                )
-            else:
-                entry["samples"].append(entry["ccc"][-1])
-    for entries in grouped.values():
-        for entry in entries.values():
-            entry["ccc"] = np.mean(entry["ccc"], axis=0)
-            entry["samples"] = np.array(entry["samples"])
-    return grouped
-
-
 def column_tests(rows, alpha):
-    """Best row and p-values of one column.
+    """Best row of a column, its p-values against the others, and its star.
 
     Arguments
     ---------
     rows : dict
-        ``{row_key: (ccc, samples)}`` for one test corpus and attribute.
+        ``{row: (ccc, samples)}`` for one test corpus and attribute.
     alpha : float
         Significance level.
 
     Returns
     -------
     best : key
-    tests : dict
-        ``{row_key: (p_value or None, significant)}``.
+        The row with the highest CCC.
+    p_values : dict
+        ``{row: p}``: one-tailed Welch's t-test that the best is greater
+        (None for the best itself, or without two samples on each side).
+    starred : bool
+        Whether the best is significantly better than every other row.
 
     Example
     -------
-    >>> rows = {"a": (0.6, [0.6, 0.61, 0.59]), "b": (0.4, [0.4, 0.41, 0.39])}
-    >>> best, tests = column_tests(rows, alpha=0.05)
-    >>> best, tests["b"][1]
-    ('a', True)
+    >>> rows = {"a": (0.6, [0.6, 0.61, 0.59]), "b": (0.4, [0.4, 0.41, 0.39]),
+    ...     "c": (0.58, [0.7, 0.5, 0.55])}
+    >>> best, p_values, starred = column_tests(rows, alpha=0.05)
+    >>> best, p_values["b"] < 0.05, p_values["c"] < 0.05, starred
+    ('a', True, False, False)
     """
     best = max(rows, key=lambda key: rows[key][0])
-    tests = {}
+    p_values = {}
     for key, (_, samples) in rows.items():
         if key == best or len(samples) < 2 or len(rows[best][1]) < 2:
-            tests[key] = (None, False)
+            p_values[key] = None
             continue
-        p_value = welch_greater(rows[best][1], samples)
-        tests[key] = (p_value, p_value <= alpha)
-    return best, tests
+        p_values[key] = welch_greater(rows[best][1], samples)
+    others = [p for key, p in p_values.items() if key != best]
+    starred = bool(others) and all(p is not None and p <= alpha for p in others)
+    return best, p_values, starred
 
 
-def build_table(grouped, row_keys, test_corpora, alpha):
-    """Cells of a table: ``{(row, test_corpus, attribute): dict}``."""
-    cells = {}
-    for test_corpus in test_corpora:
-        for index, attribute in enumerate(ATTRIBUTES):
-            column = {
-                row: (
-                    grouped[row][test_corpus]["ccc"][index],
-                    grouped[row][test_corpus]["samples"][:, index],
-                )
-                for row in row_keys
-                if row in grouped
-            }
-            if not column:
-                continue
-            best, tests = column_tests(column, alpha)
-            for row, (value, _) in column.items():
-                p_value, significant = tests[row]
-                cells[(row, test_corpus, attribute)] = {
-                    "ccc": float(value),
-                    "best": row == best,
-                    "p_value": p_value,
-                    "significant": significant,
-                }
-    return cells
+def _cells(column_rows, alpha):
+    """Format-ready cells of one column: ``{row: cell}``."""
+    rows = {
+        row: (entry["ccc"][index], entry["samples"][:, index])
+        for row, (entry, index) in column_rows.items()
+    }
+    best, p_values, starred = column_tests(rows, alpha)
+    return {
+        row: {
+            "ccc": float(value),
+            "best": row == best,
+            "starred": row == best and starred,
+            "p_value": p_values[row],
+        }
+        for row, (value, _) in rows.items()
+    }
 
 
 def _format(cell):
@@ -174,118 +266,189 @@ def _format(cell):
     text = f"{cell['ccc']:.3f}"
     if cell["best"]:
         text = f"**{text}**"
-    return text + ("*" if cell["significant"] else "")
+    return text + ("*" if cell["starred"] else "")
 
 
-def table1(grouped, alpha):
-    """Markdown and CSV rows of Table 1 (in-domain)."""
-    rows = [
-        (configuration, corpus)
-        for configuration in ("off_the_shelf", "finetune", "lora")
-        for corpus in TEST_CORPORA
-    ]
-    cells = {}
-    for corpus in TEST_CORPORA:
-        keys = [row for row in rows if row[1] == corpus]
-        cells.update(build_table(grouped, keys, [corpus], alpha))
+def build_tables(groups, encoder, pair, alpha, **sampling):
+    """Table 1 and Table 2 of one encoder and one pair of corpora.
+
+    Returns
+    -------
+    markdown : dict
+        ``{"table1": str, "table2": str}``.
+    rows : dict
+        Long-format CSV rows of each table.
+    """
+    short = letters(pair)
+    a, b = pair
+
+    def group(configuration, corpus, cross):
+        return groups.get((encoder, configuration, corpus, cross))
+
+    # Table 1: each model on the language it was first trained on.
+    table1, rows1 = {}, []
+    for test in pair:
+        other = b if test == a else a
+        column = {}
+        for configuration in NAMES:
+            if configuration in SINGLE:
+                run = (configuration, test, other)
+            else:
+                run = (configuration, other, test)
+            members = group(*run)
+            entry = members and collect(members, test, **sampling)
+            if entry:
+                column[run] = entry
+        for index, attribute in enumerate(ATTRIBUTES):
+            if not column:
+                continue
+            cells = _cells({r: (e, index) for r, e in column.items()}, alpha)
+            for run, cell in cells.items():
+                table1[(run[0], test, attribute)] = cell
+                rows1.append(_long_row(encoder, "table1", test, run, short, attribute,
+                                       cell, column[run]["runs"]))
     header = "| configuration | " + " | ".join(
-        f"{LETTERS[c]} {a[:3]}" for c in TEST_CORPORA for a in ATTRIBUTES
+        f"{short[t]} {x[:3]}" for t in pair for x in ATTRIBUTES
     )
-    lines = [header + " |", "|" + " --- |" * (1 + 3 * len(TEST_CORPORA))]
-    for configuration in ("off_the_shelf", "finetune", "lora"):
+    lines = [header + " |", "|" + " --- |" * (1 + 3 * len(pair))]
+    for configuration, name in NAMES.items():
         values = [
-            _format(cells.get(((configuration, c), c, a)))
-            for c in TEST_CORPORA
-            for a in ATTRIBUTES
+            _format(table1.get((configuration, t, x))) for t in pair for x in ATTRIBUTES
         ]
-        if all(v == "–" for v in values):
+        if any(v != "–" for v in values):
+            lines.append(f"| {name} | " + " | ".join(values) + " |")
+    markdown1 = "\n".join(lines)
+
+    # Table 2: cross-lingual, one block per test corpus.
+    blocks, rows2 = [], []
+    for test in pair:
+        other = b if test == a else a
+        column = {}
+        for configuration in NAMES:
+            if configuration in SINGLE:
+                run = (configuration, other, test)
+            else:
+                run = (configuration, test, other)
+            members = group(*run)
+            entry = members and collect(members, test, **sampling)
+            if entry:
+                column[run] = entry
+        if not column:
             continue
-        lines.append(f"| {NAMES[configuration]} | " + " | ".join(values) + " |")
-    return "\n".join(lines), _long_rows(cells)
-
-
-def table2(grouped, alpha):
-    """Markdown and CSV rows of Table 2 (cross-lingual)."""
-    rows = [
-        (configuration, corpus)
-        for configuration in ORDER
-        for corpus in ("BIIC-Podcast", "MSP-Podcast")
-        if (configuration, corpus) in grouped
-    ]
-    cells = build_table(grouped, rows, TEST_CORPORA, alpha)
-    header = "| configuration | Head | Enc. | LoRA | " + " | ".join(
-        f"test {LETTERS[c]} {a[:3]}" for c in TEST_CORPORA for a in ATTRIBUTES
-    )
-    lines = [header + " |", "|" + " --- |" * (4 + 3 * len(TEST_CORPORA))]
-    for row in rows:
-        head, encoder, lora = trained_parts(*row)
-        values = [
-            _format(cells.get((row, c, a))) for c in TEST_CORPORA for a in ATTRIBUTES
+        cells = {}
+        for index, attribute in enumerate(ATTRIBUTES):
+            for run, cell in _cells({r: (e, index) for r, e in column.items()},
+                                    alpha).items():
+                cells[(run, attribute)] = cell
+                rows2.append(_long_row(encoder, "table2", test, run, short, attribute,
+                                       cell, column[run]["runs"]))
+        lines = [
+            f"Test on {test} ({short[test]})",
+            "",
+            "| configuration | Head | Enc. | LoRA | "
+            + " | ".join(x[:3] for x in ATTRIBUTES)
+            + " |",
+            "|" + " --- |" * (4 + len(ATTRIBUTES)),
         ]
-        lines.append(
-            f"| {NAMES[row[0]]} | {head} | {encoder} | {lora} | "
-            + " | ".join(values)
-            + " |"
-        )
-    return "\n".join(lines), _long_rows(cells)
+        for run in column:
+            parts = trained_parts(*run, short)
+            values = [_format(cells[(run, x)]) for x in ATTRIBUTES]
+            lines.append(
+                f"| {NAMES[run[0]]} | {' | '.join(parts)} | "
+                + " | ".join(values)
+                + " |"
+            )
+        blocks.append("\n".join(lines))
+    return {"table1": markdown1, "table2": "\n\n".join(blocks)}, {
+        "table1": rows1,
+        "table2": rows2,
+    }
 
 
-def _long_rows(cells):
-    rows = []
-    for (row, test_corpus, attribute), cell in sorted(cells.items()):
-        head, encoder, lora = trained_parts(*row)
-        rows.append(
-            {
-                "configuration": row[0],
-                "trained_on": row[1],
-                "head": head,
-                "encoder": encoder,
-                "lora": lora,
-                "test_corpus": test_corpus,
-                "attribute": attribute,
-                "ccc": f"{cell['ccc']:.6f}",
-                "best": cell["best"],
-                "p_value_best_greater": ""
-                if cell["p_value"] is None
-                else f"{cell['p_value']:.6g}",
-                "significant": cell["significant"],
-            }
-        )
-    return rows
+def _long_row(encoder, table, test, run, short, attribute, cell, runs):
+    configuration, corpus, cross = run
+    head, encoder_part, lora = trained_parts(configuration, corpus, cross, short)
+    return {
+        "encoder": encoder,
+        "table": table,
+        "test_corpus": test,
+        "configuration": configuration,
+        "corpus": corpus,
+        "cross_corpus": cross,
+        "head": head,
+        "encoder_trained_on": encoder_part,
+        "lora": lora,
+        "attribute": attribute,
+        "ccc": f"{cell['ccc']:.6f}",
+        "runs": runs,
+        "best": cell["best"],
+        "p_value_best_greater": ""
+        if cell["p_value"] is None
+        else f"{cell['p_value']:.6g}",
+        "starred": cell["starred"],
+    }
+
+
+def caption(alpha, samples, k, partition_seed):
+    """The rule of bold and asterisks, as printed under every table.
+
+    Example
+    -------
+    >>> caption(0.05, "seeds", 20, 0).startswith("Bold: the best CCC")
+    True
+    """
+    source = (
+        f"CCC on {k} random partitions of the test set, seed {partition_seed}"
+        if samples == "partitions"
+        else "the CCC of each training seed"
+    )
+    return (
+        "Bold: the best CCC of the column. *: the best is significantly better "
+        f"than every other row of the column (one-tailed Welch's t-test, p <= "
+        f"{alpha}; samples: {source})."
+    )
 
 
 def write_tables(
     root, output, samples="partitions", k=20, partition_seed=0, alpha=0.05
 ):
-    """Build both tables from the runs under ``root``; write them to ``output``.
+    """Build the tables of every encoder and pair of corpora under ``root``.
+
+    Writes ``tables.md`` and ``table1.csv`` / ``table2.csv`` to ``output``.
 
     Returns
     -------
-    dict
-        ``{"table1": markdown, "table2": markdown}``.
+    str
+        The Markdown of every table.
     """
     runs = find_runs(root)
     if not runs:
         raise FileNotFoundError(
             f"no finished run (results.json + run_info.json) in {root}"
         )
-    grouped = collect(runs, samples, k, partition_seed)
+    groups = group_runs(runs)
+    sampling = {"samples": samples, "k": k, "partition_seed": partition_seed}
+    pairs = sorted({tuple(sorted((key[2], key[3]))) for key in groups})
+    note = caption(alpha, samples, k, partition_seed)
+    sections, long_rows = [], {"table1": [], "table2": []}
+    for encoder in sorted({key[0] for key in groups}):
+        for pair in pairs:
+            markdown, rows = build_tables(groups, encoder, pair, alpha, **sampling)
+            if not rows["table1"] and not rows["table2"]:
+                continue
+            sections.append(
+                f"## {encoder}: {pair[0]} and {pair[1]}\n\n"
+                f"Table 1: CCC on the language each model was first trained on\n\n"
+                f"{markdown['table1']}\n\n{note}\n\n"
+                f"Table 2: cross-lingual CCC\n\n{markdown['table2']}\n\n{note}"
+            )
+            for name in rows:
+                long_rows[name] += rows[name]
     os.makedirs(output, exist_ok=True)
-    note = (
-        f"\n\nBold: best in the column. *: the best is significantly better "
-        f"(one-tailed Welch's t-test, p <= {alpha}; samples: "
-        + (
-            f"CCC on {k} random test partitions, seed {partition_seed})."
-            if samples == "partitions"
-            else "CCC of each training seed)."
-        )
-    )
-    markdown = {}
-    for name, builder in (("table1", table1), ("table2", table2)):
-        text, rows = builder(grouped, alpha)
-        markdown[name] = text
-        with open(os.path.join(output, f"{name}.md"), "w", encoding="utf-8") as f:
-            f.write(text + note + "\n")
+    text = "\n\n".join(sections) + "\n"
+    with open(os.path.join(output, "tables.md"), "w", encoding="utf-8") as f:
+        f.write(text)
+    for name, rows in long_rows.items():
         with open(
             os.path.join(output, f"{name}.csv"), "w", newline="", encoding="utf-8"
         ) as f:
@@ -293,4 +456,4 @@ def write_tables(
                 writer = csv.DictWriter(f, fieldnames=list(rows[0]))
                 writer.writeheader()
                 writer.writerows(rows)
-    return markdown
+    return text

@@ -1,4 +1,4 @@
-"""Corpus preparation: layouts, release differences, validation, subsets."""
+"""Corpus preparation: the recipes' layouts, release differences, validation."""
 
 import csv
 import json
@@ -10,22 +10,37 @@ import numpy as np
 import pytest
 import soundfile
 
-from speechbrain_lora_ser.data import (
-    BIIC_PODCAST,
-    MSP_PODCAST,
+from speechbrain_lora_ser.corpus import (
     CorpusError,
-    load_audio,
     prepare_corpus,
+    read_manifests,
+    select_subset,
 )
+from speechbrain_lora_ser.demo import recipe_layouts
 from speechbrain_lora_ser.demo_corpus import write_demo_corpus
+from speechbrain_lora_ser.labels import LabelScaler
+from speechbrain_lora_ser.pipeline import make_datasets
 
 from conftest import SMALL_MODEL_ARGS, run_train
+
+LAYOUTS = recipe_layouts()
+MSP_PODCAST = LAYOUTS["MSP-Podcast"]
+BIIC_PODCAST = LAYOUTS["BIIC-Podcast"]
+
+
+def load_audio(path):
+    """The training pipeline's view of one file (16 kHz mono)."""
+    manifest = path + ".json"
+    with open(manifest, "w") as f:
+        json.dump({"x": {"wav": str(path), "duration": 1.0, "arousal": None,
+                         "valence": None, "dominance": None}}, f)
+    return make_datasets({"test": manifest}, LabelScaler())["test"][0]["sig"]
 
 
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory):
     folder = tmp_path_factory.mktemp("pristine") / "MSP-Podcast"
-    return write_demo_corpus(str(folder), "english", (8, 4, 4), seed=3)
+    return write_demo_corpus(str(folder), "english", MSP_PODCAST, (8, 4, 4), seed=3)
 
 
 @pytest.fixture
@@ -80,21 +95,28 @@ def test_older_release_spellings_are_accepted(corpus, tmp_path):
             row["Split_Set"] = "Validation"
     os.remove(label_file(corpus))
     write_rows(corpus, rows, corpus / "Labels" / "labels_concensus.csv")
-    paths = prepare_corpus(str(corpus), str(tmp_path / "m"), "MSP-Podcast")
+    paths = prepare_corpus(str(corpus), str(tmp_path / "m"), MSP_PODCAST)
     assert len(json.loads(open(paths["valid"]).read())) == 4
 
 
-def test_unlabeled_test_partition_is_kept_for_prediction(corpus, tmp_path):
+def test_unlabeled_partitions_are_kept_for_prediction(corpus, tmp_path):
     rows = read_rows(corpus)
     for row in rows:
         if row["Split_Set"] == "Test1":
             row["EmoAct"] = row["EmoVal"] = row["EmoDom"] = ""
-    rows[-1]["Split_Set"] = "Test3"  # v1.12: a known partition without labels
+    rows[-1]["Split_Set"] = "Test3"  # v1.12: a partition without labels
+    rows[0]["Split_Set"] = "Test2"  # a labeled extra partition
     write_rows(corpus, rows)
     paths = prepare_corpus(str(corpus), str(tmp_path / "m"), MSP_PODCAST)
+    assert sorted(paths) == ["Test2", "Test3", "test", "train", "valid"]
     test = json.loads(open(paths["test"]).read())
     assert len(test) == 3
     assert all(entry["arousal"] is None for entry in test.values())
+    test3 = json.loads(open(paths["Test3"]).read())
+    assert list(test3) == [rows[-1]["FileName"][:-4]]
+    test2 = json.loads(open(paths["Test2"]).read())
+    assert test2[rows[0]["FileName"][:-4]]["arousal"] == float(rows[0]["EmoAct"])
+    assert read_manifests(str(tmp_path / "m")) == paths
 
 
 def test_reproducible_train_subsets(corpus, tmp_path):
@@ -109,6 +131,16 @@ def test_reproducible_train_subsets(corpus, tmp_path):
     assert set(subset_a) != set(json.loads(open(c["train"]).read()))
     # development and test sets are unchanged by the subset
     assert len(json.loads(open(a["valid"]).read())) == 4
+
+
+def test_train_subsets_are_nested():
+    entries = {f"utt{i:05d}": {"duration": i} for i in range(30000)}
+    sizes = (1000, 2000, 5000, 10000, 20000)
+    subsets = [set(select_subset(entries, size, seed=1234)) for size in sizes]
+    assert [len(s) for s in subsets] == list(sizes)
+    for smaller, larger in zip(subsets, subsets[1:]):
+        assert smaller < larger
+    assert subsets[0] != set(select_subset(entries, 1000, seed=7))
 
 
 def test_preparation_is_skipped_when_done_and_redone_when_labels_change(
@@ -261,7 +293,9 @@ def test_other_rates_and_channels_are_converted_and_reported_once(
 
 
 def test_biic_layout_partition_names(tmp_path):
-    folder = write_demo_corpus(str(tmp_path / "BIIC"), "mandarin", (3, 2, 2), seed=0)
+    folder = write_demo_corpus(
+        str(tmp_path / "BIIC"), "mandarin", BIIC_PODCAST, (3, 2, 2), seed=0
+    )
     paths = prepare_corpus(folder, str(tmp_path / "m"), BIIC_PODCAST)
     assert [len(json.loads(open(paths[s]).read())) for s in paths] == [3, 2, 2]
 
