@@ -4,11 +4,17 @@ import pytest
 import speechbrain as sb
 import torch
 
-from speechbrain_lora_ser.brain import EmotionBrain, configure_stage, count_trainable
+from speechbrain_lora_ser.brain import (
+    EmotionBrain,
+    Stage,
+    configure_encoder,
+    count_trainable,
+)
 from speechbrain_lora_ser.ccc import CCCLoss
-from speechbrain_lora_ser.model import EmotionHead, SSLEncoder
+from speechbrain_lora_ser.lora import lora_config
+from speechbrain_lora_ser.model import SSLEncoder, emotion_head
 
-LORA = {"rank": 4, "alpha": 8, "dropout": 0.0}
+LORA = lora_config(rank=4, alpha=8, dropout=0.0)
 
 
 class Logger:
@@ -18,19 +24,18 @@ class Logger:
 
 def make_brain(encoder_folder, mode, tmp_path):
     ssl = SSLEncoder(encoder_folder, layerdrop=0.0)
-    head = EmotionHead(ssl.hidden_size, attention_channels=8, hidden_size=8)
-    configure_stage(ssl, mode, LORA)
+    head = emotion_head(ssl.hidden_size, attention_channels=8, hidden_size=8)
+    configure_encoder(ssl, mode, LORA)
     brain = EmotionBrain(
         modules={"ssl": ssl, "head": head},
-        hparams={
-            "compute_cost": CCCLoss(),
-            "encoder_opt_class": lambda p: torch.optim.SGD(p, lr=0.1),
-            "head_opt_class": lambda p: torch.optim.SGD(p, lr=0.1),
-            "train_logger": Logger(),
-        },
+        compute_cost=CCCLoss(),
+        encoder_opt_class=lambda p: torch.optim.SGD(p, lr=0.1),
+        head_opt_class=lambda p: torch.optim.SGD(p, lr=0.1),
+        lora_config=LORA,
+        train_logger=Logger(),
         run_opts={"device": "cpu", "max_grad_norm": 1.0},
     )
-    brain.stage_name, brain.stage_mode = "stage1", mode
+    brain.stage = Stage("stage1", mode, "A", None, None)
     return brain
 
 
@@ -63,7 +68,7 @@ def test_gradient_clipping_covers_every_trainable_parameter(
 
 def test_finetune_keeps_the_convolutional_feature_encoder_frozen(tiny_wavlm):
     ssl = SSLEncoder(tiny_wavlm)
-    configure_stage(ssl, "finetune", LORA)
+    configure_encoder(ssl, "finetune", LORA)
     frozen = [n for n, p in ssl.model.named_parameters() if not p.requires_grad]
     assert frozen and all(
         n.startswith("feature_extractor.") or n == "masked_spec_embed" for n in frozen
@@ -77,11 +82,11 @@ def test_finetune_keeps_the_convolutional_feature_encoder_frozen(tiny_wavlm):
 
 def test_finetuning_an_encoder_with_adapters_is_refused(tiny_wavlm):
     ssl = SSLEncoder(tiny_wavlm)
-    configure_stage(ssl, "lora", LORA)
+    configure_encoder(ssl, "lora", LORA)
     with pytest.raises(ValueError, match="LoRA adapters"):
-        configure_stage(ssl, "finetune", LORA)
+        configure_encoder(ssl, "finetune", LORA)
     with pytest.raises(ValueError, match="unknown stage mode"):
-        configure_stage(ssl, "adapters", LORA)
+        configure_encoder(ssl, "adapters", LORA)
 
 
 def test_development_ccc_is_computed_over_the_whole_set(tiny_wavlm, tmp_path):

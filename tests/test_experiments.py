@@ -1,7 +1,8 @@
-"""Experiment tooling on real (small) run folders made by the recipes."""
+"""Experiment tooling: the grid on real runs, the paper's tables, the study."""
 
 import csv
 import json
+import os
 import subprocess
 import sys
 import time
@@ -11,29 +12,33 @@ import pytest
 from scipy import stats
 
 from speechbrain_lora_ser.experiments.__main__ import main as experiments
-from speechbrain_lora_ser.experiments.grid import plan_grid
+from speechbrain_lora_ser.experiments.grid import parse_recipes, plan_grid
 from speechbrain_lora_ser.experiments.significance import (
     partition_ccc_samples,
     read_predictions,
 )
+from speechbrain_lora_ser.experiments.tables import RunMismatch, write_tables
 
 from conftest import ROOT, SMALL_MODEL_ARGS
 
 OVERRIDES = ["--", "--number_of_epochs=1", *SMALL_MODEL_ARGS]
+MSP_RECIPE = os.path.join(ROOT, "recipes", "MSP-Podcast")
+BIIC_RECIPE = os.path.join(ROOT, "recipes", "BIIC-Podcast")
+
+
+def recipe_args(recipe_data):
+    return [
+        f"--recipe={MSP_RECIPE}={recipe_data / 'MSP-Podcast'}",
+        f"--recipe={BIIC_RECIPE}={recipe_data / 'BIIC-Podcast'}",
+        f"--encoder={recipe_data / 'wavlm-small'}",
+    ]
 
 
 @pytest.fixture(scope="module")
 def grid_root(recipe_data, tmp_path_factory):
     """A full grid (5 configurations x 2 directions), interrupted once."""
     root = tmp_path_factory.mktemp("grid")
-    args = [
-        "grid",
-        f"--msp_folder={recipe_data / 'MSP-Podcast'}",
-        f"--biic_folder={recipe_data / 'BIIC-Podcast'}",
-        f"--encoder={recipe_data / 'wavlm-small'}",
-        f"--root={root}",
-        *OVERRIDES,
-    ]
+    args = ["grid", *recipe_args(recipe_data), f"--root={root}", *OVERRIDES]
     command = [sys.executable, "-m", "speechbrain_lora_ser.experiments", *args]
     process = subprocess.Popen(
         command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -61,7 +66,8 @@ def test_grid_resumes_without_repeating_finished_runs(grid_root):
     # FT(dual) and FT+LoRA reused the other corpus's FineTuned run as stage 1
     for log in root.rglob("ft_*/*/*/train_log.txt"):
         text = log.read_text()
-        assert "stage: stage1" not in text and "stage: stage2" in text
+        assert "stage: stage1, mode:" not in text
+        assert "stage: stage1, reused_from:" in text and "stage: stage2" in text
 
 
 def test_grid_dry_run_lists_every_run_with_its_status(grid_root, capsys):
@@ -72,9 +78,10 @@ def test_grid_dry_run_lists_every_run_with_its_status(grid_root, capsys):
     assert "--stage1_folder=" in listing
 
 
-def test_plan_orders_finetune_first_and_links_stage1(tmp_path):
+def test_plan_reads_the_corpora_from_the_recipes(tmp_path):
+    recipes = parse_recipes([f"{MSP_RECIPE}=m", f"{BIIC_RECIPE}=b"])
     runs = plan_grid(
-        str(tmp_path), {"MSP-Podcast": "m", "BIIC-Podcast": "b"}, "x/wavlm"
+        str(tmp_path), recipes, "x/wavlm", nproc_per_node=4, global_batch_size=32
     )
     assert [r["configuration"] for r in runs[:2]] == ["finetune", "finetune"]
     ft_lora_biic = next(
@@ -82,61 +89,197 @@ def test_plan_orders_finetune_first_and_links_stage1(tmp_path):
         for r in runs
         if r["configuration"] == "ft_lora" and r["corpus"] == "BIIC-Podcast"
     )
-    assert any("MSP-Podcast/finetune/wavlm" in part for part in ft_lora_biic["command"])
+    command = ft_lora_biic["command"]
+    assert command[1:4] == ["-m", "torch.distributed.run", "--nproc_per_node=4"]
+    assert "--global_batch_size=32" in command
+    assert any("MSP-Podcast/finetune/wavlm" in part for part in command)
+    assert f"--cross_data_folder={os.path.abspath('m')}" in command
+    assert ft_lora_biic["cwd"] == BIIC_RECIPE
+    with pytest.raises(ValueError, match="its cross corpus MSP-Podcast has no recipe"):
+        parse_recipes([f"{BIIC_RECIPE}=b"])
 
 
-def test_tables_and_welch_p_values(grid_root, tmp_path):
+def test_tables_from_real_runs_and_welch_p_values(grid_root, tmp_path):
     root, _, _, _ = grid_root
     output = tmp_path / "tables"
     assert experiments(["tables", str(root), f"--output={output}", "--k=3"]) == 0
-    table1 = (output / "table1.md").read_text()
-    table2 = (output / "table2.md").read_text()
-    for name in ("Off-the-shelf", "FineTuned", "LoRA"):
-        assert f"| {name} |" in table1
-    assert "| FT+LoRA | M/B | M | B |" in table2
-    assert "| FT+LoRA | B/M | B | M |" in table2
-    assert "| FT(dual) | M/B | M/B | — |" in table2
-    assert "**" in table2
+    text = (output / "tables.md").read_text()
+    assert text.count("| configuration | B aro |") == 1
+    for name in ("Off-the-shelf", "FineTuned", "LoRA", "FT(dual)", "FT+LoRA"):
+        assert text.count(f"| {name} |") == 3  # Table 1 + both Table 2 blocks
+    assert "| FT+LoRA | M/B | M | B |" in text
+    assert "| FT+LoRA | B/M | B | M |" in text
     with open(output / "table2.csv") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 10 * 2 * 3
+    assert len(rows) == 2 * 5 * 3
 
-    def samples(configuration, trained_on, test_corpus, attribute):
-        folder = root / trained_on / configuration / "wavlm-small" / "1986"
+    def samples(row):
+        folder = root / row["corpus"] / row["configuration"] / "wavlm-small" / "1986"
         ids, predictions, targets = read_predictions(
-            folder / "predictions" / f"{test_corpus}_test.csv"
+            folder / "predictions" / f"{row['test_corpus']}_test.csv"
         )
-        index = ("arousal", "valence", "dominance").index(attribute)
+        index = ("arousal", "valence", "dominance").index(row["attribute"])
         return partition_ccc_samples(ids, predictions, targets, k=3, seed=0)[:, index]
 
     checked = 0
     for column in {(r["test_corpus"], r["attribute"]) for r in rows}:
         column_rows = [r for r in rows if (r["test_corpus"], r["attribute"]) == column]
         best = next(r for r in column_rows if r["best"] == "True")
-        best_samples = samples(best["configuration"], best["trained_on"], *column)
+        p_values = []
         for row in column_rows:
             if row is best:
                 continue
             expected = stats.ttest_ind(
-                best_samples,
-                samples(row["configuration"], row["trained_on"], *column),
-                equal_var=False,
-                alternative="greater",
+                samples(best), samples(row), equal_var=False, alternative="greater"
             ).pvalue
-            got = float(row["p_value_best_greater"])
-            assert got == pytest.approx(expected, rel=1e-5)
-            assert (row["significant"] == "True") == (expected <= 0.05)
+            assert float(row["p_value_best_greater"]) == pytest.approx(
+                expected, rel=1e-5
+            )
+            p_values.append(expected)
             checked += 1
-    assert checked == 6 * 9
+        assert (best["starred"] == "True") == all(p <= 0.05 for p in p_values)
+    assert checked == 6 * 4
     best_values = [float(r["ccc"]) for r in rows if r["best"] == "True"]
     assert all(np.isfinite(best_values))
 
 
-def test_low_resource_study_makes_the_figure(grid_root, recipe_data):
-    root, _, _, args = grid_root
+# ---------------------------------------------------------------------------
+# Hand-made runs whose tables are known
+# ---------------------------------------------------------------------------
+M, B = "MSP-Podcast", "BIIC-Podcast"
+#: (configuration, corpus) -> {test corpus: (arousal, valence, dominance)}
+RESULTS = {
+    ("off_the_shelf", M): {M: (0.40, 0.20, 0.30), B: (0.20, 0.05, 0.15)},
+    ("finetune", M): {M: (0.70, 0.50, 0.60), B: (0.39, 0.10, 0.30)},
+    ("lora", M): {M: (0.60, 0.40, 0.55), B: (0.35, 0.08, 0.25)},
+    ("off_the_shelf", B): {B: (0.30, 0.10, 0.16), M: (0.25, 0.05, 0.15)},
+    ("finetune", B): {B: (0.62, 0.35, 0.20), M: (0.45, 0.20, 0.30)},
+    ("lora", B): {B: (0.55, 0.30, 0.18), M: (0.40, 0.15, 0.28)},
+    ("ft_dual", B): {B: (0.60, 0.30, 0.19), M: (0.50, 0.30, 0.45)},
+    ("ft_lora", B): {B: (0.63, 0.37, 0.19), M: (0.69, 0.49, 0.64)},
+    ("ft_dual", M): {M: (0.68, 0.60, 0.61), B: (0.40, 0.20, 0.15)},
+    ("ft_lora", M): {M: (0.675, 0.65, 0.62), B: (0.61, 0.36, 0.19)},
+}
+
+
+def make_run(root, encoder, configuration, corpus, seed, values, lr=1e-5):
+    cross = B if corpus == M else M
+    folder = root / encoder / corpus / configuration / str(seed)
+    folder.mkdir(parents=True)
+    info = {
+        "configuration": configuration,
+        "corpus": corpus,
+        "cross_corpus": cross,
+        "ssl_hub": f"/models/{encoder}",
+        "seed": seed,
+        "train_subset": None,
+        "stages": [{"name": "stage1"}],
+        "stage_fingerprints": {"stage1": {"lr": lr, "seed": seed}},
+    }
+    (folder / "run_info.json").write_text(json.dumps(info))
+    results = {
+        test: dict(zip(("arousal", "valence", "dominance"), v, strict=True))
+        for test, v in values.items()
+    }
+    (folder / "results.json").write_text(json.dumps(results))
+    return folder
+
+
+def make_grid(root, encoder="wavlm-small", runs=RESULTS):
+    # two seeds a run, 0.005 either side of the table's value
+    for (configuration, corpus), values in runs.items():
+        for seed, offset in ((1, -0.005), (2, 0.005)):
+            shifted = {t: tuple(x + offset for x in v) for t, v in values.items()}
+            make_run(root, encoder, configuration, corpus, seed, shifted)
+
+
+EXPECTED_TABLE1 = """\
+| configuration | B aro | B val | B dom | M aro | M val | M dom |
+| --- | --- | --- | --- | --- | --- | --- |
+| Off-the-shelf | 0.300 | 0.100 | 0.160 | 0.400 | 0.200 | 0.300 |
+| FineTuned | **0.620** | 0.350 | **0.200** | **0.700** | **0.500** | 0.600 |
+| LoRA | 0.550 | 0.300 | 0.180 | 0.600 | 0.400 | 0.550 |
+| FT(dual) | 0.400 | 0.200 | 0.150 | 0.500 | 0.300 | 0.450 |
+| FT+LoRA | 0.610 | **0.360** | 0.190 | 0.690 | 0.490 | **0.640*** |"""
+
+EXPECTED_TABLE2_B = """\
+Test on BIIC-Podcast (B)
+
+| configuration | Head | Enc. | LoRA | aro | val | dom |
+| --- | --- | --- | --- | --- | --- | --- |
+| Off-the-shelf | M | — | — | 0.200 | 0.050 | 0.150 |
+| FineTuned | M | M | — | 0.390 | 0.100 | **0.300*** |
+| LoRA | M | — | M | 0.350 | 0.080 | 0.250 |
+| FT(dual) | M/B | M/B | — | 0.600 | 0.300 | 0.190 |
+| FT+LoRA | M/B | M | B | **0.630*** | **0.370*** | 0.190 |"""
+
+EXPECTED_TABLE2_M = """\
+Test on MSP-Podcast (M)
+
+| configuration | Head | Enc. | LoRA | aro | val | dom |
+| --- | --- | --- | --- | --- | --- | --- |
+| Off-the-shelf | B | — | — | 0.250 | 0.050 | 0.150 |
+| FineTuned | B | B | — | 0.450 | 0.200 | 0.300 |
+| LoRA | B | — | B | 0.400 | 0.150 | 0.280 |
+| FT(dual) | B/M | B/M | — | **0.680** | 0.600 | 0.610 |
+| FT+LoRA | B/M | B | M | 0.675 | **0.650*** | **0.620** |"""
+
+
+def test_tables_have_the_papers_rows_and_stars(tmp_path):
+    make_grid(tmp_path / "runs")
+    text = write_tables(str(tmp_path / "runs"), str(tmp_path / "out"), "seeds")
+    assert "## wavlm-small: BIIC-Podcast and MSP-Podcast" in text
+    assert EXPECTED_TABLE1 in text
+    assert EXPECTED_TABLE2_B in text
+    assert EXPECTED_TABLE2_M in text
+    assert "*: the best is significantly better than every other row" in text
+    with open(tmp_path / "out" / "table1.csv") as f:
+        rows = list(csv.DictReader(f))
+    starred = [r for r in rows if r["starred"] == "True"]
+    assert [
+        (r["test_corpus"], r["configuration"], r["attribute"]) for r in starred
+    ] == [(M, "ft_lora", "dominance")]
+    # FT+LoRA in M's columns: the run first trained on M (the BIIC recipe's)
+    ft_lora_m = next(
+        r for r in rows if r["test_corpus"] == M and r["configuration"] == "ft_lora"
+    )
+    assert (ft_lora_m["corpus"], ft_lora_m["cross_corpus"]) == (B, M)
+    assert ft_lora_m["runs"] == "2"
+
+
+def test_encoders_are_never_averaged_together(tmp_path):
+    make_grid(tmp_path / "runs")
+    weak = {key: {t: (0.1, 0.1, 0.1) for t in v} for key, v in RESULTS.items()}
+    make_grid(tmp_path / "runs", encoder="hubert-small", runs=weak)
+    text = write_tables(str(tmp_path / "runs"), str(tmp_path / "out"), "seeds")
+    assert "## hubert-small: BIIC-Podcast and MSP-Podcast" in text
+    wavlm = text[text.index("## wavlm-small") :]
+    assert EXPECTED_TABLE1 in wavlm and "0.100 | 0.100" not in wavlm
+    assert "| FineTuned | 0.100 | 0.100 | 0.100 | 0.100 | 0.100 | 0.100 |" in text
+
+
+def test_runs_that_differ_in_more_than_the_seed_are_refused(tmp_path):
+    make_grid(tmp_path / "runs")
+    make_run(
+        tmp_path / "runs", "wavlm-small", "lora", M, 3, RESULTS[("lora", M)], lr=1e-4
+    )
+    with pytest.raises(
+        RunMismatch,
+        match=r"differ in more than the seed: "
+        r"stage_fingerprints\.stage1\.lr",
+    ):
+        write_tables(str(tmp_path / "runs"), str(tmp_path / "out"), "seeds")
+
+
+def test_low_resource_study_makes_the_figure_from_nested_subsets(
+    grid_root, recipe_data
+):
+    root, _, _, _ = grid_root
     low = [
         "low_resource",
-        *[a for a in args[1 : args.index("--")]],
+        *recipe_args(recipe_data),
+        f"--root={root}",
+        "--corpus=BIIC-Podcast",
         "--sizes",
         "4",
         "8",
@@ -145,6 +288,7 @@ def test_low_resource_study_makes_the_figure(grid_root, recipe_data):
     assert experiments(low) == 0
     figure = root / "low_resource.png"
     assert figure.stat().st_size > 10_000
+    subsets = {}
     for size in (4, 8):
         folder = (
             root / "BIIC-Podcast" / "ft_lora" / "wavlm-small" / "1986" / f"subset{size}"
@@ -155,4 +299,32 @@ def test_low_resource_study_makes_the_figure(grid_root, recipe_data):
             (folder / "manifests" / "BIIC-Podcast" / "train.json").read_text()
         )
         assert len(train) == size
-        assert "stage: stage1" not in (folder / "train_log.txt").read_text()
+        subsets[size] = set(train)
+        log = (folder / "train_log.txt").read_text()
+        assert "stage: stage1, mode:" not in log
+    assert subsets[4] < subsets[8]
+
+
+def test_experiment_commands_check_their_needs_before_any_work(recipe_data, tmp_path):
+    hidden = tmp_path / "no_matplotlib"
+    hidden.mkdir()
+    (hidden / "matplotlib.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'matplotlib'\")\n"
+    )
+    root = tmp_path / "study"
+    command = [
+        sys.executable,
+        "-m",
+        "speechbrain_lora_ser.experiments",
+        "low_resource",
+        *recipe_args(recipe_data),
+        f"--root={root}",
+        "--corpus=BIIC-Podcast",
+        *OVERRIDES,
+    ]
+    env = dict(os.environ, PYTHONPATH=str(hidden))
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env)
+    assert result.returncode != 0
+    assert "needs matplotlib" in result.stderr
+    assert 'pip install -c constraints.txt -e ".[experiments]"' in result.stderr
+    assert not root.exists()  # nothing was trained

@@ -13,7 +13,6 @@ import torch
 import torchaudio.functional
 
 from speechbrain_lora_ser import EncoderRegressor
-from speechbrain_lora_ser.data import load_audio
 from speechbrain_lora_ser.lora import has_lora
 
 ATTRIBUTES = ("arousal", "valence", "dominance")
@@ -60,7 +59,7 @@ def test_predict_file_returns_the_recipe_test_predictions(
 def test_predict_batch_of_mixed_lengths_equals_predict_file(merged, recipe_data):
     files = sorted((recipe_data / "MSP-Podcast" / "Audios").glob("*.wav"))[:5]
     files += sorted((recipe_data / "BIIC-Podcast" / "Audios").glob("*.wav"))[:3]
-    wavs = [load_audio(str(f)) for f in files]
+    wavs = [merged.read_audio(str(f)) for f in files]
     assert len({w.shape[0] for w in wavs}) > 1
     longest = max(w.shape[0] for w in wavs)
     batch = torch.zeros(len(wavs), longest)
@@ -108,7 +107,7 @@ def test_export_loads_with_no_network(
 
 def test_any_sample_rate_and_channel_count(merged, recipe_data, tmp_path):
     path = sorted((recipe_data / "MSP-Podcast" / "Audios").glob("*.wav"))[0]
-    wav = load_audio(str(path))
+    wav = merged.read_audio(str(path))
     stereo = torchaudio.functional.resample(wav, 16000, 44100)
     stereo = torch.stack([stereo, stereo], dim=1).numpy()
     converted = tmp_path / "stereo_44k.wav"
@@ -127,7 +126,7 @@ def test_long_recordings_are_predicted_in_windows(
         overrides={"window_seconds": 2.0, "hop_seconds": 1.0},
     )
     files = sorted((recipe_data / "BIIC-Podcast" / "Audios").glob("*.wav"))[:4]
-    long_wav = torch.cat([load_audio(str(f)) for f in files])
+    long_wav = torch.cat([model.read_audio(str(f)) for f in files])
     path = tmp_path / "long.wav"
     soundfile.write(path, long_wav.numpy(), 16000)
     result = model.predict_file(str(path), return_windows=True)

@@ -10,10 +10,11 @@ from speechbrain_lora_ser.architectures import LARGE_CONFIGS, build_large_encode
 from speechbrain_lora_ser.lora import (
     add_lora,
     has_lora,
+    lora_config,
     lora_parameters,
     merge_lora,
 )
-from speechbrain_lora_ser.model import EmotionHead, SSLEncoder
+from speechbrain_lora_ser.model import SSLEncoder, emotion_head
 
 PAPER_LORA_PARAMETERS = 14_155_776
 
@@ -22,7 +23,7 @@ PAPER_LORA_PARAMETERS = 14_155_776
 def test_paper_settings_on_large_encoders_train_exactly_14m_lora_parameters(name):
     model = build_large_encoder(name)
     total_before = sum(p.numel() for p in model.parameters())
-    add_lora(model, rank=32, alpha=64, dropout=0.05)
+    add_lora(model, lora_config(rank=32, alpha=64, dropout=0.05))
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     assert sum(p.numel() for _, p in trainable) == PAPER_LORA_PARAMETERS
     assert all("lora_" in n for n, _ in trainable)
@@ -42,8 +43,8 @@ def test_every_lora_tensor_gets_a_gradient(family, tiny_wavlm, tiny_hubert):
     folder = {"wavlm": tiny_wavlm, "hubert": tiny_hubert}[family]
     torch.manual_seed(0)
     encoder = SSLEncoder(folder, layerdrop=0.0)
-    add_lora(encoder, rank=4, alpha=8, dropout=0.0)
-    head = EmotionHead(encoder.hidden_size, attention_channels=8, hidden_size=8)
+    add_lora(encoder, lora_config(rank=4, alpha=8, dropout=0.0))
+    head = emotion_head(encoder.hidden_size, attention_channels=8, hidden_size=8)
     wavs, lens = torch.randn(2, 8000), torch.tensor([1.0, 0.7])
     params = [p for _, p in lora_parameters(encoder)]
     optimizer = torch.optim.Adam(params + list(head.parameters()), lr=1e-2)
@@ -83,7 +84,7 @@ def test_plain_peft_on_stock_wavlm_attention_would_be_dead(tiny_wavlm):
 def test_merged_equals_unmerged(family, tiny_wavlm, tiny_hubert):
     folder = {"wavlm": tiny_wavlm, "hubert": tiny_hubert}[family]
     torch.manual_seed(0)
-    encoder = add_lora(SSLEncoder(folder), rank=4, alpha=8, dropout=0.0)
+    encoder = add_lora(SSLEncoder(folder), lora_config(rank=4, alpha=8, dropout=0.0))
     for _, p in lora_parameters(encoder):
         torch.nn.init.normal_(p, std=0.2)
     encoder.eval()
@@ -105,7 +106,7 @@ def test_merged_equals_unmerged(family, tiny_wavlm, tiny_hubert):
 def test_module_calling_attention_matches_stock_wavlm(tiny_wavlm):
     torch.manual_seed(0)
     stock = SSLEncoder(tiny_wavlm).eval()
-    fixed = add_lora(copy.deepcopy(stock), rank=4, alpha=8).eval()
+    fixed = add_lora(copy.deepcopy(stock), lora_config(rank=4, alpha=8)).eval()
     wavs, lens = torch.randn(3, 9600), torch.tensor([1.0, 0.6, 0.4])
     with torch.no_grad():
         expected, frame_lens = stock(wavs, lens)
@@ -117,7 +118,7 @@ def test_module_calling_attention_matches_stock_wavlm(tiny_wavlm):
 
 def test_add_lora_rejects_encoders_without_targets():
     with pytest.raises(ValueError, match="not found"):
-        add_lora(torch.nn.Sequential(torch.nn.Linear(2, 2)))
+        add_lora(torch.nn.Sequential(torch.nn.Linear(2, 2)), lora_config())
 
 
 @pytest.mark.parametrize("family", ["wavlm", "hubert"])
@@ -127,7 +128,7 @@ def test_prediction_does_not_depend_on_batch_companions(
     folder = {"wavlm": tiny_wavlm, "hubert": tiny_hubert}[family]
     torch.manual_seed(0)
     encoder = SSLEncoder(folder).eval()
-    head = EmotionHead(encoder.hidden_size, attention_channels=8, hidden_size=8).eval()
+    head = emotion_head(encoder.hidden_size, attention_channels=8, hidden_size=8).eval()
     short = torch.randn(6000)
     batch = torch.zeros(3, 16000)
     batch[0, :6000] = short

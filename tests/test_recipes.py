@@ -109,7 +109,9 @@ def test_recipe_debug_run(row, recipe_data, tmp_path):
         assert f"stage: stage{index}, mode: {mode}, corpus: {corpus}," in log
     assert f"stage: stage{len(stages) + 1}" not in log
     if configuration == "off_the_shelf":
-        assert "mode: head, corpus: " + row["Dataset"] + ", trainable_encoder: 0," in log
+        assert (
+            "mode: head, corpus: " + row["Dataset"] + ", trainable_encoder: 0," in log
+        )
     assert "valid ccc_arousal" in log and "test ccc_arousal" in log
     with open(output / "predictions" / f"{row['Dataset']}_test.csv") as f:
         predictions = list(csv.DictReader(f))
@@ -223,9 +225,7 @@ def test_stage1_folder_of_the_wrong_kind_is_refused(recipe_data, tmp_path):
         )
 
 
-def test_stage1_folder_on_a_one_stage_configuration_is_an_error(
-    recipe_data, tmp_path
-):
+def test_stage1_folder_on_a_one_stage_configuration_is_an_error(recipe_data, tmp_path):
     with pytest.raises(AssertionError, match="this configuration has one stage"):
         run_row(
             recipe_row("BIIC-Podcast", "lora"),
@@ -341,17 +341,24 @@ def test_a_new_language_is_a_copied_recipe_folder(recipe_data, tmp_path):
     # a corpus in that layout, labels on 1-5
     layout = load_recipe_module(str(recipe), "biic_podcast_prepare").BIIC_PODCAST
     data = tmp_path / "DE-data"
-    write_demo_corpus(str(data), "german", layout, (12, 6, 6), seed=2,
-                      label_range=(1.0, 5.0))
+    write_demo_corpus(
+        str(data), "german", layout, (12, 6, 6), seed=2, label_range=(1.0, 5.0)
+    )
     # stage 1: an MSP-Podcast FineTuned run of the MSP-Podcast recipe
-    common = [f"--ssl_hub={recipe_data / 'wavlm-small'}", "--number_of_epochs=1",
-              *SMALL_MODEL_ARGS]
+    common = [
+        f"--ssl_hub={recipe_data / 'wavlm-small'}",
+        "--number_of_epochs=1",
+        *SMALL_MODEL_ARGS,
+    ]
     stage1 = tmp_path / "msp_finetune"
     run_train(
         "recipes/MSP-Podcast/train.py",
         "recipes/MSP-Podcast/hparams/finetune.yaml",
-        [f"--data_folder={recipe_data / 'MSP-Podcast'}",
-         f"--output_folder={stage1}", *common],
+        [
+            f"--data_folder={recipe_data / 'MSP-Podcast'}",
+            f"--output_folder={stage1}",
+            *common,
+        ],
     )
     output = tmp_path / "de_ft_lora"
     run_train(

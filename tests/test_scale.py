@@ -7,9 +7,9 @@ import sys
 import pytest
 import torch
 
-from speechbrain_lora_ser.lora import add_lora, lora_parameters
-from speechbrain_lora_ser.model import EmotionHead, SSLEncoder
-from speechbrain_lora_ser.pipeline import padded_fraction
+from speechbrain_lora_ser.lora import add_lora, lora_config, lora_parameters
+from speechbrain_lora_ser.model import SSLEncoder, emotion_head
+from speechbrain_lora_ser.pipeline import TrainLoader, padded_fraction
 
 from conftest import ROOT, SMALL_MODEL_ARGS, run_train
 
@@ -40,6 +40,7 @@ def test_torchrun_two_processes_gloo_runs_both_stages(recipe_data, tmp_path):
         HPARAMS,
         *base_args(recipe_data, output),
         "--distributed_backend=gloo",
+        "--global_batch_size=4",
     ]
     result = subprocess.run(
         command, cwd=ROOT, capture_output=True, text=True, timeout=600
@@ -53,6 +54,21 @@ def test_torchrun_two_processes_gloo_runs_both_stages(recipe_data, tmp_path):
     assert log.count("stage: stage2, mode: lora") == 1
     assert log.count("stage: stage2, epoch: 1") == 1
     assert (output / "inference" / "hyperparams.yaml").is_file()
+    # the paper's global batch on 2 processes: 2 utterances each, logged
+    # at the start of every stage and recorded in the run's info
+    effective = "4 utterances (2 per process x 2 processes x 1 accumulation)"
+    assert log.count(f"effective_batch: {effective}") == 2
+    info = json.loads((output / "run_info.json").read_text())
+    assert info["stage_fingerprints"]["stage2"]["effective_batch"] == effective
+
+
+def test_effective_batch_without_a_global_batch_is_per_process_times_processes():
+    loader = TrainLoader(batch_size=32)
+    assert loader.effective_batch(4, 2) == (
+        "256 utterances (32 per process x 4 processes x 2 accumulation)"
+    )
+    with pytest.raises(ValueError, match="not divisible by 3 process"):
+        TrainLoader(global_batch_size=32).per_process_batch(3, 1)
 
 
 def test_bf16_dynamic_batching_and_activation_checkpointing(recipe_data, tmp_path):
@@ -79,10 +95,10 @@ def test_lora_trains_under_activation_checkpointing(tiny_wavlm):
         encoder = SSLEncoder(
             tiny_wavlm, layerdrop=0.0, gradient_checkpointing=checkpointing
         )
-        add_lora(encoder, rank=4, alpha=8, dropout=0.0)
+        add_lora(encoder, lora_config(rank=4, alpha=8, dropout=0.0))
         for _, p in lora_parameters(encoder):
             torch.nn.init.normal_(p, std=0.1)
-        head = EmotionHead(encoder.hidden_size, attention_channels=8, hidden_size=8)
+        head = emotion_head(encoder.hidden_size, attention_channels=8, hidden_size=8)
         encoder.train()
         hidden, lens = encoder(torch.randn(2, 8000), torch.tensor([1.0, 0.6]))
         head(hidden, lens).sum().backward()

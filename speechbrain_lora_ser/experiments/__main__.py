@@ -15,7 +15,7 @@ needs is installed before it starts any work.
 """
 
 import argparse
-import importlib.util
+import importlib
 import os
 import sys
 
@@ -44,7 +44,12 @@ def check_requirements(command):
     -------
     >>> check_requirements("tables")
     """
-    missing = [m for m in NEEDS.get(command, ()) if importlib.util.find_spec(m) is None]
+    missing = []
+    for module in NEEDS.get(command, ()):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append(module)
     if missing:
         raise SystemExit(
             f"error: `experiments {command}` needs {', '.join(missing)}, which is "
