@@ -95,7 +95,7 @@ def configure_encoder(encoder, train, lora_config=None):
 
 
 def _absolute_if_path(value):
-    """A setting that names an existing file or folder, as an absolute path."""
+    """Return a setting that names an existing file or folder as an absolute path."""
     if isinstance(value, str) and value and os.path.exists(value):
         return os.path.abspath(value)
     return value
@@ -297,7 +297,7 @@ class EmotionBrain(sb.Brain):
         )
 
     def stage_fingerprint(self, stage, datasets, train_loader):
-        """What determines a stage's result, as recorded in ``stage_info.json``.
+        """Return what determines a stage's result (``stage_info.json``).
 
         The YAML's ``Stage.settings``, the stage's mode and corpus, a digest
         of its training and development manifests, the effective batch

@@ -99,7 +99,7 @@ def load_recipe_module(recipe_folder, name):
 
 
 def recipe_layouts():
-    """The corpus layouts the two recipes' prepare modules declare."""
+    """Return the corpus layouts the two recipes' prepare modules declare."""
     return {
         "MSP-Podcast": load_recipe_module(
             os.path.join(RECIPES, "MSP-Podcast"), "msp_podcast_prepare"

@@ -92,7 +92,7 @@ def export_inference_folder(
 
 
 def _lora_node(config):
-    """A ``!new:peft.LoraConfig`` YAML node of ``config``."""
+    """Return a ``!new:peft.LoraConfig`` YAML node of ``config``."""
     node = CommentedMap(
         r=config.r,
         lora_alpha=config.lora_alpha,

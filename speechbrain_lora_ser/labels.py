@@ -7,8 +7,6 @@ Authors
  * speechbrain-lora-ser contributors 2026
 """
 
-import torch
-
 
 class LabelScaler:
     """Maps labels between a corpus's annotation scale and the range 0-1.
@@ -20,6 +18,7 @@ class LabelScaler:
 
     Example
     -------
+    >>> import torch
     >>> scaler = LabelScaler(1.0, 7.0)
     >>> scaler.scale(torch.tensor([1.0, 4.0, 7.0]))
     tensor([0.0000, 0.5000, 1.0000])
@@ -45,6 +44,7 @@ class LabelScaler:
 
         Example
         -------
+        >>> import torch
         >>> LabelScaler(1.0, 7.0).clip(torch.tensor([0.2, 4.0, 9.0]))
         tensor([1., 4., 7.])
         """
@@ -55,6 +55,7 @@ class LabelScaler:
 
         Example
         -------
+        >>> import torch
         >>> LabelScaler(1.0, 7.0).outside(torch.tensor([0.2, 4.0, 9.0]))
         tensor([ True, False,  True])
         """

@@ -228,7 +228,7 @@ class MaskedAttentiveStatisticsPooling(AttentiveStatisticsPooling):
         return torch.cat((mean, std), dim=1).unsqueeze(2)
 
     def _tdnn(self, x, mask):
-        """The TDNN block (conv, activation, BatchNorm, dropout), norm masked."""
+        """Run the TDNN block (conv, activation, BatchNorm, dropout), norm masked."""
         block = self.tdnn
         hidden = block.activation(block.conv(x))
         norm = block.norm.norm
@@ -288,7 +288,7 @@ class EmotionHead(torch.nn.Module):
 def emotion_head(
     input_size, attention_channels=128, hidden_size=256, dropout=0.2, n_outputs=3
 ):
-    """The recipes' head in code (their YAML declares the same layers).
+    """Build the recipes' head in code (their YAML declares the same layers).
 
     Used by benchmarks and tests that build a model without a YAML.
 

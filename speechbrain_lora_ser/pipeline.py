@@ -183,7 +183,7 @@ class TrainLoader:
         return share
 
     def effective_batch(self, world_size=1, accumulation=1):
-        """What one optimizer step sees, in words (logged and recorded)."""
+        """Describe what one optimizer step sees (logged and recorded)."""
         if self.dynamic_batching:
             total = self.max_batch_length * world_size * accumulation
             return (

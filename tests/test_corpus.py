@@ -32,8 +32,18 @@ def load_audio(path):
     """The training pipeline's view of one file (16 kHz mono)."""
     manifest = path + ".json"
     with open(manifest, "w") as f:
-        json.dump({"x": {"wav": str(path), "duration": 1.0, "arousal": None,
-                         "valence": None, "dominance": None}}, f)
+        json.dump(
+            {
+                "x": {
+                    "wav": str(path),
+                    "duration": 1.0,
+                    "arousal": None,
+                    "valence": None,
+                    "dominance": None,
+                }
+            },
+            f,
+        )
     return make_datasets({"test": manifest}, LabelScaler())["test"][0]["sig"]
 
 
@@ -138,7 +148,7 @@ def test_train_subsets_are_nested():
     sizes = (1000, 2000, 5000, 10000, 20000)
     subsets = [set(select_subset(entries, size, seed=1234)) for size in sizes]
     assert [len(s) for s in subsets] == list(sizes)
-    for smaller, larger in zip(subsets, subsets[1:]):
+    for smaller, larger in zip(subsets, subsets[1:], strict=False):
         assert smaller < larger
     assert subsets[0] != set(select_subset(entries, 1000, seed=7))
 

@@ -106,7 +106,8 @@ def test_tables_from_real_runs_and_welch_p_values(grid_root, tmp_path):
     text = (output / "tables.md").read_text()
     assert text.count("| configuration | B aro |") == 1
     for name in ("Off-the-shelf", "FineTuned", "LoRA", "FT(dual)", "FT+LoRA"):
-        assert text.count(f"| {name} |") == 3  # Table 1 + both Table 2 blocks
+        rows = [line for line in text.splitlines() if line.startswith(f"| {name} |")]
+        assert len(rows) == 3  # Table 1 + both Table 2 blocks
     assert "| FT+LoRA | M/B | M | B |" in text
     assert "| FT+LoRA | B/M | B | M |" in text
     with open(output / "table2.csv") as f:

@@ -36,5 +36,6 @@ def test_stage1_learns_and_lora_adapts_to_the_second_language(tmp_path):
     # stage-1 model's cross-lingual CCC on that language
     assert stage2["BIIC-Podcast"]["arousal"] > stage1["BIIC-Podcast"]["arousal"] + 0.05
     log = (tmp_path / "BIIC-Podcast_ft_lora" / "train_log.txt").read_text()
-    assert "stage: stage1" not in log  # stage 1 was reused, not retrained
+    assert "stage: stage1, mode:" not in log  # stage 1 was reused, not retrained
+    assert "stage: stage1, reused_from:" in log
     assert "stage: stage2, mode: lora" in log

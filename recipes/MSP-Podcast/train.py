@@ -80,7 +80,10 @@ def prepare_data(hparams):
             kwargs={
                 "data_folder": hparams["cross_data_folder"],
                 "save_folder": hparams["cross_manifest_folder"],
-                "label_range": (hparams["cross_label_low"], hparams["cross_label_high"]),
+                "label_range": (
+                    hparams["cross_label_low"],
+                    hparams["cross_label_high"],
+                ),
                 "skip_invalid": hparams["skip_invalid"],
                 "min_duration": hparams["min_duration"],
             },

@@ -34,7 +34,7 @@ from speechbrain_lora_ser.experiments.tables import write_tables
 
 #: Optional modules each command needs, checked before any work starts.
 NEEDS = {"low_resource": ("matplotlib",)}
-INSTALL = "pip install -c constraints.txt -e \".[experiments]\""
+INSTALL = 'pip install -c constraints.txt -e ".[experiments]"'
 
 
 def check_requirements(command):

@@ -26,7 +26,7 @@ TWO_STAGE = ("ft_dual", "ft_lora")
 
 
 def read_recipe(folder, configuration="finetune"):
-    """The corpus and cross corpus a recipe folder declares.
+    r"""Read the corpus and cross corpus a recipe folder declares.
 
     Arguments
     ---------
@@ -46,7 +46,7 @@ def read_recipe(folder, configuration="finetune"):
     >>> folder = tempfile.mkdtemp()
     >>> os.makedirs(f"{folder}/hparams")
     >>> with open(f"{folder}/hparams/finetune.yaml", "w") as f:
-    ...     _ = f.write("corpus: A\\ncross_corpus: B\\nx: !ref <corpus>\\n")
+    ...     _ = f.write("corpus: A\ncross_corpus: B\nx: !ref <corpus>\n")
     >>> read_recipe(folder)["cross_corpus"]
     'B'
     """
@@ -85,7 +85,7 @@ def parse_recipes(pairs):
         if info["corpus"] in recipes:
             raise ValueError(f"two recipes for the corpus {info['corpus']}")
         recipes[info["corpus"]] = info
-    for corpus, info in recipes.items():
+    for info in recipes.values():
         if info["cross_corpus"] not in recipes:
             raise ValueError(
                 f"{info['folder']}: its cross corpus {info['cross_corpus']} has no "
@@ -125,7 +125,7 @@ def run_status(folder):
 
 
 def launcher(nproc_per_node=1):
-    """The command that starts ``train.py`` (torchrun for several processes).
+    """Return the command that starts ``train.py`` (torchrun for several).
 
     Example
     -------

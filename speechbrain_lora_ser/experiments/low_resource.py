@@ -3,9 +3,9 @@
 Language-2 training subsets of 1K, 2K, 5K, 10K and 20K utterances (drawn
 reproducibly by the recipe's ``--train_subset``: prefixes of one fixed
 permutation, so each larger subset contains the smaller ones; development
-and test sets unchanged) go through FT+LoRA, all reusing the same stage 1. The figure shows
-the test CCC of each attribute against the subset size, with the full-data
-FT+LoRA result as a horizontal line.
+and test sets unchanged) go through FT+LoRA, all reusing the same stage 1.
+The figure shows the test CCC of each attribute against the subset size,
+with the full-data FT+LoRA result as a horizontal line.
 
 Authors
  * speechbrain-lora-ser contributors 2026

@@ -72,7 +72,7 @@ def find_runs(root):
 
 
 def encoder_name(info):
-    """The encoder of a run, as the tables name it.
+    """Return the encoder of a run, as the tables name it.
 
     Example
     -------
@@ -83,7 +83,7 @@ def encoder_name(info):
 
 
 def _without_seed(info):
-    """What must agree between runs averaged together (all but the seed)."""
+    """Return what must agree between runs averaged together (all but the seed)."""
     stages = {}
     for name, fingerprint in info.get("stage_fingerprints", {}).items():
         stages[name] = {k: v for k, v in fingerprint.items() if k != "seed"}
@@ -305,8 +305,18 @@ def build_tables(groups, encoder, pair, alpha, **sampling):
             cells = _cells({r: (e, index) for r, e in column.items()}, alpha)
             for run, cell in cells.items():
                 table1[(run[0], test, attribute)] = cell
-                rows1.append(_long_row(encoder, "table1", test, run, short, attribute,
-                                       cell, column[run]["runs"]))
+                rows1.append(
+                    _long_row(
+                        encoder,
+                        "table1",
+                        test,
+                        run,
+                        short,
+                        attribute,
+                        cell,
+                        column[run]["runs"],
+                    )
+                )
     header = "| configuration | " + " | ".join(
         f"{short[t]} {x[:3]}" for t in pair for x in ATTRIBUTES
     )
@@ -337,11 +347,22 @@ def build_tables(groups, encoder, pair, alpha, **sampling):
             continue
         cells = {}
         for index, attribute in enumerate(ATTRIBUTES):
-            for run, cell in _cells({r: (e, index) for r, e in column.items()},
-                                    alpha).items():
+            for run, cell in _cells(
+                {r: (e, index) for r, e in column.items()}, alpha
+            ).items():
                 cells[(run, attribute)] = cell
-                rows2.append(_long_row(encoder, "table2", test, run, short, attribute,
-                                       cell, column[run]["runs"]))
+                rows2.append(
+                    _long_row(
+                        encoder,
+                        "table2",
+                        test,
+                        run,
+                        short,
+                        attribute,
+                        cell,
+                        column[run]["runs"],
+                    )
+                )
         lines = [
             f"Test on {test} ({short[test]})",
             "",
@@ -390,7 +411,7 @@ def _long_row(encoder, table, test, run, short, attribute, cell, runs):
 
 
 def caption(alpha, samples, k, partition_seed):
-    """The rule of bold and asterisks, as printed under every table.
+    """Return the rule of bold and asterisks, printed under every table.
 
     Example
     -------
