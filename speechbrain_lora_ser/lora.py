@@ -43,9 +43,18 @@ class ModuleCallingWavLMAttention(WavLMAttention):
     """
 
     def torch_multi_head_self_attention(
-        self, hidden_states, attention_mask, gated_position_bias
+        self,
+        hidden_states,
+        attention_mask,
+        gated_position_bias,
+        output_attentions=False,
     ):
-        """Multi-head self-attention through ``q_proj`` ... ``out_proj``."""
+        """Multi-head self-attention through ``q_proj`` ... ``out_proj``.
+
+        ``transformers`` 4.x and 5.0 pass ``output_attentions`` too (later
+        releases do not); the attention weights are never returned (None),
+        as SDPA does not compute them.
+        """
         batch, length, _ = hidden_states.shape
 
         def heads(projection):

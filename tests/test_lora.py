@@ -139,3 +139,20 @@ def test_prediction_does_not_depend_on_batch_companions(
         alone = head(*encoder(short.unsqueeze(0), torch.ones(1)))
         together = head(*encoder(batch, lens))
     assert (alone[0] - together[0]).abs().max() <= 1e-4
+
+
+def test_attention_fix_takes_both_transformers_call_signatures(tiny_wavlm):
+    """transformers 4.x/5.0 pass output_attentions, later releases do not."""
+    torch.manual_seed(0)
+    encoder = add_lora(SSLEncoder(tiny_wavlm), lora_config(rank=4, alpha=8)).eval()
+    attention = encoder.model.encoder.layers[0].attention
+    hidden = torch.randn(2, 7, encoder.hidden_size)
+    bias = torch.randn(2 * attention.num_heads, 7, 7)
+    mask = torch.ones(2, 7, dtype=torch.long)
+    mask[1, 5:] = 0
+    with torch.no_grad():
+        three, _ = attention.torch_multi_head_self_attention(hidden, mask, bias)
+        four, weights = attention.torch_multi_head_self_attention(
+            hidden, mask, bias, False
+        )
+    assert torch.equal(three, four) and weights is None
