@@ -10,9 +10,18 @@ Usage (with the ``inference/`` folder of a training run)::
     model = EncoderRegressor.from_hparams(
         source="results/.../inference", savedir="pretrained_ser")
     model.predict_file("speech.wav")
-    # {'arousal': 4.1, 'valence': 3.9, 'dominance': 4.3}
+    # {'arousal': 4.1, 'valence': 3.9, 'dominance': 4.3, 'out_of_range': [],
+    #  'warning': None, 'duration': 3.2}
+    model.predict_files(["a.wav", "b.flac", ...])  # batched, never raises
 
-tests/test_inference.py runs it on a model trained by the recipe.
+Values are always on the model's label scale (read from the exported model,
+e.g. 1-7); a raw output outside it is clipped and named in ``out_of_range``
+(``clip=False`` returns the raw values). Audio that cannot be rated (NaN
+samples, shorter than the encoder's receptive field, unreadable) is an
+``AudioProblem`` naming the file; silence is flagged (see
+``speechbrain_lora_ser.audio``).
+
+tests/test_inference.py runs it on models trained by the recipes.
 
 Authors
  * speechbrain-lora-ser contributors 2026
@@ -21,15 +30,24 @@ Authors
 import os
 
 import torch
-from speechbrain.dataio import audio_io
 from speechbrain.dataio.preprocess import AudioNormalizer
 from speechbrain.inference.interfaces import Pretrained
+from tqdm import tqdm
 
+from speechbrain_lora_ser.audio import (
+    NEAR_SILENCE_DBFS,
+    SILENCE_PEAK,
+    AudioProblem,
+    check_duration,
+    read_audio,
+    receptive_field,
+    signal_warning,
+)
 from speechbrain_lora_ser.ccc import ATTRIBUTES
 
 
 class EncoderRegressor(Pretrained):
-    """Predicts emotional attributes on the corpus's original scale (1-7).
+    """Predicts emotional attributes on the model's label scale (e.g. 1-7).
 
     Load with ``EncoderRegressor.from_hparams(source=FOLDER, savedir=...)``
     where FOLDER is the ``inference/`` folder a training run writes.
@@ -37,6 +55,11 @@ class EncoderRegressor(Pretrained):
 
     MODULES_NEEDED = ["ssl", "head"]
     HPARAMS_NEEDED = ["label_scaler", "sample_rate", "window_seconds", "hop_seconds"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # resample and mix down to what the model was trained on
+        self.audio_normalizer = AudioNormalizer(sample_rate=self.hparams.sample_rate)
 
     @classmethod
     def from_hparams(cls, source, hparams_file="hyperparams.yaml", **kwargs):
@@ -63,10 +86,24 @@ class EncoderRegressor(Pretrained):
             source, hparams_file=hparams_file, overrides=overrides, **kwargs
         )
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        # resample and mix down to what the model was trained on
-        self.audio_normalizer = AudioNormalizer(sample_rate=self.hparams.sample_rate)
+    @property
+    def label_range(self):
+        """``(low, high)`` of the model's label scale."""
+        scaler = self.hparams.label_scaler
+        return scaler.low, scaler.high
+
+    @property
+    def min_samples(self):
+        """Fewest samples the encoder can rate (its receptive field)."""
+        return receptive_field(self.mods.ssl.model.config)
+
+    def read_audio(self, path):
+        """Read a file as the model hears it: mono, at its sample rate.
+
+        Raises ``AudioProblem`` (naming the file) when it is unreadable,
+        empty or holds NaN / infinite samples.
+        """
+        return read_audio(path, self.audio_normalizer)
 
     def encode_batch(self, wavs, wav_lens=None):
         """Pooled utterance embeddings (attentive mean and std).
@@ -88,19 +125,27 @@ class EncoderRegressor(Pretrained):
             hidden, frame_lens = self.mods.ssl(wavs, wav_lens)
             return self.mods.head.pool(hidden, frame_lens)
 
-    def predict_batch(self, wavs, wav_lens=None):
-        """Arousal, valence and dominance of a batch, on the original scale.
+    def predict_batch(self, wavs, wav_lens=None, clip=True):
+        """Arousal, valence and dominance of a batch, on the model's scale.
 
-        Takes the same arguments as ``encode_batch``; returns a ``[batch, 3]``
-        tensor (arousal, valence, dominance).
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            ``[batch, samples]`` 16 kHz waveforms (padded).
+        wav_lens : torch.Tensor, optional
+            Relative lengths.
+        clip : bool
+            Clamp into the label range (False: the raw regression output).
+
+        Returns
+        -------
+        torch.Tensor
+            ``[batch, 3]`` (arousal, valence, dominance).
         """
-        wavs, wav_lens = self._prepare(wavs, wav_lens)
-        with torch.no_grad():
-            hidden, frame_lens = self.mods.ssl(wavs, wav_lens)
-            scaled = self.mods.head(hidden, frame_lens)
-        return self.hparams.label_scaler.unscale(scaled.float())
+        raw = self._raw_batch(wavs, wav_lens)
+        return self.hparams.label_scaler.clip(raw) if clip else raw
 
-    def predict_file(self, path, return_windows=False):
+    def predict_file(self, path, return_windows=False, clip=True):
         """Predict the attributes of an audio file (any rate, any channels).
 
         Recordings longer than ``window_seconds`` are cut into windows every
@@ -112,46 +157,168 @@ class EncoderRegressor(Pretrained):
             Audio file.
         return_windows : bool
             Also return the per-window values under ``"windows"``.
+        clip : bool
+            Values clamped into the label range (False: raw outputs).
 
         Returns
         -------
         dict
-            ``{"arousal": float, "valence": float, "dominance": float}``
-            (and ``"windows"``: a list of dicts with ``start``, ``end``).
+            The attributes, ``out_of_range`` (attributes whose raw value was
+            outside the scale), ``warning`` (silence; the values are None when
+            withheld), ``duration`` (seconds) and optionally ``windows``.
+
+        Raises
+        ------
+        AudioProblem
+            When the file cannot be rated (the message names it and why).
         """
-        wav = self.read_audio(path)
-        windows = self._windows(wav.shape[0])
-        values, weights, details = [], [], []
-        for start, end in windows:
-            prediction = self.predict_batch(wav[start:end].unsqueeze(0))[0]
-            values.append(prediction)
-            weights.append(end - start)
-            rate = self.hparams.sample_rate
-            details.append(
-                {"start": start / rate, "end": end / rate}
-                | dict(zip(ATTRIBUTES, prediction.tolist(), strict=True))
-            )
-        weights = torch.tensor(weights, dtype=torch.float32, device=values[0].device)
-        mean = (torch.stack(values) * weights[:, None]).sum(0) / weights.sum()
-        result = dict(zip(ATTRIBUTES, mean.tolist(), strict=True))
-        if return_windows:
-            result["windows"] = details
+        result = self.predict_files(
+            [path], batch_size=1, return_windows=return_windows, clip=clip
+        )[0]
+        if result["error"]:
+            raise AudioProblem(path, result["error"].split(": ", 1)[-1])
+        del result["file"], result["error"]
         return result
 
-    def read_audio(self, path):
-        """Read a file as a mono waveform at the model's sample rate.
+    def predict_files(
+        self,
+        paths,
+        batch_size=8,
+        return_windows=False,
+        clip=True,
+        progress=False,
+        files_per_chunk=64,
+        silence_peak=SILENCE_PEAK,
+        near_silence_dbfs=NEAR_SILENCE_DBFS,
+    ):
+        """Predict many files, several windows per forward pass.
 
-        Any rate and channel count: SpeechBrain's ``audio_io`` reads it and
-        the interface's ``audio_normalizer`` resamples and mixes down (what
-        ``Pretrained.load_audio`` does, without copying the file first).
+        Files are read ``files_per_chunk`` at a time; their windows are
+        sorted by duration and batched ``batch_size`` at a time (padding is
+        masked, so each value equals the file's one-by-one prediction). A
+        file that cannot be rated gets an ``error`` and the others go on.
+
+        Arguments
+        ---------
+        paths : list of str
+            Audio files.
+        batch_size : int
+            Windows per forward pass.
+        return_windows : bool
+            Also return each file's per-window values.
+        clip : bool
+            Values clamped into the label range (False: raw outputs).
+        progress : bool
+            Show a progress bar counting files.
+        files_per_chunk : int
+            Files held in memory at once.
+        silence_peak, near_silence_dbfs : float
+            Silence thresholds (see ``speechbrain_lora_ser.audio``).
+
+        Returns
+        -------
+        list of dict
+            One per file, in order: ``file``, the attributes (None when
+            withheld or on error), ``out_of_range``, ``warning``, ``error``,
+            ``duration`` (and ``windows``).
         """
-        try:
-            signal, rate = audio_io.load(str(path), channels_first=False)
-        except Exception as error:
-            raise RuntimeError(f"{path}: unreadable audio ({error})") from error
-        if signal.shape[0] == 0:
-            raise RuntimeError(f"{path}: audio file is empty")
-        return self.audio_normalizer(signal, rate)
+        results = []
+        with tqdm(
+            total=len(paths), disable=not progress, desc="predicting", unit="file"
+        ) as bar:
+            for start in range(0, len(paths), files_per_chunk):
+                chunk = paths[start : start + files_per_chunk]
+                results += self._predict_chunk(
+                    chunk,
+                    batch_size,
+                    return_windows,
+                    clip,
+                    (silence_peak, near_silence_dbfs),
+                )
+                bar.update(len(chunk))
+        return results
+
+    def _predict_chunk(self, paths, batch_size, return_windows, clip, thresholds):
+        rate = self.hparams.sample_rate
+        results, segments = [], []
+        for index, path in enumerate(paths):
+            result = {"file": str(path), **dict.fromkeys(ATTRIBUTES)}
+            result.update(out_of_range=[], warning=None, error=None, duration=None)
+            results.append(result)
+            try:
+                wav = self.read_audio(path)
+                result["duration"] = wav.shape[0] / rate
+                check_duration(path, wav, rate, self.min_samples)
+            except AudioProblem as error:
+                result["error"] = str(error)
+                continue
+            result["warning"], withhold = signal_warning(wav, *thresholds)
+            if withhold:
+                continue
+            for begin, end in self._windows(wav.shape[0]):
+                segments.append((index, begin, end, wav))
+        raw = self._predict_segments(segments, batch_size)
+        for index, result in enumerate(results):
+            windows = [
+                (s, r) for s, r in zip(segments, raw, strict=True) if s[0] == index
+            ]
+            if windows:
+                self._summarise(result, windows, return_windows, clip)
+        return results
+
+    def _predict_segments(self, segments, batch_size):
+        """Raw predictions of every segment, batched by duration."""
+        order = sorted(
+            range(len(segments)), key=lambda i: segments[i][2] - segments[i][1]
+        )
+        raw = [None] * len(segments)
+        for first in range(0, len(order), batch_size):
+            chosen = order[first : first + batch_size]
+            lengths = [segments[i][2] - segments[i][1] for i in chosen]
+            longest = max(lengths)
+            wavs = torch.zeros(len(chosen), longest)
+            for row, i in enumerate(chosen):
+                _, begin, end, wav = segments[i]
+                wavs[row, : end - begin] = wav[begin:end]
+            lens = torch.tensor(lengths, dtype=torch.float32) / longest
+            values = self._raw_batch(wavs, lens).cpu()
+            for row, i in enumerate(chosen):
+                raw[i] = values[row]
+        return raw
+
+    def _summarise(self, result, windows, return_windows, clip):
+        """Duration-weighted mean of a file's windows, checked against the scale."""
+        scaler = self.hparams.label_scaler
+        weights = torch.tensor([s[2] - s[1] for s, _ in windows], dtype=torch.float32)
+        values = torch.stack([r for _, r in windows])
+        mean = (values * weights[:, None]).sum(0) / weights.sum()
+        outside = scaler.outside(mean)
+        result["out_of_range"] = [
+            a for a, o in zip(ATTRIBUTES, outside, strict=True) if o
+        ]
+        shown = scaler.clip(mean) if clip else mean
+        result.update(dict(zip(ATTRIBUTES, shown.tolist(), strict=True)))
+        if return_windows:
+            rate = self.hparams.sample_rate
+            result["windows"] = [
+                {"start": s[1] / rate, "end": s[2] / rate}
+                | dict(
+                    zip(
+                        ATTRIBUTES,
+                        (scaler.clip(r) if clip else r).tolist(),
+                        strict=True,
+                    )
+                )
+                for s, r in windows
+            ]
+
+    def _raw_batch(self, wavs, wav_lens):
+        """Unclipped predictions on the label scale."""
+        wavs, wav_lens = self._prepare(wavs, wav_lens)
+        with torch.no_grad():
+            hidden, frame_lens = self.mods.ssl(wavs, wav_lens)
+            scaled = self.mods.head(hidden, frame_lens)
+        return self.hparams.label_scaler.unscale(scaled.float())
 
     def _windows(self, samples):
         rate = self.hparams.sample_rate

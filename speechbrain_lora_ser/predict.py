@@ -1,11 +1,20 @@
 r"""Command line: arousal, valence and dominance for audio files and folders.
 
 > python -m speechbrain_lora_ser.predict --model results/.../inference \\
->     speech.wav recordings/ --output predictions.csv
+>     speech.wav recordings/ --output predictions.csv [--device cuda]
 
-Folders are searched recursively for audio files. A file that cannot be read
-is reported (on stderr and in the output's ``error`` column) and the other
-files are still predicted; the exit status is 1 if any file failed.
+Folders are searched recursively for audio files. Several files are rated
+per forward pass (``--batch_size`` windows, grouped by duration; each value
+equals the file's one-by-one prediction). Values are on the model's label
+scale (e.g. 1-7); a raw output outside it is clipped and named in the
+``out_of_range`` column (``--no_clip`` writes the raw values). A file that
+cannot be rated (unreadable, NaN samples, shorter than the encoder's
+receptive field) gets an ``error`` and the others are still predicted;
+silence gets a ``warning`` (digital silence and constant signals: values
+withheld; near-silence: values given).
+
+Exit status: 0 when every file was rated (warnings included), 1 when any
+file has an error or none was found, 2 for a usage error.
 
 Authors
  * speechbrain-lora-ser contributors 2026
@@ -18,10 +27,9 @@ import os
 import sys
 import tempfile
 
-from tqdm import tqdm
-
 from speechbrain_lora_ser.ccc import ATTRIBUTES
 
+COLUMNS = ["file", *ATTRIBUTES, "out_of_range", "warning", "error"]
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".aiff", ".aif", ".sph")
 
 
@@ -56,40 +64,15 @@ def find_audio_files(paths):
     return sorted(files)
 
 
-def predict_files(model, files, return_windows=False, progress=True):
-    """Predict every file; failures become rows with an ``error``.
-
-    Returns
-    -------
-    list of dict
-        One row per file: ``file``, the attributes (or ``error``).
-    """
-    rows = []
-    for path in tqdm(files, disable=not progress, desc="predicting", unit="file"):
-        try:
-            row = {"file": path} | model.predict_file(
-                path, return_windows=return_windows
-            )
-        except Exception as error:  # one bad file must not stop the others
-            message = str(error) if path in str(error) else f"{path}: {error}"
-            print(f"error: {message}", file=sys.stderr)
-            row = {"file": path, "error": message}
-        rows.append(row)
-    return rows
-
-
 def write_rows(rows, output, fmt):
     """Write rows as CSV or JSON to ``output`` (a path, or ``-`` for stdout).
 
     Example
     -------
-    >>> write_rows([{"file": "a.wav", "arousal": 4.0}], "-", "json")
-    [
-      {
-        "file": "a.wav",
-        "arousal": 4.0
-      }
-    ]
+    >>> write_rows([{"file": "a.wav", "arousal": 4.0, "out_of_range": ["valence"]}],
+    ...     "-", "csv")
+    file,arousal,valence,dominance,out_of_range,warning,error
+    a.wav,4.0,,,valence,,
     """
     stream = (
         sys.stdout if output == "-" else open(output, "w", newline="", encoding="utf-8")
@@ -100,10 +83,13 @@ def write_rows(rows, output, fmt):
             stream.write("\n")
         else:
             writer = csv.DictWriter(
-                stream, fieldnames=["file", *ATTRIBUTES, "error"], extrasaction="ignore"
+                stream, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n"
             )
             writer.writeheader()
-            writer.writerows(rows)
+            for row in rows:
+                writer.writerow(
+                    row | {"out_of_range": ";".join(row.get("out_of_range") or [])}
+                )
     finally:
         if stream is not sys.stdout:
             stream.close()
@@ -112,7 +98,7 @@ def write_rows(rows, output, fmt):
 def main(argv=None):
     """Run the command line; returns the exit status."""
     parser = argparse.ArgumentParser(
-        description="Predict arousal, valence and dominance (1-7 scale) of audio files."
+        description="Predict arousal, valence and dominance of audio files."
     )
     parser.add_argument("paths", nargs="+", help="audio files and/or folders")
     parser.add_argument("--model", required=True, help="an exported inference folder")
@@ -122,6 +108,14 @@ def main(argv=None):
     parser.add_argument("--savedir", default=None, help="where the model is linked")
     parser.add_argument(
         "--windows", action="store_true", help="also output per-window values (JSON)"
+    )
+    parser.add_argument(
+        "--batch_size", type=int, default=8, help="windows per forward pass"
+    )
+    parser.add_argument(
+        "--no_clip",
+        action="store_true",
+        help="write raw outputs, not values clamped to the label scale",
     )
     parser.add_argument("--no_progress", action="store_true")
     args = parser.parse_args(argv)
@@ -139,9 +133,20 @@ def main(argv=None):
     if not files:
         print("error: no audio file found in " + " ".join(args.paths), file=sys.stderr)
         return 1
-    rows = predict_files(model, files, args.windows, progress=not args.no_progress)
+    rows = model.predict_files(
+        files,
+        batch_size=args.batch_size,
+        return_windows=args.windows,
+        clip=not args.no_clip,
+        progress=not args.no_progress,
+    )
+    for row in rows:
+        if row["error"]:
+            print(f"error: {row['error']}", file=sys.stderr)
+        elif row["warning"]:
+            print(f"warning: {row['file']}: {row['warning']}", file=sys.stderr)
     write_rows(rows, args.output, fmt)
-    return 1 if any("error" in row for row in rows) else 0
+    return 1 if any(row["error"] for row in rows) else 0
 
 
 if __name__ == "__main__":
