@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""Files per second of EncoderRegressor: batched ``predict_files`` vs one by one.
+
+Exports an inference folder (the BIIC-Podcast recipe's ``inference.yaml``)
+for an encoder architecture (the paper's WavLM-large by default, random
+weights, so nothing is downloaded), writes ``--files`` WAV files with
+MSP-Podcast-like durations (2.75-11 s), and times
+
+* one by one: ``predict_file`` on each file;
+* batched: ``predict_files(files, batch_size=...)`` (windows sorted by
+  duration, padding masked);
+
+after one warm-up pass each. It also checks that both give the same values
+(max absolute difference) and prints the throughput ratio.
+
+> python benchmarks/inference_throughput.py                      # CPU
+> python benchmarks/inference_throughput.py --device cuda --files 256 --batch_size 32
+
+Authors
+ * speechbrain-lora-ser contributors 2026
+"""
+
+import argparse
+import os
+import random
+import tempfile
+import time
+
+import numpy as np
+import soundfile
+import torch
+
+from speechbrain_lora_ser.architectures import LARGE_CONFIGS, large_config
+from speechbrain_lora_ser.ccc import ATTRIBUTES
+from speechbrain_lora_ser.export import export_inference_folder
+from speechbrain_lora_ser.inference import EncoderRegressor
+from speechbrain_lora_ser.model import SSLEncoder, emotion_head
+
+TEMPLATE = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    "recipes",
+    "BIIC-Podcast",
+    "hparams",
+    "inference.yaml",
+)
+
+
+def make_model_folder(encoder, folder):
+    """Export a randomly initialised model of ``encoder``'s architecture."""
+    source, from_config = encoder, False
+    if encoder in LARGE_CONFIGS:
+        source, from_config = os.path.join(folder, "config"), True
+        large_config(encoder).save_pretrained(source)
+    torch.manual_seed(0)
+    ssl = SSLEncoder(source, from_config=from_config, layerdrop=0.0)
+    head = emotion_head(ssl.hidden_size)
+    export_inference_folder(
+        os.path.join(folder, "inference"),
+        TEMPLATE,
+        {"ssl": ssl, "head": head},
+        values={"attention_channels": 128, "head_hidden_size": 256},
+    )
+    return os.path.join(folder, "inference")
+
+
+def write_files(folder, count, seed=0):
+    """WAV files with durations like MSP-Podcast's (mostly short)."""
+    rng, paths = random.Random(seed), []
+    generator = np.random.default_rng(seed)
+    for index in range(count):
+        duration = min(11.0, max(2.75, rng.lognormvariate(1.6, 0.4)))
+        samples = int(duration * 16000)
+        wav = 0.1 * generator.standard_normal(samples).astype(np.float32)
+        path = os.path.join(folder, f"file{index:04d}.wav")
+        soundfile.write(path, wav, 16000)
+        paths.append(path)
+    return paths
+
+
+def timed(function, device):
+    """Run ``function`` and return ``(result, seconds)``."""
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    result = function()
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return result, time.perf_counter() - start
+
+
+def main():
+    """Measure and print the throughput of both modes."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--encoder", default="microsoft/wavlm-large")
+    parser.add_argument("--files", type=int, default=24)
+    parser.add_argument("--batch_size", type=int, default=8)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    folder = tempfile.mkdtemp(prefix="throughput_")
+    model = EncoderRegressor.from_hparams(
+        source=make_model_folder(args.encoder, folder),
+        savedir=os.path.join(folder, "saved"),
+        run_opts={"device": args.device},
+    )
+    os.makedirs(os.path.join(folder, "audio"))
+    paths = write_files(os.path.join(folder, "audio"), args.files)
+    audio_seconds = sum(soundfile.info(p).duration for p in paths)
+    model.predict_files(paths[:2], batch_size=args.batch_size)  # warm-up
+    single, single_s = timed(
+        lambda: [model.predict_file(p, clip=False) for p in paths], args.device
+    )
+    batched, batched_s = timed(
+        lambda: model.predict_files(paths, batch_size=args.batch_size, clip=False),
+        args.device,
+    )
+    difference = max(
+        abs(a[name] - b[name])
+        for a, b in zip(single, batched, strict=True)
+        for name in ATTRIBUTES
+    )
+    print(
+        f"encoder {args.encoder}, {args.files} files ({audio_seconds:.0f} s of "
+        f"audio, 2.75-11 s each), {args.device}"
+    )
+    print("| mode | seconds | files/s | real-time factor |")
+    print("| --- | --- | --- | --- |")
+    for label, seconds in (
+        ("one by one (predict_file)", single_s),
+        (f"batched (predict_files, batch {args.batch_size})", batched_s),
+    ):
+        print(
+            f"| {label} | {seconds:.1f} | {args.files / seconds:.2f} | "
+            f"{seconds / audio_seconds:.3f} |"
+        )
+    print(
+        f"batched / one by one: {single_s / batched_s:.2f}x the files per second; "
+        f"largest difference between the two: {difference:.2e}"
+    )
+
+
+if __name__ == "__main__":
+    main()
