@@ -40,7 +40,18 @@ class ModuleCallingWavLMAttention(WavLMAttention):
     Same computation as ``WavLMAttention.torch_multi_head_self_attention``:
     the gated relative position bias and the key padding mask become the
     additive mask of ``F.scaled_dot_product_attention``.
+
+    The query, key and value projections share their input, so they run as
+    one matrix product over the concatenated weights (and, with LoRA, one
+    dropout draw and one product over the concatenated A matrices, then one
+    block-diagonal product with the B matrices): the same arithmetic in
+    fewer, larger kernels. Each adapter still sees dropout on its input.
+    When the projections are called with extra arguments (per-utterance
+    adapters), they are called one by one instead.
     """
+
+    #: Fuse the q/k/v projections (False: call the three modules one by one).
+    fuse_qkv = True
 
     def torch_multi_head_self_attention(
         self,
@@ -56,15 +67,12 @@ class ModuleCallingWavLMAttention(WavLMAttention):
         as SDPA does not compute them.
         """
         batch, length, _ = hidden_states.shape
-
-        def heads(projection):
-            return (
-                projection(hidden_states)
-                .view(batch, length, self.num_heads, self.head_dim)
-                .transpose(1, 2)
+        query, key, value = (
+            projection.view(batch, length, self.num_heads, self.head_dim).transpose(
+                1, 2
             )
-
-        query, key, value = heads(self.q_proj), heads(self.k_proj), heads(self.v_proj)
+            for projection in self._qkv(hidden_states)
+        )
         bias = gated_position_bias.view(batch, self.num_heads, length, length)
         bias = bias.to(query.dtype)
         if attention_mask is not None:
@@ -79,6 +87,65 @@ class ModuleCallingWavLMAttention(WavLMAttention):
         )
         context = context.transpose(1, 2).reshape(batch, length, self.embed_dim)
         return self.out_proj(context), None
+
+    def _qkv(self, hidden_states):
+        """Query, key and value projections of ``hidden_states``."""
+        layers = (self.q_proj, self.k_proj, self.v_proj)
+        adapters = _fusable_adapters(layers) if self.fuse_qkv else None
+        if adapters is None:
+            return tuple(layer(hidden_states) for layer in layers)
+        bases = [_base(layer) for layer in layers]
+        weight = torch.cat([base.weight for base in bases])
+        bias = None
+        if all(base.bias is not None for base in bases):
+            bias = torch.cat([base.bias for base in bases])
+        output = F.linear(hidden_states, weight, bias)
+        for name in adapters:
+            # one dropout draw for the three adapters of this input
+            dropped = layers[0].lora_dropout[name](hidden_states)
+            down = F.linear(
+                dropped, torch.cat([layer.lora_A[name].weight for layer in layers])
+            )
+            up = torch.block_diag(
+                *[layer.lora_B[name].weight * layer.scaling[name] for layer in layers]
+            )
+            output = output + F.linear(down, up)
+        return output.chunk(3, dim=-1)
+
+
+def _p(dropout):
+    return getattr(dropout, "p", 0.0)  # peft uses Identity for dropout 0
+
+
+def _base(layer):
+    return layer.get_base_layer() if isinstance(layer, LoraLayer) else layer
+
+
+def _fusable_adapters(layers):
+    """Active adapters shared by q/k/v (``[]`` for plain layers), or None.
+
+    None means "call the layers one by one": hooks that pass per-call
+    arguments, merged or disabled adapters, LoRA variants or mixed layers.
+    """
+    if any(layer._forward_pre_hooks or layer._forward_hooks for layer in layers):
+        return None
+    lora = [isinstance(layer, LoraLayer) for layer in layers]
+    if not any(lora):
+        return (
+            [] if all(isinstance(layer, torch.nn.Linear) for layer in layers) else None
+        )
+    if not all(lora):
+        return None
+    first = layers[0]
+    names = [n for n in first.active_adapters if n in first.lora_A]
+    for layer in layers:
+        if layer.merged or layer.disable_adapters or layer.lora_variant:
+            return None
+        if [n for n in layer.active_adapters if n in layer.lora_A] != names:
+            return None
+        if any(_p(layer.lora_dropout[n]) != _p(first.lora_dropout[n]) for n in names):
+            return None
+    return names
 
 
 def unwrap_encoder(encoder):
