@@ -1,22 +1,32 @@
 #!/usr/bin/env python3
-"""Speed and memory of the two stages, of inference, and of batching.
+r"""Speed and memory of the two stages, of the recipe loop, of inference.
 
-Prints, for an encoder architecture (the paper's large ones by default, built
-from their configurations with random weights, so nothing is downloaded):
+Prints, for the paper's encoder architectures (built from their
+configurations with random weights, so nothing is downloaded) on the device
+it runs on:
 
-1. training step time and peak memory of stage 1 (full fine-tuning) against
-   stage 2 (LoRA) at the same batch;
-2. inference real-time factor of the plain encoder, LoRA merged, and LoRA kept
-   separate;
-3. the fraction of padded audio in fixed-size random batches against
-   SpeechBrain's ``DynamicBatchSampler``, on a duration distribution like
-   MSP-Podcast's (2.75-11 s).
+1. ``train``: one training step of stage 1 (full fine-tuning) and stage 2
+   (LoRA) at the same batch, for each execution mode asked
+   (``--compile_modes none default reduce-overhead``): step time, peak
+   memory, FLOPs per step (``torch.utils.flop_counter.FlopCounterMode``),
+   achieved TFLOP/s and MFU against the matrix-product peak measured in the
+   same run, and the line ``LoRA / fine-tuning: step time R1x, peak memory
+   R2x`` for each mode;
+2. ``overhead``: N training steps of the real recipe loop
+   (``EmotionBrain.fit_stages``: a corpus on disk prepared and loaded by the
+   recipe's pipeline, logging, checkpointing) against N bare steps at the
+   same batch: the recipe-overhead ratio;
+3. ``inference``: real-time factor of the plain, LoRA-merged and unmerged
+   encoders;
+4. ``batching``: padded fraction of fixed random batches against dynamic
+   batching, on MSP-Podcast-like durations.
 
-Each training measurement runs in its own process so that peak memory (GPU:
+Each training measurement runs in its own process, so that peak memory (GPU:
 ``max_memory_allocated``; CPU: peak resident set size) belongs to it alone.
 
-> python benchmarks/benchmark.py                      # WavLM-large, 2 x 4 s
-> python benchmarks/benchmark.py --encoder facebook/hubert-large-ll60k --device cuda
+> python benchmarks/benchmark.py                                  # CPU, 2 x 4 s
+> python benchmarks/benchmark.py --device cuda --bf16 --batch 32 --seconds 6 \\
+>     --compile_modes none default reduce-overhead
 
 Authors
  * speechbrain-lora-ser contributors 2026
@@ -24,6 +34,7 @@ Authors
 
 import argparse
 import json
+import os
 import random
 import resource
 import subprocess
@@ -34,12 +45,13 @@ import time
 import torch
 
 from speechbrain_lora_ser.architectures import LARGE_CONFIGS, large_config
-from speechbrain_lora_ser.brain import configure_stage, count_trainable
-from speechbrain_lora_ser.lora import add_lora, merge_lora
-from speechbrain_lora_ser.model import EmotionHead, SSLEncoder
+from speechbrain_lora_ser.brain import configure_encoder, count_trainable
+from speechbrain_lora_ser.ccc import CCCLoss
+from speechbrain_lora_ser.lora import add_lora, lora_config, merge_lora
+from speechbrain_lora_ser.model import SSLEncoder, emotion_head
 from speechbrain_lora_ser.pipeline import duration_bucket_boundaries, padded_fraction
 
-LORA = {"rank": 32, "alpha": 64, "dropout": 0.05}
+LORA = lora_config(rank=32, alpha=64, dropout=0.05)  # the paper's
 
 
 def build_encoder(name, device):
@@ -51,6 +63,12 @@ def build_encoder(name, device):
     return SSLEncoder(source, from_config=from_config, layerdrop=0.0).to(device)
 
 
+def synchronize(device):
+    """Wait for the device (GPU work is asynchronous)."""
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
 def peak_memory_mb(device):
     """Peak memory of this process so far, in MB."""
     if device.startswith("cuda"):
@@ -58,54 +76,342 @@ def peak_memory_mb(device):
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def measure_training(args):
-    """One stage's training steps (run in a child process)."""
+def matmul_peak_tflops(device, dtype):
+    """Measured rate of a large matrix product (the MFU denominator)."""
+    size = 8192 if device.startswith("cuda") else 2048
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    synchronize(device)
+    repeats = 10 if device.startswith("cuda") else 3
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    synchronize(device)
+    return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e12
+
+
+def make_step(encoder, head, optimizer, loss_fn, args):
+    """One training step (forward, backward, optimizer) as a function."""
+    device_type = args.device.split(":")[0]
+
+    def step(wavs, lens, targets):
+        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=args.bf16):
+            hidden, frame_lens = encoder(wavs, lens)
+            loss = loss_fn(head(hidden, frame_lens).float(), targets)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return loss
+
+    return step
+
+
+def build_training(args, mode, device):
+    """Build the encoder, head and optimizer of one stage, as the recipe does."""
     torch.manual_seed(0)
-    encoder = build_encoder(args.encoder, args.device)
-    configure_stage(encoder, args.mode, LORA)
-    head = EmotionHead(encoder.hidden_size).to(args.device)
+    encoder = build_encoder(args.encoder, device)
+    configure_encoder(encoder, mode, LORA)
+    encoder.to(device)
+    head = emotion_head(encoder.hidden_size).to(device)
     parameters = [p for p in encoder.parameters() if p.requires_grad]
     parameters += list(head.parameters())
-    optimizer = torch.optim.Adam(parameters, lr=1e-5)
+    optimizer = torch.optim.Adam(parameters, lr=1e-5, fused=True)
+    return encoder, head, optimizer
+
+
+def measure_training(args):
+    """One stage's training steps in one execution mode (a child process).
+
+    ``args.compile``: ``none`` (eager), ``default`` or ``reduce-overhead``
+    (``torch.compile`` modes); ``none-unfused`` is eager with the q/k/v
+    projections called one by one (the straightforward order).
+    """
+    if args.compile.endswith("-unfused"):
+        from speechbrain_lora_ser.lora import ModuleCallingWavLMAttention
+
+        ModuleCallingWavLMAttention.fuse_qkv = False
+        args.compile = args.compile[: -len("-unfused")]
+    encoder, head, optimizer = build_training(args, args.mode, args.device)
+    trainable = count_trainable(encoder) + count_trainable(head)
     samples = int(args.seconds * 16000)
     wavs = torch.randn(args.batch, samples, device=args.device)
     lens = torch.ones(args.batch, device=args.device)
     targets = torch.rand(args.batch, 3, device=args.device)
     encoder.train()
     head.train()
+    flops = None
+    if args.compile == "none":
+        from torch.utils.flop_counter import FlopCounterMode
+
+        counter = FlopCounterMode(display=False)
+        with counter:
+            make_step(encoder, head, optimizer, CCCLoss(), args)(wavs, lens, targets)
+        flops = counter.get_total_flops()
+        run_encoder, run_head = encoder, head
+    else:
+        run_encoder = torch.compile(encoder, mode=args.compile)
+        run_head = torch.compile(head, mode=args.compile)
+    step = make_step(run_encoder, run_head, optimizer, CCCLoss(), args)
+    cudagraphs = args.compile == "reduce-overhead"
+    synchronize(args.device)
+    start = time.perf_counter()
+    for _ in range(args.warmup):
+        if cudagraphs:
+            torch.compiler.cudagraph_mark_step_begin()
+        step(wavs, lens, targets)
+    synchronize(args.device)
+    warmup_s = time.perf_counter() - start
     times = []
-    for step in range(args.steps + 1):  # the first step warms up
-        if args.device.startswith("cuda"):
-            torch.cuda.synchronize()
+    for _ in range(args.steps):
+        if cudagraphs:
+            torch.compiler.cudagraph_mark_step_begin()
+        synchronize(args.device)
         start = time.perf_counter()
-        with torch.autocast(
-            device_type=args.device.split(":")[0],
-            dtype=torch.bfloat16,
-            enabled=args.bf16,
-        ):
-            hidden, frame_lens = encoder(wavs, lens)
-            loss = (head(hidden, frame_lens).float() - targets).pow(2).mean()
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        if args.device.startswith("cuda"):
-            torch.cuda.synchronize()
-        if step:
-            times.append(time.perf_counter() - start)
+        step(wavs, lens, targets)
+        synchronize(args.device)
+        times.append(time.perf_counter() - start)
+    times.sort()
+    profile = None
+    if args.profile and args.compile == "none":
+        profile = _profile(step, (wavs, lens, targets), args.device)
     return {
         "mode": args.mode,
-        "trainable": count_trainable(encoder) + count_trainable(head),
-        "step_s": sum(times) / len(times),
+        "compile": args.compile,
+        "profile": profile,
+        "trainable": trainable,
+        "step_s": times[len(times) // 2],
+        "step_min_s": times[0],
+        "step_max_s": times[-1],
+        "warmup_s": warmup_s,
         "peak_mb": peak_memory_mb(args.device),
+        "flops": flops,
     }
+
+
+def _profile(step, inputs, device):
+    """Where one step's time goes: host time, device time, top kernels."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU]
+    if device.startswith("cuda"):
+        activities.append(ProfilerActivity.CUDA)
+    with profile(activities=activities) as prof:
+        step(*inputs)
+        synchronize(device)
+    events = prof.key_averages()
+    device_attr = "self_device_time_total"
+    device_us = sum(getattr(e, device_attr, 0) for e in events)
+    launches = sum(e.count for e in events if getattr(e, device_attr, 0) > 0)
+    top = sorted(events, key=lambda e: getattr(e, device_attr, 0), reverse=True)[:10]
+    return {
+        "host_ops": sum(e.count for e in events),
+        "device_ms": device_us / 1000,
+        "device_launches": launches,
+        "top": [
+            [e.key[:60], e.count, round(getattr(e, device_attr, 0) / 1000, 2)]
+            for e in top
+        ],
+    }
+
+
+def run_child(argv, extra):
+    """Run this script in a child process and return its JSON line (or None)."""
+    command = [sys.executable, os.path.abspath(__file__), *argv, *extra]
+    output = subprocess.run(command, capture_output=True, text=True)
+    if output.returncode != 0:
+        print(f"FAILED: {' '.join(extra)}:\n{output.stderr[-2500:]}", flush=True)
+        return None
+    return json.loads(output.stdout.strip().splitlines()[-1])
+
+
+def report_training(args, argv):
+    """Both stages in every compile mode: the table, ratios, FLOPs and MFU."""
+    dtype = torch.bfloat16 if args.bf16 else torch.float32
+    peak = matmul_peak_tflops(args.device, dtype)
+    rows = {}
+    for compile_mode in args.compile_modes:
+        for mode in ("finetune", "lora"):
+            row = run_child(
+                argv, ["--child", "train", "--mode", mode, "--compile", compile_mode]
+            )
+            if row is not None:
+                rows[(mode, compile_mode)] = row
+                print(json.dumps(row), flush=True)
+    flops = {
+        mode: row["flops"]
+        for (mode, _), row in rows.items()
+        if row["flops"] is not None
+    }
+    if len(flops) < 2:  # FLOPs are counted on the eager step
+        for mode in ("finetune", "lora"):
+            flops[mode] = run_child(
+                argv, ["--child", "train", "--mode", mode, "--compile", "none"]
+            )["flops"]
+    print(
+        f"\nmatrix-product peak measured here ({dtype}): {peak:.3g} TFLOP/s; FLOPs "
+        f"per step: fine-tuning {flops['finetune'] / 1e12:.2f} T, LoRA "
+        f"{flops['lora'] / 1e12:.2f} T ({flops['lora'] / flops['finetune']:.2f}x)"
+    )
+    print(
+        "\n| stage | execution | trainable | step (median) | peak memory (MB) | "
+        "TFLOP/s | MFU |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for (mode, compile_mode), row in rows.items():
+        if row.get("profile"):
+            profile = row["profile"]
+            print(
+                f"profile {mode} ({compile_mode}): {profile['host_ops']} host ops, "
+                f"device busy {profile['device_ms']:.1f} ms of "
+                f"{1000 * row['step_s']:.1f} ms, {profile['device_launches']} kernels; "
+                f"top: {profile['top']}"
+            )
+    for (mode, compile_mode), row in rows.items():
+        tflops = flops[mode] / row["step_s"] / 1e12
+        label = {"finetune": "stage 1: fine-tuning", "lora": "stage 2: LoRA"}[mode]
+        print(
+            f"| {label} | {compile_mode} | {row['trainable']:,} | "
+            f"{1000 * row['step_s']:.1f} ms | {row['peak_mb']:.0f} | "
+            f"{tflops:.1f} | {tflops / peak:.1%} |"
+        )
+    for compile_mode in args.compile_modes:
+        if ("finetune", compile_mode) not in rows or ("lora", compile_mode) not in rows:
+            continue
+        ft, lora = rows[("finetune", compile_mode)], rows[("lora", compile_mode)]
+        print(
+            f"[{compile_mode}] LoRA / fine-tuning: step time "
+            f"{lora['step_s'] / ft['step_s']:.2f}x, peak memory "
+            f"{lora['peak_mb'] / ft['peak_mb']:.2f}x (warm-up {ft['warmup_s']:.0f} s "
+            f"/ {lora['warmup_s']:.0f} s)"
+        )
+    return rows
+
+
+def measure_overhead(args):
+    """Recipe loop against bare steps, same model and batch (a child process)."""
+    import numpy as np
+    import soundfile
+    from speechbrain.utils.epoch_loop import EpochCounter
+
+    from speechbrain_lora_ser.brain import EmotionBrain, Stage
+    from speechbrain_lora_ser.checkpoints import AtomicCheckpointer, RNGState
+    from speechbrain_lora_ser.corpus import CorpusLayout, prepare_corpus
+    from speechbrain_lora_ser.labels import LabelScaler
+    from speechbrain_lora_ser.pipeline import TrainLoader, make_datasets
+
+    folder = tempfile.mkdtemp(prefix="overhead_")
+    layout = CorpusLayout({"train": ("Train",), "valid": ("Dev",), "test": ("Test",)})
+    os.makedirs(os.path.join(folder, "corpus", "Audios"))
+    os.makedirs(os.path.join(folder, "corpus", "Labels"))
+    rows = ["FileName,EmoAct,EmoVal,EmoDom,Split_Set"]
+    generator = np.random.default_rng(0)
+    count = args.batch * args.steps
+    for index in range(count + 2 * args.batch):
+        name = f"utt{index:05d}.wav"
+        wav = 0.1 * generator.standard_normal(int(args.seconds * 16000))
+        soundfile.write(os.path.join(folder, "corpus", "Audios", name), wav, 16000)
+        split = (
+            "Train"
+            if index < count
+            else ("Dev" if index < count + args.batch else "Test")
+        )
+        rows.append(f"{name},{1 + 6 * generator.random():.3f},4.0,4.0,{split}")
+    with open(
+        os.path.join(folder, "corpus", "Labels", "labels_consensus.csv"), "w"
+    ) as f:
+        f.write("\n".join(rows) + "\n")
+    manifests = prepare_corpus(
+        os.path.join(folder, "corpus"), os.path.join(folder, "manifests"), layout
+    )
+    datasets = {"bench": make_datasets(manifests, LabelScaler(1, 7))}
+
+    encoder, head, _ = build_training(args, args.mode, args.device)
+    stamps = []
+
+    class TimedBrain(EmotionBrain):
+        def on_fit_batch_end(self, batch, outputs, loss, should_step):
+            synchronize(args.device)
+            stamps.append(time.perf_counter())
+
+    counter = EpochCounter(1)
+    brain = TimedBrain(
+        modules={"ssl": encoder, "head": head},
+        compute_cost=CCCLoss(),
+        encoder_opt_class=lambda p: torch.optim.Adam(p, lr=1e-5, fused=True),
+        head_opt_class=lambda p: torch.optim.Adam(p, lr=1e-5, fused=True),
+        lora_config=LORA,
+        train_logger=type("Log", (), {"log_stats": lambda *a, **k: None})(),
+        run_opts={
+            "device": args.device,
+            "precision": "bf16" if args.bf16 else "fp32",
+            "noprogressbar": False,
+        },
+    )
+    stage = Stage(
+        "stage1",
+        args.mode,
+        "bench",
+        counter,
+        AtomicCheckpointer(
+            os.path.join(folder, "save"),
+            {"ssl": encoder, "head": head, "counter": counter, "rng": RNGState()},
+        ),
+    )
+    loader = TrainLoader(
+        batch_size=args.batch,
+        num_workers=4,
+        sorting="random",
+        pin_memory=args.device.startswith("cuda"),
+    )
+    brain.fit_stages(
+        [stage], datasets, loader, {"batch_size": args.batch, "num_workers": 4}
+    )
+    warm = min(2, len(stamps) - 1)
+    recipe = (stamps[-1] - stamps[warm - 1]) / (len(stamps) - warm)
+
+    # bare steps: the same modules and optimizer class on one in-memory batch
+    encoder, head, optimizer = build_training(args, args.mode, args.device)
+    encoder.train()
+    head.train()
+    step = make_step(encoder, head, optimizer, CCCLoss(), args)
+    samples = int(args.seconds * 16000)
+    wavs = torch.randn(args.batch, samples, device=args.device)
+    lens = torch.ones(args.batch, device=args.device)
+    targets = torch.rand(args.batch, 3, device=args.device)
+    for _ in range(warm):
+        step(wavs, lens, targets)
+    synchronize(args.device)
+    start = time.perf_counter()
+    for _ in range(len(stamps) - warm):
+        step(wavs, lens, targets)
+    synchronize(args.device)
+    bare = (time.perf_counter() - start) / (len(stamps) - warm)
+    return {"mode": args.mode, "recipe_s": recipe, "bare_s": bare, "steps": len(stamps)}
+
+
+def report_overhead(args, argv):
+    """Print the recipe-overhead ratio of both stages."""
+    print("\n| stage | recipe loop step | bare step | recipe / bare |")
+    print("| --- | --- | --- | --- |")
+    for mode in ("finetune", "lora"):
+        row = run_child(argv, ["--child", "overhead", "--mode", mode])
+        if row is None:
+            continue
+        print(
+            f"| {mode} | {1000 * row['recipe_s']:.1f} ms | {1000 * row['bare_s']:.1f} "
+            f"ms | {row['recipe_s'] / row['bare_s']:.3f}x ({row['steps']} steps) |"
+        )
 
 
 def measure_inference(args):
     """Real-time factor of the plain, merged and unmerged encoders."""
     torch.manual_seed(0)
     plain = build_encoder(args.encoder, args.device).eval()
-    head = EmotionHead(plain.hidden_size).to(args.device).eval()
-    adapted = add_lora(build_encoder(args.encoder, args.device), **LORA).eval()
+    head = emotion_head(plain.hidden_size).to(args.device).eval()
+    adapted = add_lora(build_encoder(args.encoder, args.device), LORA).eval()
+    adapted.to(args.device)
     for name, parameter in adapted.model.named_parameters():
         if "lora_B" in name:
             torch.nn.init.normal_(parameter, std=0.01)
@@ -121,14 +427,16 @@ def measure_inference(args):
 
 def _rtf(encoder, head, wavs, lens, args):
     times = []
-    with torch.no_grad():
+    device_type = args.device.split(":")[0]
+    with (
+        torch.no_grad(),
+        torch.autocast(device_type, dtype=torch.bfloat16, enabled=args.bf16),
+    ):
         for step in range(args.steps + 1):
-            if args.device.startswith("cuda"):
-                torch.cuda.synchronize()
+            synchronize(args.device)
             start = time.perf_counter()
             head(*encoder(wavs, lens))
-            if args.device.startswith("cuda"):
-                torch.cuda.synchronize()
+            synchronize(args.device)
             if step:
                 times.append(time.perf_counter() - start)
     audio_seconds = wavs.shape[0] * wavs.shape[1] / 16000
@@ -172,58 +480,60 @@ def measure_batching(args):
     return {
         "fixed_32_random": padded_fraction(fixed, durations),
         "dynamic": padded_fraction(dynamic, durations),
-        "dynamic_batches": len(dynamic),
         "mean_dynamic_batch": sum(len(b) for b in dynamic) / len(dynamic),
     }
 
 
 def main():
-    """Run every measurement and print a report."""
+    """Run the measurements asked for and print a report."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--encoder", default="microsoft/wavlm-large")
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--batch", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--bf16", action="store_true")
+    parser.add_argument("--compile_modes", nargs="+", default=["none"])
     parser.add_argument("--utterances", type=int, default=20000)
     parser.add_argument("--max_batch_length", type=float, default=200.0)
     parser.add_argument("--num_buckets", type=int, default=20)
-    parser.add_argument("--only", choices=("train", "inference", "batching"))
+    parser.add_argument(
+        "--sections",
+        nargs="+",
+        default=["train", "overhead", "inference", "batching"],
+        choices=("train", "overhead", "inference", "batching"),
+    )
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--mode", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--compile", default="none", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--profile", action="store_true", help="profile the eager steps"
+    )
     args = parser.parse_args()
-    if args.mode:  # child process: one training measurement
+    if args.child == "train":
         print(json.dumps(measure_training(args)))
         return
-
+    if args.child == "overhead":
+        print(json.dumps(measure_overhead(args)))
+        return
+    argv = [a for a in sys.argv[1:]]
+    name = torch.cuda.get_device_name() if args.device.startswith("cuda") else "CPU"
     print(
-        f"encoder {args.encoder}, batch {args.batch} x {args.seconds} s, {args.device}"
+        f"encoder {args.encoder}, batch {args.batch} x {args.seconds} s, "
+        f"{args.device} ({name}), {'bf16 autocast' if args.bf16 else 'fp32'}"
     )
-    if args.only in (None, "train"):
-        rows = {}
-        for mode in ("finetune", "lora"):
-            command = [sys.executable, __file__, *sys.argv[1:], "--mode", mode]
-            output = subprocess.run(command, capture_output=True, text=True, check=True)
-            rows[mode] = json.loads(output.stdout.strip().splitlines()[-1])
-        ft, lora = rows["finetune"], rows["lora"]
-        print("\n| training step | trainable | step time (s) | peak memory (MB) |")
-        print("| --- | --- | --- | --- |")
-        for label, row in (("stage 1: fine-tuning", ft), ("stage 2: LoRA", lora)):
-            print(
-                f"| {label} | {row['trainable']:,} | {row['step_s']:.2f} | "
-                f"{row['peak_mb']:.0f} |"
-            )
-        print(
-            f"LoRA / fine-tuning: step time {lora['step_s'] / ft['step_s']:.2f}x, "
-            f"peak memory {lora['peak_mb'] / ft['peak_mb']:.2f}x"
-        )
-    if args.only in (None, "inference"):
+    if "train" in args.sections:
+        report_training(args, argv)
+    if "overhead" in args.sections:
+        report_overhead(args, argv)
+    if "inference" in args.sections:
         rtf = measure_inference(args)
         print("\n| inference | real-time factor | vs plain |")
         print("| --- | --- | --- |")
         for label in ("plain", "lora_merged", "lora_unmerged"):
-            print(f"| {label} | {rtf[label]:.3f} | {rtf[label] / rtf['plain']:.3f}x |")
-    if args.only in (None, "batching"):
+            print(f"| {label} | {rtf[label]:.4f} | {rtf[label] / rtf['plain']:.3f}x |")
+    if "batching" in args.sections:
         batching = measure_batching(args)
         print(
             f"\npadded fraction over {args.utterances} MSP-like durations: "

@@ -95,12 +95,13 @@ def main():
     parser.add_argument("--files", type=int, default=24)
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
     args = parser.parse_args()
     folder = tempfile.mkdtemp(prefix="throughput_")
     model = EncoderRegressor.from_hparams(
         source=make_model_folder(args.encoder, folder),
         savedir=os.path.join(folder, "saved"),
-        run_opts={"device": args.device},
+        run_opts={"device": args.device, "precision": args.precision},
     )
     os.makedirs(os.path.join(folder, "audio"))
     paths = write_files(os.path.join(folder, "audio"), args.files)
@@ -120,7 +121,7 @@ def main():
     )
     print(
         f"encoder {args.encoder}, {args.files} files ({audio_seconds:.0f} s of "
-        f"audio, 2.75-11 s each), {args.device}"
+        f"audio, 2.75-11 s each), {args.device}, {args.precision}"
     )
     print("| mode | seconds | files/s | real-time factor |")
     print("| --- | --- | --- | --- |")

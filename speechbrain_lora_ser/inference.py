@@ -315,7 +315,8 @@ class EncoderRegressor(Pretrained):
     def _raw_batch(self, wavs, wav_lens):
         """Unclipped predictions on the label scale."""
         wavs, wav_lens = self._prepare(wavs, wav_lens)
-        with torch.no_grad():
+        # run_opts={"precision": "bf16"} runs the model under bf16 autocast
+        with torch.no_grad(), self.inference_ctx:
             hidden, frame_lens = self.mods.ssl(wavs, wav_lens)
             scaled = self.mods.head(hidden, frame_lens)
         return self.hparams.label_scaler.unscale(scaled.float())

@@ -105,6 +105,12 @@ def main(argv=None):
     parser.add_argument("--output", default="-", help="output file (default: stdout)")
     parser.add_argument("--format", choices=("csv", "json"), default=None)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--precision",
+        default="fp32",
+        choices=("fp32", "bf16", "fp16"),
+        help="autocast precision of the model (bf16/fp16 on a GPU)",
+    )
     parser.add_argument("--savedir", default=None, help="where the model is linked")
     parser.add_argument(
         "--windows", action="store_true", help="also output per-window values (JSON)"
@@ -127,7 +133,9 @@ def main(argv=None):
 
     savedir = args.savedir or tempfile.mkdtemp(prefix="ser_model_")
     model = EncoderRegressor.from_hparams(
-        source=args.model, savedir=savedir, run_opts={"device": args.device}
+        source=args.model,
+        savedir=savedir,
+        run_opts={"device": args.device, "precision": args.precision},
     )
     files = find_audio_files(args.paths)
     if not files:
