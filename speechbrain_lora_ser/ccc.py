@@ -75,6 +75,13 @@ class CCCLoss(torch.nn.Module):
     weights : list of float, optional
         One weight per attribute (arousal, valence, dominance); equal by
         default. Weights are normalised to sum to one.
+    moment_weight : float
+        Weight of an added term that pulls each attribute's batch mean and
+        standard deviation towards the targets' (squared differences, on the
+        model's 0-1 range). 0 (the default) is the paper's objective. When
+        predictions and targets are uncorrelated, CCC exerts almost no pull
+        on the mean, so an attribute the model cannot learn can settle at any
+        offset; this term keeps its values centred.
 
     Example
     -------
@@ -82,19 +89,29 @@ class CCCLoss(torch.nn.Module):
     >>> y = torch.tensor([[0.1, 0.5, 0.3], [0.9, 0.4, 0.6], [0.5, 0.2, 0.8]])
     >>> float(loss(y, y))
     0.0
+    >>> round(float(CCCLoss(moment_weight=1.0)(y + 0.1, y) - loss(y + 0.1, y)), 4)
+    0.01
     """
 
-    def __init__(self, weights=None):
+    def __init__(self, weights=None, moment_weight=0.0):
         super().__init__()
         weights = torch.ones(len(ATTRIBUTES)) if weights is None else weights
         weights = torch.as_tensor(weights, dtype=torch.float32)
         self.register_buffer("weights", weights / weights.sum(), persistent=False)
+        self.moment_weight = float(moment_weight)
 
     def forward(self, predictions, targets):
         """Return the scalar loss for ``[N, K]`` predictions and targets."""
-        per_attribute = ccc(predictions.float(), targets.float())
-        weights = self.weights.to(per_attribute.device)
-        return 1.0 - (weights * per_attribute).sum()
+        predictions, targets = predictions.float(), targets.float()
+        weights = self.weights.to(predictions.device)
+        loss = 1.0 - (weights * ccc(predictions, targets)).sum()
+        if self.moment_weight:
+            mean_gap = (predictions.mean(0) - targets.mean(0)).pow(2)
+            std_gap = (
+                predictions.std(0, correction=0) - targets.std(0, correction=0)
+            ).pow(2)
+            loss = loss + self.moment_weight * (weights * (mean_gap + std_gap)).sum()
+        return loss
 
 
 class CCCStats:

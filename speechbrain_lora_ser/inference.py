@@ -43,6 +43,7 @@ from speechbrain_lora_ser.audio import (
     receptive_field,
     signal_warning,
 )
+from speechbrain_lora_ser.bank import AdapterBank
 from speechbrain_lora_ser.ccc import ATTRIBUTES
 
 
@@ -88,9 +89,14 @@ class EncoderRegressor(Pretrained):
 
     @property
     def label_range(self):
-        """``(low, high)`` of the model's label scale."""
+        """``(low, high)`` of the model's label scale (a bank's base language)."""
         scaler = self.hparams.label_scaler
         return scaler.low, scaler.high
+
+    @property
+    def bank(self):
+        """The adapter bank, when this model is one (else None)."""
+        return self.mods.head if isinstance(self.mods.head, AdapterBank) else None
 
     @property
     def min_samples(self):
@@ -121,11 +127,15 @@ class EncoderRegressor(Pretrained):
             ``[batch, 2 * hidden_size]``.
         """
         wavs, wav_lens = self._prepare(wavs, wav_lens)
-        with torch.no_grad():
+        with torch.no_grad(), self.inference_ctx:
+            if self.bank is not None:
+                return self.bank(wavs, wav_lens, embeddings=True)[0]
             hidden, frame_lens = self.mods.ssl(wavs, wav_lens)
             return self.mods.head.pool(hidden, frame_lens)
 
-    def predict_batch(self, wavs, wav_lens=None, clip=True):
+    def predict_batch(
+        self, wavs, wav_lens=None, clip=True, language=None, return_languages=False
+    ):
         """Arousal, valence and dominance of a batch, on the model's scale.
 
         Arguments
@@ -136,16 +146,28 @@ class EncoderRegressor(Pretrained):
             Relative lengths.
         clip : bool
             Clamp into the label range (False: the raw regression output).
+        language : str, optional
+            For an adapter bank: skip routing, every utterance is this
+            language.
+        return_languages : bool
+            Also return each utterance's language and its probability
+            (None for a model that is not a bank).
 
         Returns
         -------
         torch.Tensor
-            ``[batch, 3]`` (arousal, valence, dominance).
+            ``[batch, 3]`` (arousal, valence, dominance), and with
+            ``return_languages`` the languages and probabilities.
         """
-        raw = self._raw_batch(wavs, wav_lens)
-        return self.hparams.label_scaler.clip(raw) if clip else raw
+        raw, low, high, languages, probabilities = self._raw_batch(
+            wavs, wav_lens, language
+        )
+        values = torch.maximum(torch.minimum(raw, high), low) if clip else raw
+        if return_languages:
+            return values, languages, probabilities
+        return values
 
-    def predict_file(self, path, return_windows=False, clip=True):
+    def predict_file(self, path, return_windows=False, clip=True, language=None):
         """Predict the attributes of an audio file (any rate, any channels).
 
         Recordings longer than ``window_seconds`` are cut into windows every
@@ -159,13 +181,17 @@ class EncoderRegressor(Pretrained):
             Also return the per-window values under ``"windows"``.
         clip : bool
             Values clamped into the label range (False: raw outputs).
+        language : str, optional
+            For an adapter bank: the known language (no routing).
 
         Returns
         -------
         dict
             The attributes, ``out_of_range`` (attributes whose raw value was
-            outside the scale), ``warning`` (silence; the values are None when
-            withheld), ``duration`` (seconds) and optionally ``windows``.
+            outside the scale), ``warning`` (silence, uncertain language; the
+            values are None when withheld), ``duration`` (seconds),
+            ``language`` and ``language_probability`` (adapter banks; None
+            otherwise) and optionally ``windows``.
 
         Raises
         ------
@@ -173,7 +199,11 @@ class EncoderRegressor(Pretrained):
             When the file cannot be rated (the message names it and why).
         """
         result = self.predict_files(
-            [path], batch_size=1, return_windows=return_windows, clip=clip
+            [path],
+            batch_size=1,
+            return_windows=return_windows,
+            clip=clip,
+            language=language,
         )[0]
         if result["error"]:
             raise AudioProblem(path, result["error"].split(": ", 1)[-1])
@@ -190,6 +220,7 @@ class EncoderRegressor(Pretrained):
         files_per_chunk=64,
         silence_peak=SILENCE_PEAK,
         near_silence_dbfs=NEAR_SILENCE_DBFS,
+        language=None,
     ):
         """Predict many files, several windows per forward pass.
 
@@ -214,14 +245,19 @@ class EncoderRegressor(Pretrained):
             Files held in memory at once.
         silence_peak, near_silence_dbfs : float
             Silence thresholds (see ``speechbrain_lora_ser.audio``).
+        language : str, optional
+            For an adapter bank: the known language of every file.
 
         Returns
         -------
         list of dict
             One per file, in order: ``file``, the attributes (None when
             withheld or on error), ``out_of_range``, ``warning``, ``error``,
-            ``duration`` (and ``windows``).
+            ``duration``, ``language``, ``language_probability`` (and
+            ``windows``).
         """
+        if language is not None and self.bank is None:
+            raise ValueError("language= applies to an adapter bank only")
         results = []
         with tqdm(
             total=len(paths), disable=not progress, desc="predicting", unit="file"
@@ -234,16 +270,20 @@ class EncoderRegressor(Pretrained):
                     return_windows,
                     clip,
                     (silence_peak, near_silence_dbfs),
+                    language,
                 )
                 bar.update(len(chunk))
         return results
 
-    def _predict_chunk(self, paths, batch_size, return_windows, clip, thresholds):
+    def _predict_chunk(
+        self, paths, batch_size, return_windows, clip, thresholds, language
+    ):
         rate = self.hparams.sample_rate
         results, segments = [], []
         for index, path in enumerate(paths):
             result = {"file": str(path), **dict.fromkeys(ATTRIBUTES)}
             result.update(out_of_range=[], warning=None, error=None, duration=None)
+            result.update(language=None, language_probability=None)
             results.append(result)
             try:
                 wav = self.read_audio(path)
@@ -257,7 +297,7 @@ class EncoderRegressor(Pretrained):
                 continue
             for begin, end in self._windows(wav.shape[0]):
                 segments.append((index, begin, end, wav))
-        raw = self._predict_segments(segments, batch_size)
+        raw = self._predict_segments(segments, batch_size, language)
         for index, result in enumerate(results):
             windows = [
                 (s, r) for s, r in zip(segments, raw, strict=True) if s[0] == index
@@ -266,8 +306,11 @@ class EncoderRegressor(Pretrained):
                 self._summarise(result, windows, return_windows, clip)
         return results
 
-    def _predict_segments(self, segments, batch_size):
-        """Raw predictions of every segment, batched by duration."""
+    def _predict_segments(self, segments, batch_size, language=None):
+        """Raw predictions of every segment, batched by duration.
+
+        Each is ``(values, low, high, language, probability)``.
+        """
         order = sorted(
             range(len(segments)), key=lambda i: segments[i][2] - segments[i][1]
         )
@@ -281,45 +324,87 @@ class EncoderRegressor(Pretrained):
                 _, begin, end, wav = segments[i]
                 wavs[row, : end - begin] = wav[begin:end]
             lens = torch.tensor(lengths, dtype=torch.float32) / longest
-            values = self._raw_batch(wavs, lens).cpu()
+            values, low, high, languages, probabilities = self._raw_batch(
+                wavs, lens, language
+            )
             for row, i in enumerate(chosen):
-                raw[i] = values[row]
+                raw[i] = (
+                    values[row].cpu(),
+                    low[row].cpu(),
+                    high[row].cpu(),
+                    None if languages is None else languages[row],
+                    None if probabilities is None else probabilities[row],
+                )
         return raw
 
     def _summarise(self, result, windows, return_windows, clip):
         """Duration-weighted mean of a file's windows, checked against the scale."""
-        scaler = self.hparams.label_scaler
         weights = torch.tensor([s[2] - s[1] for s, _ in windows], dtype=torch.float32)
-        values = torch.stack([r for _, r in windows])
+        values = torch.stack([r[0] for _, r in windows])
         mean = (values * weights[:, None]).sum(0) / weights.sum()
-        outside = scaler.outside(mean)
+        language = None
+        if windows[0][1][3] is not None:
+            share = {}
+            for weight, (_, r) in zip(weights.tolist(), windows, strict=True):
+                share[r[3]] = share.get(r[3], 0.0) + weight
+            language = max(share, key=share.get)
+            agreeing = [
+                (w, r)
+                for w, (_, r) in zip(weights, windows, strict=True)
+                if r[3] == language
+            ]
+            result["language"] = language
+            result["language_probability"] = float(
+                sum(w * r[4] for w, r in agreeing) / sum(w for w, _ in agreeing)
+            )
+            if self.bank.index(language) == 0 and any(
+                r[4] < self.bank.min_language_probability for _, r in windows
+            ):
+                note = (
+                    "language uncertain (probability below "
+                    f"{self.bank.min_language_probability:g}): base model used"
+                )
+                result["warning"] = "; ".join(filter(None, [result["warning"], note]))
+        low, high = windows[0][1][1], windows[0][1][2]
+        if language is not None:
+            low, high = next((r[1], r[2]) for _, r in windows if r[3] == language)
+        outside = (mean < low) | (mean > high)
         result["out_of_range"] = [
             a for a, o in zip(ATTRIBUTES, outside, strict=True) if o
         ]
-        shown = scaler.clip(mean) if clip else mean
+        shown = torch.maximum(torch.minimum(mean, high), low) if clip else mean
         result.update(dict(zip(ATTRIBUTES, shown.tolist(), strict=True)))
         if return_windows:
             rate = self.hparams.sample_rate
-            result["windows"] = [
-                {"start": s[1] / rate, "end": s[2] / rate}
-                | dict(
-                    zip(
-                        ATTRIBUTES,
-                        (scaler.clip(r) if clip else r).tolist(),
-                        strict=True,
-                    )
-                )
-                for s, r in windows
-            ]
+            result["windows"] = []
+            for s, r in windows:
+                value = torch.maximum(torch.minimum(r[0], r[2]), r[1]) if clip else r[0]
+                entry = {"start": s[1] / rate, "end": s[2] / rate}
+                entry |= dict(zip(ATTRIBUTES, value.tolist(), strict=True))
+                if r[3] is not None:
+                    entry |= {"language": r[3], "language_probability": r[4]}
+                result["windows"].append(entry)
 
-    def _raw_batch(self, wavs, wav_lens):
-        """Unclipped predictions on the label scale."""
+    def _raw_batch(self, wavs, wav_lens, language=None):
+        """Unclipped predictions on the label scale, per-row scale ends, languages."""
         wavs, wav_lens = self._prepare(wavs, wav_lens)
         # run_opts={"precision": "bf16"} runs the model under bf16 autocast
         with torch.no_grad(), self.inference_ctx:
-            hidden, frame_lens = self.mods.ssl(wavs, wav_lens)
-            scaled = self.mods.head(hidden, frame_lens)
-        return self.hparams.label_scaler.unscale(scaled.float())
+            if self.bank is not None:
+                values, routes, probabilities = self.bank(wavs, wav_lens, language)
+                scalers = [self.bank.scalers[i] for i in routes]
+                languages = [self.bank.languages[i] for i in routes]
+            else:
+                if language is not None:
+                    raise ValueError("language= applies to an adapter bank only")
+                hidden, frame_lens = self.mods.ssl(wavs, wav_lens)
+                scaled = self.mods.head(hidden, frame_lens)
+                values = self.hparams.label_scaler.unscale(scaled.float())
+                scalers = [self.hparams.label_scaler] * values.shape[0]
+                languages = probabilities = None
+        low = torch.tensor([[s.low] for s in scalers], device=values.device)
+        high = torch.tensor([[s.high] for s in scalers], device=values.device)
+        return values.float(), low, high, languages, probabilities
 
     def _windows(self, samples):
         rate = self.hparams.sample_rate

@@ -228,7 +228,7 @@ def lora_config(rank=32, alpha=64, dropout=0.05, target_modules=PAPER_TARGETS):
     )
 
 
-def add_lora(encoder, config=None):
+def add_lora(encoder, config=None, adapter_name="default"):
     """Freeze ``encoder`` and add trainable LoRA adapters to it (in place).
 
     Arguments
@@ -239,6 +239,9 @@ def add_lora(encoder, config=None):
     config : peft.LoraConfig, optional
         Rank, alpha, dropout and target modules (as the recipe's YAML
         declares them); the paper's settings when omitted.
+    adapter_name : str
+        Name of the adapter; an encoder can hold several (an adapter bank),
+        each added by its own call.
 
     Returns
     -------
@@ -257,13 +260,19 @@ def add_lora(encoder, config=None):
     448
     """
     model = unwrap_encoder(encoder)
-    if any(isinstance(m, LoraLayer) for m in model.modules()):
-        raise ValueError("this encoder already has LoRA adapters")
+    existing = {
+        name
+        for module in model.modules()
+        if isinstance(module, LoraLayer)
+        for name in module.lora_A
+    }
+    if adapter_name in existing:
+        raise ValueError(f"this encoder already has a LoRA adapter {adapter_name!r}")
     config = copy.deepcopy(lora_config() if config is None else config)
     enable_wavlm_adapters(model)
     for parameter in model.parameters():
         parameter.requires_grad = False
-    inject_adapter_in_model(config, model)
+    inject_adapter_in_model(config, model, adapter_name=adapter_name)
     found = [m for m in model.modules() if isinstance(m, LoraLayer)]
     if not found:
         raise ValueError(

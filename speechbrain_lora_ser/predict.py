@@ -11,7 +11,9 @@ scale (e.g. 1-7); a raw output outside it is clipped and named in the
 cannot be rated (unreadable, NaN samples, shorter than the encoder's
 receptive field) gets an ``error`` and the others are still predicted;
 silence gets a ``warning`` (digital silence and constant signals: values
-withheld; near-silence: values given).
+withheld; near-silence: values given). With an adapter bank (``--model
+BANK``), each file is routed to its language: the ``language`` and
+``language_probability`` columns say which (``--language`` skips routing).
 
 Exit status: 0 when every file was rated (warnings included), 1 when any
 file has an error or none was found, 2 for a usage error.
@@ -29,7 +31,15 @@ import tempfile
 
 from speechbrain_lora_ser.ccc import ATTRIBUTES
 
-COLUMNS = ["file", *ATTRIBUTES, "out_of_range", "warning", "error"]
+COLUMNS = [
+    "file",
+    *ATTRIBUTES,
+    "language",
+    "language_probability",
+    "out_of_range",
+    "warning",
+    "error",
+]
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".aiff", ".aif", ".sph")
 
 
@@ -71,8 +81,8 @@ def write_rows(rows, output, fmt):
     -------
     >>> write_rows([{"file": "a.wav", "arousal": 4.0, "out_of_range": ["valence"]}],
     ...     "-", "csv")
-    file,arousal,valence,dominance,out_of_range,warning,error
-    a.wav,4.0,,,valence,,
+    file,arousal,valence,dominance,language,language_probability,out_of_range,warning,error
+    a.wav,4.0,,,,,valence,,
     """
     stream = (
         sys.stdout if output == "-" else open(output, "w", newline="", encoding="utf-8")
@@ -123,6 +133,9 @@ def main(argv=None):
         action="store_true",
         help="write raw outputs, not values clamped to the label scale",
     )
+    parser.add_argument(
+        "--language", default=None, help="adapter banks: the files' known language"
+    )
     parser.add_argument("--no_progress", action="store_true")
     args = parser.parse_args(argv)
     fmt = args.format or (
@@ -147,6 +160,7 @@ def main(argv=None):
         return_windows=args.windows,
         clip=not args.no_clip,
         progress=not args.no_progress,
+        language=args.language,
     )
     for row in rows:
         if row["error"]:
