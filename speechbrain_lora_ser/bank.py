@@ -3,8 +3,9 @@ r"""The adapter bank: one model for many languages, routed without a language ta
 A bank holds one frozen encoder (a FineTuned run's: language 1) and, for each
 further language, the LoRA adapter and head of an FT+LoRA run whose stage 1
 is that encoder. A small language router reads the frozen encoder's front
-end (the input of its transformer, shared by every adapter), so each
-utterance of a batch is routed before the transformer runs, and the batch
+end (log energies of its first convolutional layer, a learned filterbank
+shared by every adapter, pooled over time), so each utterance of a batch is
+routed before the transformer runs, and the batch
 then goes through the transformer once, each utterance with its own adapter
 (peft's mixed-batch LoRA), and through its language's head. Low-confidence
 audio goes to the base model (threshold ``min_language_probability`` in the
@@ -83,20 +84,32 @@ class _FeaturesReady(Exception):
     """Stops a forward pass once the router's features are computed."""
 
 
-def pooled_statistics(hidden, mask):
-    """Mean and standard deviation over the real frames: ``[batch, 2 * dim]``.
+#: Quantiles of each channel's log energy over time, beside mean and std.
+QUANTILES = (0.1, 0.5, 0.9)
+
+
+def pooled_statistics(values, mask):
+    """Mean, std and quantiles over the real frames: ``[batch, 5 * dim]``.
+
+    The quantiles describe the spread of each channel's level (quiet and
+    loud parts), which a mean and a standard deviation summarise poorly.
 
     Example
     -------
-    >>> hidden = torch.tensor([[[1.0], [3.0], [100.0]]])
-    >>> pooled_statistics(hidden, torch.tensor([[True, True, False]]))
-    tensor([[2., 1.]])
+    >>> values = torch.tensor([[[1.0], [3.0], [100.0]]])
+    >>> pooled_statistics(values, torch.tensor([[True, True, False]]))
+    tensor([[2.0000, 1.0000, 1.2000, 2.0000, 2.8000]])
     """
-    weights = mask.to(hidden.dtype).unsqueeze(-1)
-    count = weights.sum(1).clamp_min(1.0)
-    mean = (hidden * weights).sum(1) / count
-    var = ((hidden - mean.unsqueeze(1)).pow(2) * weights).sum(1) / count
-    return torch.cat([mean, var.clamp_min(0).sqrt()], dim=-1)
+    rows = []
+    quantiles = torch.tensor(QUANTILES, device=values.device, dtype=values.dtype)
+    for row, keep in zip(values, mask, strict=True):
+        real = row[keep] if keep.any() else row[:1]
+        mean = real.mean(0)
+        std = real.std(0, correction=0)
+        rows.append(
+            torch.cat([mean, std, torch.quantile(real, quantiles, dim=0).flatten()])
+        )
+    return torch.stack(rows)
 
 
 class LanguageRouter(torch.nn.Module):
@@ -129,6 +142,10 @@ class LanguageRouter(torch.nn.Module):
     def fit(self, features, labels, valid_features, valid_labels, steps=300):
         """Train on standardised features; the L2 weight is chosen on dev.
 
+        The weight with the lowest development cross-entropy wins (not the
+        highest accuracy, which ties easily on small sets and then favours
+        an over-confident router).
+
         Returns
         -------
         float
@@ -153,12 +170,16 @@ class LanguageRouter(torch.nn.Module):
                 loss.backward()
                 optimizer.step()
             with torch.no_grad():
-                accuracy = (self(valid_features).argmax(-1) == valid_labels).float()
-                accuracy = accuracy.mean().item()
-            if best is None or accuracy > best[0]:
-                best = (accuracy, {k: v.clone() for k, v in self.state_dict().items()})
-        self.load_state_dict(best[1])
-        return best[0]
+                probabilities = self(valid_features)
+                accuracy = (probabilities.argmax(-1) == valid_labels).float().mean()
+                entropy = torch.nn.functional.nll_loss(
+                    probabilities.clamp_min(1e-12).log(), valid_labels
+                ).item()
+            if best is None or entropy < best[0]:
+                state = {k: v.clone() for k, v in self.state_dict().items()}
+                best = (entropy, accuracy.item(), state)
+        self.load_state_dict(best[2])
+        return best[1]
 
 
 class AdapterBank(torch.nn.Module):
@@ -175,7 +196,7 @@ class AdapterBank(torch.nn.Module):
         to the base model.
     """
 
-    def __init__(self, description, min_language_probability=0.6):
+    def __init__(self, description, min_language_probability=0.5):
         super().__init__()
         with open(description, encoding="utf-8") as handle:
             info = json.load(handle)
@@ -202,9 +223,16 @@ class AdapterBank(torch.nn.Module):
         self.scalers = [
             LabelScaler(*info["label_ranges"][lang]) for lang in self.languages
         ]
-        self.router = LanguageRouter(2 * self.encoder.hidden_size, len(self.languages))
-        self._route = None
-        self._capture = None
+        config = self.encoder.model.config
+        self._first_conv = (config.conv_kernel[0], config.conv_stride[0])
+        self.router = LanguageRouter(
+            (2 + len(QUANTILES)) * config.conv_dim[0], len(self.languages)
+        )
+        self._route = self._features = self._capture = self._frames = None
+        self._forced = None
+        self.encoder.model.feature_extractor.conv_layers[0].register_forward_hook(
+            self._features_hook
+        )
         self.encoder.model.encoder.register_forward_pre_hook(
             self._route_hook, with_kwargs=True
         )
@@ -226,25 +254,24 @@ class AdapterBank(torch.nn.Module):
         return self.languages.index(language)
 
     # hooks -----------------------------------------------------------------
+    def _features_hook(self, module, args, output):
+        """Router features: pooled log energies of the first convolution."""
+        frames = torch.arange(output.shape[-1], device=output.device)
+        mask = frames[None, :] < self._frames[:, None].to(output.device)
+        energies = torch.log(output.float().pow(2) + 1e-4).transpose(1, 2)
+        self._features = pooled_statistics(energies, mask)
+        if self._capture is not None:
+            self._capture.append(self._features.detach())
+            raise _FeaturesReady
+
     def _route_hook(self, module, args, kwargs):
         """Route every utterance before the transformer (its input is shared)."""
-        hidden = args[0] if args else kwargs["hidden_states"]
-        mask = kwargs.get("attention_mask")
-        if mask is None and len(args) > 1:
-            mask = args[1]
-        if mask is None:
-            mask = torch.ones(hidden.shape[:2], dtype=torch.bool, device=hidden.device)
-        features = pooled_statistics(hidden.float(), mask.bool())
-        if self._capture is not None:
-            self._capture.append(features.detach())
-            raise _FeaturesReady
-        probabilities = self.router(features)
+        probabilities = self.router(self._features)
         best_probability, best = probabilities.max(-1)
-        forced = self._forced
         routes, chosen = [], []
-        for row in range(hidden.shape[0]):
-            if forced is not None:
-                index, probability = forced, 1.0
+        for row in range(probabilities.shape[0]):
+            if self._forced is not None:
+                index, probability = self._forced, 1.0
             elif best_probability[row] < self.min_language_probability:
                 index, probability = 0, float(probabilities[row, 0])
             else:
@@ -252,6 +279,14 @@ class AdapterBank(torch.nn.Module):
             routes.append(index)
             chosen.append(probability)
         self._route = (routes, chosen, probabilities.detach())
+
+    def _set_frames(self, wavs, wav_lens):
+        """Frames of the first convolution that hold real audio."""
+        if wav_lens is None:
+            wav_lens = torch.ones(wavs.shape[0], device=wavs.device)
+        samples = torch.round(wav_lens * wavs.shape[-1]).long()
+        kernel, stride = self._first_conv
+        self._frames = ((samples - kernel) // stride + 1).clamp_min(1)
 
     def _adapter_hook(self, module, args, kwargs):
         kwargs["adapter_names"] = [
@@ -261,7 +296,8 @@ class AdapterBank(torch.nn.Module):
 
     # inference ---------------------------------------------------------------
     def front_features(self, wavs, wav_lens):
-        """Compute the router's input features (the transformer is not run)."""
+        """Compute the router's input features (only the first convolution runs)."""
+        self._set_frames(wavs, wav_lens)
         self._capture = []
         try:
             self.encoder(wavs, wav_lens)
@@ -294,11 +330,12 @@ class AdapterBank(torch.nn.Module):
             The router's probability of that language (1.0 when given).
         """
         self._forced = None if language is None else self.index(language)
+        self._set_frames(wavs, wav_lens)
         try:
             hidden, frame_lens = self.encoder(wavs, wav_lens)
             routes, chosen, _ = self._route
         finally:
-            self._forced, self._route = None, None
+            self._forced = self._route = self._features = None
         outputs = [None] * len(routes)
         for index in sorted(set(routes)):
             rows = [r for r, i in enumerate(routes) if i == index]
@@ -379,11 +416,6 @@ def _load(checkpoint, name):
 
 def _check_adapter(base, adapter, adapter_state, base_state):
     """Refuse an adapter whose frozen encoder is not the base's."""
-    if adapter["modes"][-1] != "lora" or len(adapter["modes"]) != 2:
-        raise ValueError(
-            f"--adapter {adapter['folder']}: not an FT+LoRA run (its stages train "
-            f"{adapter['modes']}; expected ['finetune', 'lora'])"
-        )
     for key, value in adapter_state.items():
         if "lora_" in key:
             continue
@@ -399,7 +431,7 @@ def build_bank(
     base_run,
     adapter_runs,
     output,
-    min_language_probability=0.6,
+    min_language_probability=0.5,
     max_utterances=2000,
     batch_size=8,
 ):
@@ -432,6 +464,12 @@ def build_bank(
             f"{base['modes']})"
         )
     adapters = [read_run(run) for run in adapter_runs]
+    for adapter in adapters:
+        if adapter["modes"] != ["finetune", "lora"]:
+            raise ValueError(
+                f"--adapter {adapter['folder']}: not an FT+LoRA run (its stages "
+                f"train {adapter['modes']}; expected ['finetune', 'lora'])"
+            )
     languages = [base["corpus"]] + [a["corpus"] for a in adapters]
     if len(set(languages)) != len(languages):
         raise ValueError(f"two runs for the same language in {languages}")

@@ -116,7 +116,7 @@ LANGUAGES = {
     ),
     "german": (
         GERMAN_SENTENCES,
-        ("de", "de+f3"),
+        ("de", "de+m3"),  # no voice variant shared with the English corpus
         _german_prosody,
         "DE-PODCAST",
     ),

@@ -1,0 +1,264 @@
+"""The adapter bank: three languages, routed without a tag, nothing forgotten."""
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from speechbrain_lora_ser import EncoderRegressor
+from speechbrain_lora_ser.bank import add_to_bank, build_bank
+from speechbrain_lora_ser.ccc import ATTRIBUTES, ccc
+from speechbrain_lora_ser.demo import load_recipe_module, recipe_layouts
+from speechbrain_lora_ser.demo_corpus import write_demo_corpus
+
+from conftest import ROOT, SMALL_MODEL_ARGS, run_train
+
+M, B, D = "MSP-Podcast", "BIIC-Podcast", "DE-Podcast"
+
+
+@pytest.fixture(scope="module")
+def runs(recipe_data, tmp_path_factory):
+    """English FineTuned; Mandarin and German FT+LoRA on top of it."""
+    root = tmp_path_factory.mktemp("bank_runs")
+    layouts = recipe_layouts()
+    sizes = (96, 24, 24)
+    data = {M: root / M, B: root / B, D: root / D}
+    write_demo_corpus(str(data[M]), "english", layouts[M], sizes, seed=10)
+    write_demo_corpus(str(data[B]), "mandarin", layouts[B], sizes, seed=11)
+    # a third language: a copy of the BIIC-Podcast recipe for a German corpus
+    recipe = root / "DE-Podcast-recipe"
+    shutil.copytree(os.path.join(ROOT, "recipes", "BIIC-Podcast"), recipe)
+    config = recipe / "hparams" / "ft_lora.yaml"
+    config.write_text(
+        config.read_text().replace("corpus: BIIC-Podcast", f"corpus: {D}")
+    )
+    layout = load_recipe_module(str(recipe), "biic_podcast_prepare").BIIC_PODCAST
+    german = write_demo_corpus(str(data[D]), "german", layout, sizes, seed=12)
+    common = [
+        f"--ssl_hub={recipe_data / 'wavlm-small'}",
+        "--number_of_epochs=2",
+        *SMALL_MODEL_ARGS,
+    ]
+    folders = {
+        M: root / "msp_finetune",
+        B: root / "biic_ft_lora",
+        D: root / "de_ft_lora",
+        "other_base": root / "msp_finetune_seed7",
+    }
+    run_train(
+        "recipes/MSP-Podcast/train.py",
+        "recipes/MSP-Podcast/hparams/finetune.yaml",
+        [f"--data_folder={data[M]}", f"--output_folder={folders[M]}", *common],
+    )
+    stage1 = f"--stage1_folder={folders[M]}"
+    run_train(
+        "recipes/BIIC-Podcast/train.py",
+        "recipes/BIIC-Podcast/hparams/ft_lora.yaml",
+        [
+            f"--data_folder={data[B]}",
+            f"--cross_data_folder={data[M]}",
+            f"--output_folder={folders[B]}",
+            stage1,
+            *common,
+        ],
+    )
+    run_train(
+        "train.py",
+        "hparams/ft_lora.yaml",
+        [
+            f"--data_folder={german}",
+            f"--cross_data_folder={data[M]}",
+            f"--output_folder={folders[D]}",
+            stage1,
+            *common,
+        ],
+        cwd=str(recipe),
+    )
+    run_train(
+        "recipes/MSP-Podcast/train.py",
+        "recipes/MSP-Podcast/hparams/finetune.yaml",
+        [
+            f"--data_folder={data[M]}",
+            f"--output_folder={folders['other_base']}",
+            "--seed=7",
+            *common,
+        ],
+    )
+    return folders, data
+
+
+@pytest.fixture(scope="module")
+def banks(runs, tmp_path_factory):
+    folders, _ = runs
+    root = tmp_path_factory.mktemp("banks")
+    two = root / "two"
+    build_bank(folders[M], [folders[B]], str(two))
+    three = root / "three"
+    shutil.copytree(two, three)
+    add_to_bank(str(three), folders[D])
+
+    def load(folder, **overrides):
+        return EncoderRegressor.from_hparams(
+            source=str(folder),
+            savedir=str(root / f"saved_{folder.name}_{len(overrides)}"),
+            overrides=overrides or None,
+        )
+
+    return load(two), load(three), load, two, three
+
+
+def labeled_test_files(data, corpus):
+    with open(next(data[corpus].glob("Labels/*.csv"))) as f:
+        rows = [
+            r
+            for r in csv.DictReader(f)
+            if r["Split_Set"] == "Test" or r["Split_Set"] == "Test1"
+        ]
+    return [
+        (
+            str(data[corpus] / "Audios" / r["FileName"]),
+            [float(r[c]) for c in ("EmoAct", "EmoVal", "EmoDom")],
+        )
+        for r in rows
+    ]
+
+
+def dedicated(runs, corpus, tmp_path):
+    folders, _ = runs
+    return EncoderRegressor.from_hparams(
+        source=str(folders[corpus] / "inference"), savedir=str(tmp_path / corpus)
+    )
+
+
+def test_each_language_is_routed_and_rated_as_its_dedicated_model(
+    runs, banks, tmp_path
+):
+    _, data = runs
+    _, bank, *_ = banks
+    folders, _ = runs
+    for corpus in (M, B, D):
+        files = labeled_test_files(data, corpus)
+        rows = bank.predict_files([f for f, _ in files], clip=False)
+        routed = [r["language"] == corpus for r in rows]
+        assert sum(routed) / len(routed) >= 0.95, (
+            corpus,
+            [r["language"] for r in rows],
+        )
+        model = dedicated(runs, corpus, tmp_path)
+        for (path, _), row in zip(files, rows, strict=True):
+            if row["language"] != corpus:
+                continue  # a routing miss: rated by another language's model
+            expected = model.predict_file(path, clip=False)
+            for name in ATTRIBUTES:
+                assert abs(row[name] - expected[name]) <= 1e-3, (corpus, path, name)
+        predictions = torch.tensor([[r[a] for a in ATTRIBUTES] for r in rows])
+        labels = torch.tensor([label for _, label in files])
+        bank_ccc = ccc(predictions.double(), labels.double())
+        results = json.loads((folders[corpus] / "results.json").read_text())[corpus]
+        for index, name in enumerate(ATTRIBUTES):
+            assert abs(bank_ccc[index].item() - results[name]) <= 0.01, (corpus, name)
+
+
+def test_a_mixed_batch_equals_the_files_one_by_one(runs, banks):
+    _, data = runs
+    _, bank, *_ = banks
+    paths = [f for corpus in (M, B, D) for f, _ in labeled_test_files(data, corpus)[:3]]
+    wavs = [bank.read_audio(p) for p in paths]
+    longest = max(w.shape[0] for w in wavs)
+    batch = torch.zeros(len(wavs), longest)
+    for row, wav in enumerate(wavs):
+        batch[row, : wav.shape[0]] = wav
+    lens = torch.tensor([w.shape[0] / longest for w in wavs])
+    values, languages, _ = bank.predict_batch(
+        batch, lens, clip=False, return_languages=True
+    )
+    assert set(languages) == {M, B, D}
+    for row, path in enumerate(paths):
+        single = bank.predict_file(path, clip=False)
+        assert single["language"] == languages[row]
+        expected = torch.tensor([single[a] for a in ATTRIBUTES])
+        assert (values[row] - expected).abs().max() <= 1e-4
+
+
+def test_adding_a_language_leaves_the_others_unchanged(runs, banks):
+    _, data = runs
+    two, three, *_ = banks
+    paths = [f for corpus in (M, B) for f, _ in labeled_test_files(data, corpus)]
+    before = two.predict_files(paths, clip=False)
+    after = three.predict_files(paths, clip=False)
+    for old, new in zip(before, after, strict=True):
+        assert old["language"] == new["language"]
+        for name in ATTRIBUTES:
+            assert abs(old[name] - new[name]) <= 1e-6
+    assert three.bank.languages == [M, B, D]
+
+
+def test_a_known_language_skips_routing(runs, banks, tmp_path):
+    _, data = runs
+    _, bank, *_ = banks
+    path = labeled_test_files(data, M)[0][0]
+    forced = bank.predict_file(path, language=B, clip=False)
+    assert forced["language"] == B and forced["language_probability"] == 1.0
+    expected = dedicated(runs, B, tmp_path).predict_file(path, clip=False)
+    assert max(abs(forced[a] - expected[a]) for a in ATTRIBUTES) <= 1e-3
+    with pytest.raises(ValueError, match="not in this bank"):
+        bank.predict_file(path, language="Klingon")
+
+
+def test_low_confidence_falls_back_to_the_base_model(runs, banks, tmp_path):
+    _, data = runs
+    *_, load, _, three = banks
+    strict = load(three, min_language_probability=1.01)
+    path = labeled_test_files(data, B)[0][0]
+    result = strict.predict_file(path, clip=False)
+    assert result["language"] == M and "language uncertain" in result["warning"]
+    expected = dedicated(runs, M, tmp_path).predict_file(path, clip=False)
+    assert max(abs(result[a] - expected[a]) for a in ATTRIBUTES) <= 1e-3
+
+
+def test_an_adapter_from_another_base_is_refused(runs, tmp_path):
+    folders, _ = runs
+    with pytest.raises(ValueError, match="its stage 1 is not the base .*differs at"):
+        build_bank(folders["other_base"], [folders[B]], str(tmp_path / "bad"))
+    with pytest.raises(ValueError, match="not an FT\\+LoRA run"):
+        build_bank(folders[M], [folders["other_base"]], str(tmp_path / "bad2"))
+
+
+def test_command_line_writes_the_language_columns(runs, banks, tmp_path):
+    _, data = runs
+    *_, three = banks
+    folder = tmp_path / "audio"
+    folder.mkdir()
+    for corpus in (M, B, D):
+        source = labeled_test_files(data, corpus)[0][0]
+        shutil.copy(source, folder / f"{corpus}.wav")
+    output = tmp_path / "out.csv"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "speechbrain_lora_ser.predict",
+            "--model",
+            str(three),
+            "--output",
+            str(output),
+            "--savedir",
+            str(tmp_path / "cli"),
+            str(folder),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    with open(output) as f:
+        rows = {os.path.basename(r["file"]): r for r in csv.DictReader(f)}
+    for corpus in (M, B, D):
+        assert rows[f"{corpus}.wav"]["language"] == corpus
+        assert 0.0 < float(rows[f"{corpus}.wav"]["language_probability"]) <= 1.0
+        assert np.isfinite(float(rows[f"{corpus}.wav"]["arousal"]))
