@@ -3,8 +3,9 @@ r"""The adapter bank: one model for many languages, routed without a language ta
 A bank holds one frozen encoder (a FineTuned run's: language 1) and, for each
 further language, the LoRA adapter and head of an FT+LoRA run whose stage 1
 is that encoder. A small language router reads the frozen encoder's front
-end (log energies of its first convolutional layer, a learned filterbank
-shared by every adapter, pooled over time), so each utterance of a batch is
+end (log energies of its first convolutional layer over 10-ms frames, a
+learned filterbank shared by every adapter, pooled over time), so each
+utterance of a batch is
 routed before the transformer runs, and the batch
 then goes through the transformer once, each utterance with its own adapter
 (peft's mixed-batch LoRA), and through its language's head. Low-confidence
@@ -86,6 +87,9 @@ class _FeaturesReady(Exception):
 
 #: Quantiles of each channel's log energy over time, beside mean and std.
 QUANTILES = (0.1, 0.5, 0.9)
+#: Energies are averaged over this many first-convolution frames (10 ms at
+#: 16 kHz for WavLM / HuBERT, whose first convolution has a stride of 5).
+ENERGY_FRAMES = 32
 
 
 def pooled_statistics(values, mask):
@@ -255,10 +259,18 @@ class AdapterBank(torch.nn.Module):
 
     # hooks -----------------------------------------------------------------
     def _features_hook(self, module, args, output):
-        """Router features: pooled log energies of the first convolution."""
-        frames = torch.arange(output.shape[-1], device=output.device)
-        mask = frames[None, :] < self._frames[:, None].to(output.device)
-        energies = torch.log(output.float().pow(2) + 1e-4).transpose(1, 2)
+        """Router features: statistics of the first convolution's log energies.
+
+        The channels' energies over 10-ms frames (a learned filterbank), in
+        log, summarised over the real frames by mean, std and quantiles.
+        """
+        power = torch.nn.functional.avg_pool1d(
+            output.float().pow(2), ENERGY_FRAMES, ENERGY_FRAMES
+        )
+        frames = torch.arange(power.shape[-1], device=output.device)
+        real = (self._frames // ENERGY_FRAMES).clamp_min(1).to(output.device)
+        mask = frames[None, :] < real[:, None]
+        energies = torch.log(power + 1e-4).transpose(1, 2)
         self._features = pooled_statistics(energies, mask)
         if self._capture is not None:
             self._capture.append(self._features.detach())

@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""Inference cost of an adapter bank against the plain encoder, and where it goes.
+
+Builds, for an encoder architecture (the paper's WavLM-large by default,
+random weights), a plain model (encoder + head) and an adapter bank with the
+same frozen encoder, ``--adapters`` LoRA adapters (the paper's settings,
+non-zero weights) and a head per language, and times one forward pass over a
+batch whose utterances the router sends to different languages:
+
+* plain: the encoder and one head (a merged FT+LoRA export costs the same);
+* routing only: the router's features (the first convolution) and decision;
+* bank, all to the base: routing + the encoder with no adapter applied;
+* bank, mixed: every utterance through its own adapter and head.
+
+> python benchmarks/bank_cost.py                 # CPU, 8 x 4 s
+> python benchmarks/bank_cost.py --device cuda --batch 32 --seconds 6
+
+Authors
+ * speechbrain-lora-ser contributors 2026
+"""
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from collections import Counter
+
+import torch
+
+from speechbrain_lora_ser.architectures import LARGE_CONFIGS, large_config
+from speechbrain_lora_ser.bank import AdapterBank
+from speechbrain_lora_ser.model import SSLEncoder, emotion_head
+
+
+def make_bank(encoder, adapters, folder):
+    """Build a bank with random weights (and its folder description)."""
+    os.makedirs(os.path.join(folder, "encoder"))
+    if encoder in LARGE_CONFIGS:
+        large_config(encoder).save_pretrained(os.path.join(folder, "encoder"))
+    else:
+        from transformers import AutoConfig
+
+        AutoConfig.from_pretrained(encoder).save_pretrained(
+            os.path.join(folder, "encoder")
+        )
+    languages = ["base"] + [f"language{i}" for i in range(1, adapters + 1)]
+    head = {"attention_channels": 128, "hidden_size": 256}
+    lora = {"rank": 32, "alpha": 64, "dropout": 0.05}
+    description = {
+        "languages": languages,
+        "normalize_waveform": True,
+        "adapters": {lang: lora for lang in languages[1:]},
+        "heads": {lang: head for lang in languages},
+        "label_ranges": {lang: [1.0, 7.0] for lang in languages},
+    }
+    with open(os.path.join(folder, "bank.json"), "w") as handle:
+        json.dump(description, handle)
+    torch.manual_seed(0)
+    bank = AdapterBank(os.path.join(folder, "bank.json"), min_language_probability=0.0)
+    for name, parameter in bank.named_parameters():
+        if "lora_B" in name:
+            torch.nn.init.normal_(parameter, std=0.01)
+    return bank
+
+
+def timed(function, device, repeats):
+    """Best wall time of ``repeats`` calls (after one warm-up)."""
+    function()
+    times = []
+    for _ in range(repeats):
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        function()
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main():
+    """Time the four paths and print the ratios."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--encoder", default="microsoft/wavlm-large")
+    parser.add_argument("--adapters", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    folder = tempfile.mkdtemp(prefix="bank_cost_")
+    bank = make_bank(args.encoder, args.adapters, folder).to(args.device).eval()
+    plain = SSLEncoder(os.path.join(folder, "encoder"), from_config=True).eval()
+    plain.load_state_dict(
+        {
+            k.replace(".base_layer", ""): v
+            for k, v in bank.encoder.state_dict().items()
+            if "lora_" not in k
+        }
+    )
+    plain.to(args.device)
+    head = emotion_head(plain.hidden_size).to(args.device).eval()
+    generator = torch.Generator().manual_seed(0)
+    wavs = torch.randn(args.batch, int(args.seconds * 16000), generator=generator)
+    wavs = (wavs * torch.linspace(0.2, 2.0, args.batch)[:, None]).to(args.device)
+    lens = torch.ones(args.batch, device=args.device)
+    with torch.no_grad():
+        # a router that sends the batch to every language in turn
+        features = bank.front_features(wavs, lens)
+        bank.router.mean.copy_(features.mean(0))
+        bank.router.std.copy_(features.std(0).clamp_min(1e-6))
+        weights = torch.randn(bank.router.linear.weight.shape, generator=generator)
+        bank.router.linear.weight.copy_(weights.to(args.device))
+        _, routes, _ = bank(wavs, lens)
+    mix = Counter(bank.languages[i] for i in routes)
+
+    def plain_pass():
+        with torch.no_grad():
+            head(*plain(wavs, lens))
+
+    def routing_pass():
+        with torch.no_grad():
+            bank.router(bank.front_features(wavs, lens))
+
+    def base_pass():
+        with torch.no_grad():
+            bank(wavs, lens, language="base")
+
+    def mixed_pass():
+        with torch.no_grad():
+            bank(wavs, lens)
+
+    results = {
+        name: timed(function, args.device, args.repeats)
+        for name, function in (
+            ("plain", plain_pass),
+            ("routing", routing_pass),
+            ("base", base_pass),
+            ("mixed", mixed_pass),
+        )
+    }
+    print(
+        f"encoder {args.encoder}, {args.adapters} adapters + base, batch "
+        f"{args.batch} x {args.seconds} s on {args.device}; routes: {dict(mix)}"
+    )
+    print("| path | seconds | vs plain encoder |")
+    print("| --- | --- | --- |")
+    for name, label in (
+        ("plain", "plain encoder + head"),
+        ("routing", "routing only (first convolution + router)"),
+        ("base", "bank, every utterance to the base"),
+        ("mixed", "bank, mixed languages (adapters + heads)"),
+    ):
+        print(
+            f"| {label} | {results[name]:.3f} | "
+            f"{results[name] / results['plain']:.3f}x |"
+        )
+
+
+if __name__ == "__main__":
+    main()
