@@ -55,6 +55,8 @@ class EncoderRegressor(Pretrained):
     """
 
     MODULES_NEEDED = ["ssl", "head"]
+    #: Largest fraction of a batch that may be padding (predict_files).
+    max_padding = 0.1
     HPARAMS_NEEDED = ["label_scaler", "sample_rate", "window_seconds", "hop_seconds"]
 
     def __init__(self, *args, **kwargs):
@@ -311,12 +313,8 @@ class EncoderRegressor(Pretrained):
 
         Each is ``(values, low, high, language, probability)``.
         """
-        order = sorted(
-            range(len(segments)), key=lambda i: segments[i][2] - segments[i][1]
-        )
         raw = [None] * len(segments)
-        for first in range(0, len(order), batch_size):
-            chosen = order[first : first + batch_size]
+        for chosen in self._batches(segments, batch_size):
             lengths = [segments[i][2] - segments[i][1] for i in chosen]
             longest = max(lengths)
             wavs = torch.zeros(len(chosen), longest)
@@ -336,6 +334,30 @@ class EncoderRegressor(Pretrained):
                     None if probabilities is None else probabilities[row],
                 )
         return raw
+
+    def _batches(self, segments, batch_size):
+        """Segments grouped by duration, at most ``max_padding`` of each batch padded.
+
+        Padding is computed too (a CPU pays for every padded sample), so a
+        batch closes when adding the next, longer segment would pad more than
+        ``self.max_padding`` of it.
+        """
+        lengths = [end - begin for _, begin, end, _ in segments]
+        order = sorted(range(len(segments)), key=lengths.__getitem__)
+        batch, total = [], 0
+        for index in order:
+            length = lengths[index]
+            padded = (len(batch) + 1) * length
+            if batch and (
+                len(batch) == batch_size
+                or padded > (1 + self.max_padding) * (total + length)
+            ):
+                yield batch
+                batch, total = [], 0
+            batch.append(index)
+            total += length
+        if batch:
+            yield batch
 
     def _summarise(self, result, windows, return_windows, clip):
         """Duration-weighted mean of a file's windows, checked against the scale."""

@@ -126,7 +126,11 @@ def main(argv=None):
         "--windows", action="store_true", help="also output per-window values (JSON)"
     )
     parser.add_argument(
-        "--batch_size", type=int, default=8, help="windows per forward pass"
+        "--batch_size",
+        type=int,
+        default=None,
+        help="windows per forward pass (default: 32 on a GPU, 1 on a CPU, where "
+        "every padded sample costs as much as audio)",
     )
     parser.add_argument(
         "--no_clip",
@@ -154,9 +158,10 @@ def main(argv=None):
     if not files:
         print("error: no audio file found in " + " ".join(args.paths), file=sys.stderr)
         return 1
+    batch_size = args.batch_size or (32 if args.device.startswith("cuda") else 1)
     rows = model.predict_files(
         files,
-        batch_size=args.batch_size,
+        batch_size=batch_size,
         return_windows=args.windows,
         clip=not args.no_clip,
         progress=not args.no_progress,
