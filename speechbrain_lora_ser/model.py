@@ -17,7 +17,7 @@ from speechbrain.dataio.dataio import length_to_mask
 from speechbrain.lobes.models.ECAPA_TDNN import AttentiveStatisticsPooling
 from transformers import AutoConfig, AutoModel
 
-from speechbrain_lora_ser.lora import add_lora
+from speechbrain_lora_ser.lora import add_lora, enable_wavlm_adapters
 
 
 class SSLEncoder(torch.nn.Module):
@@ -85,6 +85,11 @@ class SSLEncoder(torch.nn.Module):
             )
         self.model.config.apply_spec_augment = False
         self.model.feature_extractor._freeze_parameters()
+        # WavLM's own attention runs its projections time-major, which on a
+        # CPU turns each of them into a batched product with the weight
+        # repeated for every frame (seen: 2 s of a 5-s forward pass, batch of
+        # 3); the module-calling attention (same output, tested) does not.
+        enable_wavlm_adapters(self.model)
         if gradient_checkpointing:
             # Non-reentrant checkpointing: with a frozen encoder the layers'
             # inputs need no gradient, and the reentrant variant would then
