@@ -335,3 +335,27 @@ def test_command_line_on_odd_audio(trained_ft_lora, odd_files, tmp_path):
     assert "out_of_range" in rows["normal.wav"]
     assert "warning: " in result.stderr and "silence.wav" in result.stderr
     assert "error: " in result.stderr and "short.wav" in result.stderr
+
+
+def test_serving_imports_no_training_or_corpus_code(
+    trained_ft_lora, recipe_data, tmp_path
+):
+    script = f"""
+import sys
+from speechbrain_lora_ser import EncoderRegressor
+model = EncoderRegressor.from_hparams(source={str(trained_ft_lora / "inference")!r},
+                                      savedir={str(tmp_path / "saved")!r})
+path = sorted(__import__('glob').glob({str(recipe_data / "MSP-Podcast" / "Audios" / "*.wav")!r}))[0]
+assert model.predict_file(path)['arousal'] is not None
+loaded = sorted(m for m in sys.modules if m.startswith('speechbrain_lora_ser'))
+print(loaded)
+training = {{'corpus', 'brain', 'pipeline', 'results', 'export', 'checkpoints', 'demo'}}
+assert not [m for m in loaded if m.split('.')[-1] in training], loaded
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    exported = (trained_ft_lora / "inference" / "hyperparams.yaml").read_text()
+    assert "speechbrain_lora_ser.corpus" not in exported
+    assert "speechbrain_lora_ser.brain" not in exported
