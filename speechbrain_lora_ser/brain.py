@@ -35,6 +35,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from speechbrain_lora_ser.ccc import CCCStats
 from speechbrain_lora_ser.corpus import manifest_digest
 from speechbrain_lora_ser.lora import add_lora, has_lora
+from speechbrain_lora_ser.pipeline import world_size_now
 
 logger = logging.getLogger(__name__)
 
@@ -320,7 +321,7 @@ class EmotionBrain(sb.Brain):
                 {split: data[split].data for split in ("train", "valid")}
             ),
             "effective_batch": train_loader.effective_batch(
-                self._world_size(), self.grad_accumulation_factor
+                world_size_now(), self.grad_accumulation_factor
             ),
             "debug": {
                 "debug": self.debug,
@@ -408,12 +409,6 @@ class EmotionBrain(sb.Brain):
             while isinstance(module, DDP) or hasattr(module, "_orig_mod"):
                 module = module.module if isinstance(module, DDP) else module._orig_mod
             self.modules[name] = module
-
-    @staticmethod
-    def _world_size():
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            return torch.distributed.get_world_size()
-        return 1
 
     def _wrap_distributed(self):
         """Under DDP, let LayerDrop skip layers without breaking the reduction."""

@@ -172,7 +172,7 @@ class TrainLoader:
         """Utterances per batch on one process."""
         if self.global_batch_size is None:
             return self.batch_size
-        world_size = world_size or _world_size()
+        world_size = world_size or world_size_now()
         accumulation = accumulation or 1
         share, remainder = divmod(self.global_batch_size, world_size * accumulation)
         if remainder or share == 0:
@@ -230,7 +230,14 @@ class TrainLoader:
         }
 
 
-def _world_size():
+def world_size_now():
+    """Return the number of processes of the current run (1 without DDP).
+
+    Example
+    -------
+    >>> world_size_now()
+    1
+    """
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_world_size()
     return 1

@@ -280,43 +280,55 @@ def build_tables(groups, encoder, pair, alpha, **sampling):
         Long-format CSV rows of each table.
     """
     short = letters(pair)
-    a, b = pair
 
-    def group(configuration, corpus, cross):
-        return groups.get((encoder, configuration, corpus, cross))
+    def column(test, first_trained):
+            """Collect the five models of one test corpus (CCC and samples).
 
-    # Table 1: each model on the language it was first trained on.
-    table1, rows1 = {}, []
-    for test in pair:
-        other = b if test == a else a
-        column = {}
+        ``first_trained``: Table 1 (single-corpus models trained on ``test``,
+        two-stage models whose first stage is ``test``); otherwise Table 2
+        (single-corpus models of the other corpus, two-stage models whose
+        second stage is ``test``).
+        """
+        other = pair[1] if test == pair[0] else pair[0]
+        own_single = (test, other) if first_trained else (other, test)
+        entries = {}
         for configuration in NAMES:
-            if configuration in SINGLE:
-                run = (configuration, test, other)
-            else:
-                run = (configuration, other, test)
-            members = group(*run)
+            corpora = own_single if configuration in SINGLE else own_single[::-1]
+            run = (configuration, *corpora)
+            members = groups.get((encoder, *run))
             entry = members and collect(members, test, **sampling)
             if entry:
-                column[run] = entry
+                entries[run] = entry
+        return entries
+
+    def cells_and_rows(entries, test, table):
+        cells, rows = {}, []
         for index, attribute in enumerate(ATTRIBUTES):
-            if not column:
-                continue
-            cells = _cells({r: (e, index) for r, e in column.items()}, alpha)
-            for run, cell in cells.items():
-                table1[(run[0], test, attribute)] = cell
-                rows1.append(
+            for run, cell in _cells(
+                {r: (e, index) for r, e in entries.items()}, alpha
+            ).items():
+                cells[(run, attribute)] = cell
+                rows.append(
                     _long_row(
                         encoder,
-                        "table1",
+                        table,
                         test,
                         run,
                         short,
                         attribute,
                         cell,
-                        column[run]["runs"],
+                        entries[run]["runs"],
                     )
                 )
+        return cells, rows
+
+    # Table 1: each model on the language it was first trained on.
+    table1, rows1 = {}, []
+    for test in pair:
+        cells, rows = cells_and_rows(column(test, first_trained=True), test, "table1")
+        rows1 += rows
+        for (run, attribute), cell in cells.items():
+            table1[(run[0], test, attribute)] = cell
     header = "| configuration | " + " | ".join(
         f"{short[t]} {x[:3]}" for t in pair for x in ATTRIBUTES
     )
@@ -332,37 +344,11 @@ def build_tables(groups, encoder, pair, alpha, **sampling):
     # Table 2: cross-lingual, one block per test corpus.
     blocks, rows2 = [], []
     for test in pair:
-        other = b if test == a else a
-        column = {}
-        for configuration in NAMES:
-            if configuration in SINGLE:
-                run = (configuration, other, test)
-            else:
-                run = (configuration, test, other)
-            members = group(*run)
-            entry = members and collect(members, test, **sampling)
-            if entry:
-                column[run] = entry
-        if not column:
+        entries = column(test, first_trained=False)
+        if not entries:
             continue
-        cells = {}
-        for index, attribute in enumerate(ATTRIBUTES):
-            for run, cell in _cells(
-                {r: (e, index) for r, e in column.items()}, alpha
-            ).items():
-                cells[(run, attribute)] = cell
-                rows2.append(
-                    _long_row(
-                        encoder,
-                        "table2",
-                        test,
-                        run,
-                        short,
-                        attribute,
-                        cell,
-                        column[run]["runs"],
-                    )
-                )
+        cells, rows = cells_and_rows(entries, test, "table2")
+        rows2 += rows
         lines = [
             f"Test on {test} ({short[test]})",
             "",
@@ -371,7 +357,7 @@ def build_tables(groups, encoder, pair, alpha, **sampling):
             + " |",
             "|" + " --- |" * (4 + len(ATTRIBUTES)),
         ]
-        for run in column:
+        for run in entries:
             parts = trained_parts(*run, short)
             values = [_format(cells[(run, x)]) for x in ATTRIBUTES]
             lines.append(
