@@ -340,12 +340,13 @@ def test_command_line_on_odd_audio(trained_ft_lora, odd_files, tmp_path):
 def test_serving_imports_no_training_or_corpus_code(
     trained_ft_lora, recipe_data, tmp_path
 ):
+    audio = str(sorted((recipe_data / "MSP-Podcast" / "Audios").glob("*.wav"))[0])
     script = f"""
 import sys
 from speechbrain_lora_ser import EncoderRegressor
 model = EncoderRegressor.from_hparams(source={str(trained_ft_lora / "inference")!r},
                                       savedir={str(tmp_path / "saved")!r})
-path = sorted(__import__('glob').glob({str(recipe_data / "MSP-Podcast" / "Audios" / "*.wav")!r}))[0]
+path = {audio!r}
 assert model.predict_file(path)['arousal'] is not None
 loaded = sorted(m for m in sys.modules if m.startswith('speechbrain_lora_ser'))
 print(loaded)

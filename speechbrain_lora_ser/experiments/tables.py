@@ -282,7 +282,7 @@ def build_tables(groups, encoder, pair, alpha, **sampling):
     short = letters(pair)
 
     def column(test, first_trained):
-            """Collect the five models of one test corpus (CCC and samples).
+        """Collect the five models of one test corpus (CCC and samples).
 
         ``first_trained``: Table 1 (single-corpus models trained on ``test``,
         two-stage models whose first stage is ``test``); otherwise Table 2
