@@ -262,3 +262,20 @@ def test_command_line_writes_the_language_columns(runs, banks, tmp_path):
         assert rows[f"{corpus}.wav"]["language"] == corpus
         assert 0.0 < float(rows[f"{corpus}.wav"]["language_probability"]) <= 1.0
         assert np.isfinite(float(rows[f"{corpus}.wav"]["arousal"]))
+
+
+def test_the_bank_loads_and_routes_offline(runs, banks, tmp_path, monkeypatch):
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise OSError("network access attempted")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    _, data = runs
+    *_, three = banks
+    model = EncoderRegressor.from_hparams(
+        source=str(three), savedir=str(tmp_path / "b")
+    )
+    path = labeled_test_files(data, D)[0][0]
+    assert model.predict_file(path)["language"] == D
