@@ -129,8 +129,7 @@ def main(argv=None):
         "--batch_size",
         type=int,
         default=None,
-        help="windows per forward pass (default: 32 on a GPU, 1 on a CPU, where "
-        "every padded sample costs as much as audio)",
+        help="windows per forward pass (default: 32 on a GPU, 8 on a CPU)",
     )
     parser.add_argument(
         "--no_clip",
@@ -158,7 +157,7 @@ def main(argv=None):
     if not files:
         print("error: no audio file found in " + " ".join(args.paths), file=sys.stderr)
         return 1
-    batch_size = args.batch_size or (32 if args.device.startswith("cuda") else 1)
+    batch_size = args.batch_size or (32 if args.device.startswith("cuda") else 8)
     rows = model.predict_files(
         files,
         batch_size=batch_size,
