@@ -1,4 +1,4 @@
-r"""Paper experiment tooling: the grid of runs, tables, significance, low-resource study.
+r"""Paper experiment tooling: the grid of runs, tables, significance, low resource.
 
 > python -m speechbrain_lora_ser.experiments grid \\
 >     --recipe recipes/MSP-Podcast=/data/MSP --recipe recipes/BIIC-Podcast=/data/BIIC
