@@ -199,6 +199,22 @@ class AdapterBank(torch.nn.Module):
     min_language_probability : float
         Utterances whose most likely language is less probable than this go
         to the base model.
+
+    Example
+    -------
+    >>> import tempfile, json
+    >>> from speechbrain_lora_ser.architectures import save_tiny_encoder
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = save_tiny_encoder(os.path.join(folder, "encoder"))
+    >>> head = {"attention_channels": 8, "hidden_size": 8}
+    >>> with open(os.path.join(folder, "bank.json"), "w") as f:
+    ...     json.dump({"languages": ["A", "B"], "normalize_waveform": True,
+    ...         "adapters": {"B": {"rank": 2}}, "heads": {"A": head, "B": head},
+    ...         "label_ranges": {"A": [1, 7], "B": [1, 5]}}, f)
+    >>> bank = AdapterBank(os.path.join(folder, "bank.json")).eval()
+    >>> values, routes, _ = bank(torch.randn(2, 16000), torch.ones(2), language="B")
+    >>> values.shape, routes
+    (torch.Size([2, 3]), [1, 1])
     """
 
     def __init__(self, description, min_language_probability=0.5):
@@ -380,6 +396,14 @@ def read_run(folder):
     dict
         ``folder``, ``corpus``, ``stages`` (modes), the best checkpoint of
         its last stage, head and LoRA settings, label range, manifests.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> read_run(tempfile.mkdtemp())
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: ...: not a finished run (no results.json)
     """
     folder = os.path.abspath(folder)
     info_file = os.path.join(folder, "run_info.json")
@@ -469,6 +493,14 @@ def build_bank(
     -------
     dict
         The router's development accuracy per language.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> build_bank(tempfile.mkdtemp(), [], tempfile.mkdtemp())
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: ...: not a finished run (no results.json)
     """
     base = read_run(base_run)
     if base["modes"] != ["finetune"]:
@@ -520,7 +552,7 @@ def build_bank(
     bank.encoder.load_state_dict(state)
     for index, run in enumerate(runs):
         bank.heads[str(index)].load_state_dict(_load(run["checkpoint"], "head"))
-    accuracy = train_router(bank, runs, max_utterances, batch_size)
+    accuracy = _train_router(bank, runs, max_utterances, batch_size)
     torch.save(
         {k: v.detach().cpu() for k, v in bank.state_dict().items()},
         os.path.join(output, "bank.ckpt"),
@@ -566,7 +598,7 @@ def _router_data(bank, runs, split, max_utterances, batch_size):
     return torch.cat(features), torch.tensor(labels)
 
 
-def train_router(bank, runs, max_utterances=2000, batch_size=8):
+def _train_router(bank, runs, max_utterances=2000, batch_size=8):
     """Train the bank's router on the runs' own training and dev partitions.
 
     Returns
@@ -594,6 +626,14 @@ def add_to_bank(bank_folder, adapter_run, **options):
     -------
     dict
         The router's development accuracy per language.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> add_to_bank(tempfile.mkdtemp(), "run")
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: ...bank.json...
     """
     with open(os.path.join(bank_folder, DESCRIPTION), encoding="utf-8") as handle:
         runs = json.load(handle)["runs"]
@@ -607,7 +647,14 @@ def add_to_bank(bank_folder, adapter_run, **options):
 
 
 def main(argv=None):
-    """Command line: ``build`` and ``add``; returns the exit status."""
+    """Command line: ``build`` and ``add``; returns the exit status.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> main(["build", "--base", tempfile.mkdtemp(), "--output", tempfile.mkdtemp()])
+    1
+    """
     parser = argparse.ArgumentParser(prog="python -m speechbrain_lora_ser.bank")
     commands = parser.add_subparsers(dest="command", required=True)
     build = commands.add_parser("build", help="a bank from finished runs")

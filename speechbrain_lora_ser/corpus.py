@@ -244,6 +244,18 @@ def collect_utterances(data_folder, layout, label_range=(1.0, 7.0), min_duration
         ``(file, problem)`` pairs of every invalid row.
     resampled : int
         Number of files whose audio is not 16 kHz mono.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from speechbrain_lora_ser.demo_corpus import write_demo_corpus
+    >>> layout = CorpusLayout({"train": ("Train",), "valid": ("Development",),
+    ...     "test": ("Test",)})
+    >>> folder = write_demo_corpus(tempfile.mkdtemp(), "english", layout, (2, 1, 1))
+    >>> os.remove(os.path.join(folder, "Audios", "MSP-PODCAST_0000_0000.wav"))
+    >>> utterances, problems, _ = collect_utterances(folder, layout)
+    >>> {split: len(u) for split, u in utterances.items()}, problems[0][1]
+    ({'train': 1, 'valid': 1, 'test': 1}, 'audio file is missing')
     """
     if not os.path.isdir(data_folder):
         raise CorpusError(data_folder, [(data_folder, "data_folder does not exist")])

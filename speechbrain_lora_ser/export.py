@@ -50,6 +50,20 @@ def export_inference_folder(
     -------
     str
         ``folder``.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from speechbrain_lora_ser.architectures import save_tiny_encoder
+    >>> from speechbrain_lora_ser.model import SSLEncoder, emotion_head
+    >>> template = os.path.join(os.path.dirname(__file__), os.pardir, "recipes",
+    ...     "BIIC-Podcast", "hparams", "inference.yaml")
+    >>> ssl = SSLEncoder(save_tiny_encoder(tempfile.mkdtemp()))
+    >>> modules = {"ssl": ssl, "head": emotion_head(ssl.hidden_size, 8, 8)}
+    >>> folder = export_inference_folder(tempfile.mkdtemp(), template, modules,
+    ...     {"attention_channels": 8, "head_hidden_size": 8})
+    >>> sorted(os.listdir(folder))
+    ['encoder', 'head.ckpt', 'hyperparams.yaml', 'ssl.ckpt']
     """
     encoder, head = modules["ssl"], modules["head"]
     weights, adapters = encoder, None

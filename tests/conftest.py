@@ -23,6 +23,23 @@ def run_train(script, hparams_file, args, cwd=ROOT, env=None):
     return result
 
 
+def predict_command(model, output, savedir, *paths, options=()):
+    """The prediction command line a user types (``python -m ...predict``)."""
+    return [
+        sys.executable,
+        "-m",
+        "speechbrain_lora_ser.predict",
+        "--model",
+        str(model),
+        "--output",
+        str(output),
+        "--savedir",
+        str(savedir),
+        *options,
+        *[str(p) for p in paths],
+    ]
+
+
 @pytest.fixture(scope="session")
 def tiny_wavlm(tmp_path_factory):
     return save_tiny_encoder(str(tmp_path_factory.mktemp("wavlm")), "wavlm")

@@ -5,7 +5,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -17,7 +16,7 @@ from speechbrain_lora_ser.ccc import ATTRIBUTES, ccc
 from speechbrain_lora_ser.demo import load_recipe_module, recipe_layouts
 from speechbrain_lora_ser.demo_corpus import write_demo_corpus
 
-from conftest import ROOT, SMALL_MODEL_ARGS, run_train
+from conftest import ROOT, SMALL_MODEL_ARGS, predict_command, run_train
 
 M, B, D = "MSP-Podcast", "BIIC-Podcast", "DE-Podcast"
 
@@ -240,18 +239,7 @@ def test_command_line_writes_the_language_columns(runs, banks, tmp_path):
         shutil.copy(source, folder / f"{corpus}.wav")
     output = tmp_path / "out.csv"
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "speechbrain_lora_ser.predict",
-            "--model",
-            str(three),
-            "--output",
-            str(output),
-            "--savedir",
-            str(tmp_path / "cli"),
-            str(folder),
-        ],
+        predict_command(three, output, tmp_path / "cli", folder),
         capture_output=True,
         text=True,
     )

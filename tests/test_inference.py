@@ -17,6 +17,8 @@ from speechbrain_lora_ser import EncoderRegressor
 from speechbrain_lora_ser.audio import AudioProblem
 from speechbrain_lora_ser.lora import has_lora
 
+from conftest import predict_command
+
 ATTRIBUTES = ("arousal", "valence", "dominance")
 
 
@@ -159,18 +161,9 @@ def test_command_line_predicts_folders_and_reports_bad_files(
         (folder / "sub" / f"good{i}.wav").write_bytes(src.read_bytes())
     (folder / "broken.wav").write_bytes(b"not audio at all")
     output = tmp_path / "out.csv"
-    command = [
-        sys.executable,
-        "-m",
-        "speechbrain_lora_ser.predict",
-        "--model",
-        str(trained_ft_lora / "inference"),
-        "--output",
-        str(output),
-        "--savedir",
-        str(tmp_path / "cli_model"),
-        str(folder),
-    ]
+    command = predict_command(
+        trained_ft_lora / "inference", output, tmp_path / "cli_model", folder
+    )
     result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 1
     assert "broken.wav" in result.stderr and "unreadable" in result.stderr
@@ -307,20 +300,13 @@ def test_batched_files_equal_one_by_one(merged, recipe_data, odd_files):
 def test_command_line_on_odd_audio(trained_ft_lora, odd_files, tmp_path):
     output = tmp_path / "odd.csv"
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "speechbrain_lora_ser.predict",
-            "--model",
-            str(trained_ft_lora / "inference"),
-            "--output",
-            str(output),
-            "--savedir",
-            str(tmp_path / "cli"),
-            "--batch_size",
-            "4",
-            str(odd_files),
-        ],
+        predict_command(
+            trained_ft_lora / "inference",
+            output,
+            tmp_path / "cli",
+            odd_files,
+            options=["--batch_size", "4"],
+        ),
         capture_output=True,
         text=True,
     )

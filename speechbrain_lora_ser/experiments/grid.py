@@ -181,6 +181,20 @@ def plan_grid(
     list of dict
         ``corpus``, ``configuration``, ``seed``, ``folder``, ``command``,
         ``cwd`` for each run.
+
+    Example
+    -------
+    >>> recipes = {
+    ...     "A": {"folder": "recipes/A", "corpus": "A", "cross_corpus": "B",
+    ...           "data_folder": "/data/A"},
+    ...     "B": {"folder": "recipes/B", "corpus": "B", "cross_corpus": "A",
+    ...           "data_folder": "/data/B"}}
+    >>> runs = plan_grid("r", recipes, "wavlm", configurations=("ft_lora", "finetune"))
+    >>> [(r["configuration"], r["corpus"]) for r in runs]
+    [('finetune', 'A'), ('finetune', 'B'), ('ft_lora', 'A'), ('ft_lora', 'B')]
+    >>> [c for c in runs[2]["command"] if c.startswith("--stage1")][0].endswith(
+    ...     "r/B/finetune/wavlm/1986")
+    True
     """
     corpora = list(corpora or recipes)
     ordered = [c for c in CONFIGURATIONS if c in configurations]
@@ -231,6 +245,15 @@ def run_grid(runs, dry_run=False, log=print):
     -------
     list of str
         The status of each run before this call.
+
+    Example
+    -------
+    >>> run = {"corpus": "A", "configuration": "lora", "seed": 1, "cwd": "r/A",
+    ...        "folder": "no/such/run", "command": ["python", "train.py"]}
+    >>> run_grid([run], dry_run=True)
+    [new] A lora seed 1
+        cd r/A && train.py
+    ['new']
     """
     statuses = []
     for run in runs:

@@ -111,6 +111,19 @@ def group_runs(runs):
     -------
     dict
         ``{(encoder, configuration, corpus, cross_corpus): [(folder, info)]}``.
+
+    Example
+    -------
+    >>> info = {"ssl_hub": "x/wavlm", "configuration": "lora", "corpus": "A",
+    ...         "cross_corpus": "B", "stage_fingerprints": {"stage1": {"lr": 1}}}
+    >>> other = dict(info, stage_fingerprints={"stage1": {"lr": 2}})
+    >>> list(group_runs([("r1", info)]))
+    [('wavlm', 'lora', 'A', 'B')]
+    >>> try:
+    ...     group_runs([("r1", info), ("r2", other)])
+    ... except RunMismatch as error:
+    ...     print(str(error).split(": ")[1].split(".")[:3])
+    ['stage_fingerprints', 'stage1', 'lr']
     """
     groups = {}
     for folder, info in runs:
@@ -427,6 +440,14 @@ def write_tables(
     -------
     str
         The Markdown of every table.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> write_tables(tempfile.mkdtemp(), tempfile.mkdtemp())
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: no finished run (results.json + run_info.json) in ...
     """
     runs = find_runs(root)
     if not runs:
