@@ -23,6 +23,8 @@ from peft import LoraConfig, inject_adapter_in_model
 from peft.tuners.lora import LoraLayer
 from transformers.models.wavlm.modeling_wavlm import WavLMAttention
 
+from speechbrain_lora_ser.dropout import dropout, use_fast_dropout
+
 #: Attention q/k/v/output projections and the two feed-forward dense layers.
 PAPER_TARGETS = (
     "q_proj",
@@ -78,13 +80,20 @@ class ModuleCallingWavLMAttention(WavLMAttention):
         if attention_mask is not None:
             padded = attention_mask.ne(1)[:, None, None, :]
             bias = bias.masked_fill(padded, float("-inf"))
-        context = F.scaled_dot_product_attention(
-            query,
-            key,
-            value,
-            attn_mask=bias,
-            dropout_p=self.dropout if self.training else 0.0,
-        )
+        if self.training and self.dropout > 0 and query.device.type == "cpu":
+            # SDPA's CPU path with dropout is this same arithmetic, with
+            # PyTorch's slow CPU dropout (see speechbrain_lora_ser.dropout).
+            scores = torch.matmul(query, key.transpose(-1, -2) * self.scaling)
+            probabilities = dropout(torch.softmax(scores + bias, dim=-1), self.dropout)
+            context = torch.matmul(probabilities, value)
+        else:
+            context = F.scaled_dot_product_attention(
+                query,
+                key,
+                value,
+                attn_mask=bias,
+                dropout_p=self.dropout if self.training else 0.0,
+            )
         context = context.transpose(1, 2).reshape(batch, length, self.embed_dim)
         return self.out_proj(context), None
 
@@ -94,12 +103,11 @@ class ModuleCallingWavLMAttention(WavLMAttention):
         adapters = _fusable_adapters(layers) if self.fuse_qkv else None
         if adapters is None:
             return tuple(layer(hidden_states) for layer in layers)
-        bases = [_base(layer) for layer in layers]
-        weight = torch.cat([base.weight for base in bases])
-        bias = None
-        if all(base.bias is not None for base in bases):
-            bias = torch.cat([base.bias for base in bases])
-        output = F.linear(hidden_states, weight, bias)
+        # The frozen (or trained) base weights are used where they are: a
+        # concatenated copy would be kept by autograd for the backward pass
+        # (12 MB per WavLM-large layer in fp32) in both stages.
+        outputs = [_base(layer)(hidden_states) for layer in layers]
+        update = None
         for name in adapters:
             # one dropout draw for the three adapters of this input
             dropped = layers[0].lora_dropout[name](hidden_states)
@@ -109,8 +117,12 @@ class ModuleCallingWavLMAttention(WavLMAttention):
             up = torch.block_diag(
                 *[layer.lora_B[name].weight * layer.scaling[name] for layer in layers]
             )
-            output = output + F.linear(down, up)
-        return output.chunk(3, dim=-1)
+            term = F.linear(down, up)
+            update = term if update is None else update + term
+        if update is None:
+            return tuple(outputs)
+        updates = update.chunk(3, dim=-1)
+        return tuple(o + u for o, u in zip(outputs, updates, strict=True))
 
 
 def _p(dropout):
@@ -273,6 +285,7 @@ def add_lora(encoder, config=None, adapter_name="default"):
     for parameter in model.parameters():
         parameter.requires_grad = False
     inject_adapter_in_model(config, model, adapter_name=adapter_name)
+    use_fast_dropout(model)
     found = [m for m in model.modules() if isinstance(m, LoraLayer)]
     if not found:
         raise ValueError(

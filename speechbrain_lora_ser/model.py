@@ -17,6 +17,7 @@ from speechbrain.dataio.dataio import length_to_mask
 from speechbrain.lobes.models.ECAPA_TDNN import AttentiveStatisticsPooling
 from transformers import AutoConfig, AutoModel
 
+from speechbrain_lora_ser.dropout import use_fast_dropout
 from speechbrain_lora_ser.lora import add_lora, enable_wavlm_adapters
 
 
@@ -90,6 +91,7 @@ class SSLEncoder(torch.nn.Module):
         # repeated for every frame (seen: 2 s of a 5-s forward pass, batch of
         # 3); the module-calling attention (same output, tested) does not.
         enable_wavlm_adapters(self.model)
+        use_fast_dropout(self.model)
         if gradient_checkpointing:
             # Non-reentrant checkpointing: with a frozen encoder the layers'
             # inputs need no gradient, and the reentrant variant would then

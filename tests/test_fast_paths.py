@@ -96,3 +96,20 @@ def test_every_adapter_still_sees_dropout_on_its_input(tiny_wavlm):
         noisy_b, _ = encoder(wavs)
     assert (noisy_a - clean).abs().max() > 1e-3
     assert (noisy_a - noisy_b).abs().max() > 1e-3  # a fresh draw every call
+
+
+def test_cpu_attention_with_dropout_is_the_sdpa_arithmetic(tiny_wavlm, monkeypatch):
+    """The CPU path that applies attention dropout itself computes SDPA's product."""
+    import speechbrain_lora_ser.lora as lora_module
+
+    (encoder, head), (reference, reference_head) = _pair(tiny_wavlm, lora=True)
+    for module in encoder.modules():
+        if isinstance(module, ModuleCallingWavLMAttention):
+            module.dropout = 0.3  # takes the CPU path in training
+    monkeypatch.setattr(lora_module, "dropout", lambda x, p, training=True: x)
+    wavs, lens = torch.randn(3, 12000), torch.tensor([1.0, 0.7, 0.45])
+    output, grads = _run(encoder, head, True, wavs, lens)
+    expected, expected_grads = _run(reference, reference_head, True, wavs, lens)
+    assert (output - expected).abs().max() <= 1e-5 * max(1.0, expected.abs().max())
+    for name, grad in expected_grads.items():
+        assert (grads[name] - grad).norm() <= 1e-4 * max(grad.norm(), 1e-6), name
