@@ -60,7 +60,7 @@ def dropped_mask(shape, p, device=None, generator=None):
     words = torch.empty((count + 1) // 2, dtype=torch.int64, device=device)
     words.random_(generator=generator)
     uniform = words.view(torch.int32)[:count].bitwise_and_(_RESOLUTION - 1)
-    return (uniform < round(p * _RESOLUTION)).view(*shape)
+    return (uniform < round(p * _RESOLUTION)).view(tuple(shape))
 
 
 class _MaskedDropout(torch.autograd.Function):
