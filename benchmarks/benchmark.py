@@ -305,7 +305,7 @@ def report_training(args, argv):
         print(
             f"| {label} | {compile_mode} | {row['trainable']:,} | "
             f"{1000 * row['step_s']:.1f} ms | {row['peak_mb']:.0f} | "
-            f"{_tensor_peak(row):.0f} | {tflops:.1f} | {tflops / peak:.1%} |"
+            f"{_tensor_peak(row):.0f} | {tflops:.3g} | {tflops / peak:.1%} |"
         )
     for compile_mode in args.compile_modes:
         if ("finetune", compile_mode) not in rows or ("lora", compile_mode) not in rows:

@@ -1,0 +1,53 @@
+"""The benchmark script runs and prints what the README's tables are made of.
+
+Figures are never asserted here (speed targets live in the benchmark's own
+output); this checks that the script works on a small encoder, so that a
+run on a real machine does not fail after minutes of set-up.
+"""
+
+import os
+import re
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_benchmark_prints_ratios_flops_mfu_and_recipe_overhead(tiny_wavlm):
+    command = [
+        sys.executable,
+        os.path.join(ROOT, "benchmarks", "benchmark.py"),
+        "--encoder",
+        tiny_wavlm,
+        "--batch",
+        "2",
+        "--seconds",
+        "1",
+        "--steps",
+        "3",
+        "--warmup",
+        "1",
+        "--sections",
+        "train",
+        "overhead",
+        "inference",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = result.stdout
+    assert "FAILED" not in output, output
+    ratio = re.search(
+        r"LoRA / fine-tuning: step time ([\d.]+)x, peak memory ([\d.]+)x, "
+        r"peak tensors ([\d.]+)x",
+        output,
+    )
+    assert ratio, output
+    assert all(float(value) > 0 for value in ratio.groups())
+    assert re.search(r"FLOPs per step: fine-tuning [\d.]+ T, LoRA [\d.]+ T", output)
+    rows = re.findall(r"\| stage \d: (?:fine-tuning|LoRA) \|.*\| ([\d.]+)% \|", output)
+    assert len(rows) == 2, output  # MFU of both stages
+    overhead = re.findall(
+        r"\| (finetune|lora) \| [\d.]+ ms \| [\d.]+ ms \| ([\d.]+)x", output
+    )
+    assert [stage for stage, _ in overhead] == ["finetune", "lora"], output
+    assert "| lora_merged |" in output and "| lora_unmerged |" in output
