@@ -10,7 +10,7 @@ DEVICE=${DEVICE:-cuda}
 ENCODER=${ENCODER:-microsoft/wavlm-large}
 BATCH=${BATCH:-32}
 UTTERANCE_SECONDS=${UTTERANCE_SECONDS:-6}
-MODES=${MODES:-none none-unfused default reduce-overhead}
+MODES=${MODES:-none none-bf16base default reduce-overhead}
 FILES=${FILES:-256}
 OUT=${OUT:-gpu_results}
 mkdir -p "$OUT"
