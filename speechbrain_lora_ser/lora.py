@@ -20,6 +20,7 @@ import copy
 import torch
 import torch.nn.functional as F
 from peft import LoraConfig, inject_adapter_in_model
+from peft.tuners.lora import Linear as LoraLinear
 from peft.tuners.lora import LoraLayer
 from transformers.models.wavlm.modeling_wavlm import WavLMAttention
 
@@ -43,11 +44,11 @@ class ModuleCallingWavLMAttention(WavLMAttention):
     the gated relative position bias and the key padding mask become the
     additive mask of ``F.scaled_dot_product_attention``.
 
-    The query, key and value projections share their input, so they run as
-    one matrix product over the concatenated weights (and, with LoRA, one
-    dropout draw and one product over the concatenated A matrices, then one
-    block-diagonal product with the B matrices): the same arithmetic in
-    fewer, larger kernels. Each adapter still sees dropout on its input.
+    The query, key and value adapters share their input, so they take one
+    dropout draw and one product over the concatenated A matrices; each B
+    product then accumulates into its projection's output (``add_low_rank``):
+    the same arithmetic in fewer kernels and passes over memory. Each adapter
+    still sees dropout on its input.
     When the projections are called with extra arguments (per-utterance
     adapters), they are called one by one instead.
     """
@@ -107,22 +108,83 @@ class ModuleCallingWavLMAttention(WavLMAttention):
         # concatenated copy would be kept by autograd for the backward pass
         # (12 MB per WavLM-large layer in fp32) in both stages.
         outputs = [_base(layer)(hidden_states) for layer in layers]
-        update = None
         for name in adapters:
-            # one dropout draw for the three adapters of this input
+            # one dropout draw and one product for the three adapters' A
             dropped = layers[0].lora_dropout[name](hidden_states)
             down = F.linear(
                 dropped, torch.cat([layer.lora_A[name].weight for layer in layers])
             )
-            up = torch.block_diag(
-                *[layer.lora_B[name].weight * layer.scaling[name] for layer in layers]
+            outputs = [
+                add_low_rank(
+                    output, part, layer.lora_B[name].weight, layer.scaling[name]
+                )
+                for output, part, layer in zip(
+                    outputs, down.chunk(3, dim=-1), layers, strict=True
+                )
+            ]
+        return tuple(outputs)
+
+
+class AddmmLoraLinear(LoraLinear):
+    """peft's LoRA linear layer, each update added inside its B product.
+
+    peft computes ``result + lora_B(lora_A(dropout(x))) * scaling``: the B
+    product, the scaling and the sum are three passes over the layer's
+    output. Here they are one ``addmm`` (``result + scaling * down @ B.T``):
+    the same arithmetic, two fewer passes over a ``[frames, out_features]``
+    tensor forward and one fewer backward. Anything else (merged or disabled
+    adapters, LoRA variants, per-utterance ``adapter_names``, a bias on B,
+    mixed dtypes outside autocast) runs peft's own forward.
+    """
+
+    #: Use the addmm path (False: peft's forward, the straightforward order).
+    fused = True
+
+    def forward(self, x, *args, **kwargs):
+        """``base_layer(x)`` plus every active adapter's scaled update."""
+        names = _vanilla_adapters(self, x) if not (args or kwargs) else None
+        if names is None or not self.fused:
+            return super().forward(x, *args, **kwargs)
+        result = self.base_layer(x)
+        for name in names:
+            down = self.lora_A[name](self.lora_dropout[name](x))
+            result = add_low_rank(
+                result, down, self.lora_B[name].weight, self.scaling[name]
             )
-            term = F.linear(down, up)
-            update = term if update is None else update + term
-        if update is None:
-            return tuple(outputs)
-        updates = update.chunk(3, dim=-1)
-        return tuple(o + u for o, u in zip(outputs, updates, strict=True))
+        return result
+
+
+def add_low_rank(result, down, weight, scaling):
+    """Return ``result + scaling * down @ weight.T``, one product with accumulation.
+
+    Example
+    -------
+    >>> result, down = torch.ones(2, 3, 4), torch.ones(2, 3, 2)
+    >>> add_low_rank(result, down, torch.ones(4, 2), 0.5)[0, 0]
+    tensor([2., 2., 2., 2.])
+    """
+    shape = result.shape
+    output = torch.addmm(
+        result.reshape(-1, shape[-1]),
+        down.reshape(-1, down.shape[-1]),
+        weight.t(),
+        alpha=scaling,
+    )
+    return output.view(shape)
+
+
+def _vanilla_adapters(layer, x):
+    """Active plain-LoRA adapters of ``layer`` (the addmm path), or None."""
+    if layer.merged or layer.disable_adapters:
+        return None
+    names = [n for n in layer.active_adapters if n in layer.lora_A]
+    for name in names:
+        if name in layer.lora_variant or layer.lora_B[name].bias is not None:
+            return None
+        weight = layer.lora_A[name].weight
+        if x.dtype != weight.dtype and not torch.is_autocast_enabled(x.device.type):
+            return None
+    return names
 
 
 def _p(dropout):
@@ -286,6 +348,9 @@ def add_lora(encoder, config=None, adapter_name="default"):
         parameter.requires_grad = False
     inject_adapter_in_model(config, model, adapter_name=adapter_name)
     use_fast_dropout(model)
+    for module in model.modules():
+        if type(module) is LoraLinear:
+            module.__class__ = AddmmLoraLinear
     found = [m for m in model.modules() if isinstance(m, LoraLayer)]
     if not found:
         raise ValueError(

@@ -1,10 +1,10 @@
 """Faster computation orders give the straightforward version's results.
 
-The fused q/k/v projections (one product over the concatenated weights, one
-dropout draw and one product over the concatenated LoRA A matrices, a
-block-diagonal product with the B matrices) against the three modules
-called one by one: outputs within float32 rounding (and bf16 tolerance
-under autocast), LoRA and encoder gradients within 1e-3 relative.
+The fused q/k/v adapters (one dropout draw and one product over the
+concatenated LoRA A matrices) and every adapter's B product accumulated into
+its layer's output by one ``addmm``, against peft's own forward on the three
+modules called one by one: outputs within float32 rounding (and bf16
+tolerance under autocast), LoRA and encoder gradients within 1e-3 relative.
 """
 
 import copy
@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from speechbrain_lora_ser.lora import (
+    AddmmLoraLinear,
     ModuleCallingWavLMAttention,
     add_lora,
     lora_config,
@@ -38,6 +39,7 @@ def _pair(tiny_wavlm, lora):
 
 def _run(encoder, head, fused, wavs, lens):
     ModuleCallingWavLMAttention.fuse_qkv = fused
+    AddmmLoraLinear.fused = fused
     try:
         encoder.train()
         head.eval()  # no head dropout: compare the encoder's arithmetic
@@ -45,6 +47,7 @@ def _run(encoder, head, fused, wavs, lens):
         output.pow(2).sum().backward()
     finally:
         ModuleCallingWavLMAttention.fuse_qkv = True
+        AddmmLoraLinear.fused = True
     grads = {
         n: p.grad.clone() for n, p in encoder.named_parameters() if p.grad is not None
     }
@@ -113,3 +116,21 @@ def test_cpu_attention_with_dropout_is_the_sdpa_arithmetic(tiny_wavlm, monkeypat
     assert (output - expected).abs().max() <= 1e-5 * max(1.0, expected.abs().max())
     for name, grad in expected_grads.items():
         assert (grads[name] - grad).norm() <= 1e-4 * max(grad.norm(), 1e-6), name
+
+
+def test_every_lora_layer_takes_the_addmm_path(tiny_wavlm, monkeypatch):
+    """No LoRA layer falls back to peft's forward in training (the fast path runs)."""
+    from peft.tuners.lora import Linear as LoraLinear
+
+    encoder = SSLEncoder(tiny_wavlm)
+    add_lora(encoder, lora_config(rank=4, alpha=8))
+    layers = [m for m in encoder.modules() if isinstance(m, LoraLinear)]
+    assert layers and all(type(m) is AddmmLoraLinear for m in layers)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("peft's forward ran")
+
+    monkeypatch.setattr(LoraLinear, "forward", refuse)
+    encoder.train()
+    hidden, _ = encoder(torch.randn(2, 8000))
+    hidden.sum().backward()
