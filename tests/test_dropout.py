@@ -28,12 +28,39 @@ def test_each_element_is_dropped_with_probability_p(p):
     assert abs(rate - p) <= 5 * math.sqrt(p * (1 - p) / count)
 
 
-def test_neighbouring_elements_are_independent():
-    # the two halves of one 64-bit draw must not be correlated
+@pytest.mark.parametrize("p", [0.1, 0.5], ids=["gaps", "bits"])
+def test_neighbouring_elements_are_independent(p):
+    # neither successive gaps nor the two halves of a 64-bit draw may correlate
     torch.manual_seed(1)
-    mask = dropped_mask((1_000_000,), 0.5).double().view(-1, 2)
+    mask = dropped_mask((1_000_000,), p).double().view(-1, 2)
     correlation = torch.corrcoef(mask.T)[0, 1].item()
     assert abs(correlation) <= 5 / math.sqrt(mask.shape[0])
+
+
+@pytest.mark.parametrize("p", [0.05, 0.5], ids=["gaps", "bits"])
+def test_every_part_of_a_tensor_is_dropped_at_the_same_rate(p):
+    torch.manual_seed(4)
+    parts = dropped_mask((10, 200_000), p).double().mean(dim=1)
+    assert (parts - p).abs().max() <= 5 * math.sqrt(p * (1 - p) / 200_000)
+
+
+def test_gaps_drawn_in_several_rounds_continue_the_same_process(monkeypatch):
+    # with fewer gaps drawn per round, the loop that draws more runs often
+    import types
+
+    import speechbrain_lora_ser.dropout as module
+
+    few = types.SimpleNamespace(sqrt=lambda value: 0.0, prod=math.prod)
+    monkeypatch.setattr(module, "math", few)
+    torch.manual_seed(5)
+    counts = []
+    for _ in range(200):
+        positions = module.dropped_positions(10_000, 0.2)
+        assert (positions.diff() > 0).all() and 0 <= positions.min()
+        assert positions.max() < 10_000
+        counts.append(len(positions))
+    rate = sum(counts) / (200 * 10_000)
+    assert abs(rate - 0.2) <= 5 * math.sqrt(0.2 * 0.8 / (200 * 10_000))
 
 
 def test_kept_values_are_scaled_and_the_gradient_follows_the_mask():
