@@ -101,7 +101,7 @@ class ModuleCallingWavLMAttention(WavLMAttention):
     def _qkv(self, hidden_states):
         """Query, key and value projections of ``hidden_states``."""
         layers = (self.q_proj, self.k_proj, self.v_proj)
-        adapters = _fusable_adapters(layers) if self.fuse_qkv else None
+        adapters = _fusable_adapters(layers, hidden_states) if self.fuse_qkv else None
         if adapters is None:
             return tuple(layer(hidden_states) for layer in layers)
         # The frozen (or trained) base weights are used where they are: a
@@ -195,11 +195,12 @@ def _base(layer):
     return layer.get_base_layer() if isinstance(layer, LoraLayer) else layer
 
 
-def _fusable_adapters(layers):
+def _fusable_adapters(layers, inputs):
     """Active adapters shared by q/k/v (``[]`` for plain layers), or None.
 
     None means "call the layers one by one": hooks that pass per-call
-    arguments, merged or disabled adapters, LoRA variants or mixed layers.
+    arguments, layers that would not take the addmm path on ``inputs``
+    (``_vanilla_adapters``), different adapters or dropouts, mixed layers.
     """
     if any(layer._forward_pre_hooks or layer._forward_hooks for layer in layers):
         return None
@@ -210,16 +211,16 @@ def _fusable_adapters(layers):
         )
     if not all(lora):
         return None
+    names = [_vanilla_adapters(layer, inputs) for layer in layers]
+    if names[0] is None or any(other != names[0] for other in names[1:]):
+        return None
     first = layers[0]
-    names = [n for n in first.active_adapters if n in first.lora_A]
-    for layer in layers:
-        if layer.merged or layer.disable_adapters or layer.lora_variant:
+    for layer in layers[1:]:
+        if any(
+            _p(layer.lora_dropout[n]) != _p(first.lora_dropout[n]) for n in names[0]
+        ):
             return None
-        if [n for n in layer.active_adapters if n in layer.lora_A] != names:
-            return None
-        if any(_p(layer.lora_dropout[n]) != _p(first.lora_dropout[n]) for n in names):
-            return None
-    return names
+    return names[0]
 
 
 def unwrap_encoder(encoder):
