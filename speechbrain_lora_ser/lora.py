@@ -135,6 +135,13 @@ class AddmmLoraLinear(LoraLinear):
     tensor forward and one fewer backward. Anything else (merged or disabled
     adapters, LoRA variants, per-utterance ``adapter_names``, a bias on B,
     mixed dtypes outside autocast) runs peft's own forward.
+
+    Example
+    -------
+    >>> model = add_lora(torch.nn.Sequential(torch.nn.Linear(4, 4)),
+    ...     lora_config(rank=2, alpha=4, target_modules=["0"]))
+    >>> type(model[0]).__name__, model(torch.ones(3, 4)).shape
+    ('AddmmLoraLinear', torch.Size([3, 4]))
     """
 
     #: Use the addmm path (False: peft's forward, the straightforward order).
