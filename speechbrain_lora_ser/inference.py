@@ -27,8 +27,6 @@ Authors
  * speechbrain-lora-ser contributors 2026
 """
 
-import os
-
 import torch
 from speechbrain.dataio.preprocess import AudioNormalizer
 from speechbrain.inference.interfaces import Pretrained
@@ -43,21 +41,24 @@ from speechbrain_lora_ser.audio import (
     receptive_field,
     signal_warning,
 )
-from speechbrain_lora_ser.bank import AdapterBank
 from speechbrain_lora_ser.ccc import ATTRIBUTES
 
 
 class EncoderRegressor(Pretrained):
     """Predicts emotional attributes on the model's label scale (e.g. 1-7).
 
-    Load with ``EncoderRegressor.from_hparams(source=FOLDER, savedir=...)``
-    where FOLDER is the ``inference/`` folder a training run writes.
+    Load with ``EncoderRegressor.from_hparams(source=..., savedir=...)``,
+    where ``source`` is an exported model: the ``inference/`` folder of a
+    training run, an adapter bank's folder, or a model repository on the
+    Hugging Face Hub (``"<org>/<name>"``). What rates a batch is the
+    ``regressor`` module its ``hyperparams.yaml`` declares (see
+    ``speechbrain_lora_ser.regressor``): one trained model or an adapter bank.
     """
 
-    MODULES_NEEDED = ["ssl", "head"]
+    MODULES_NEEDED = ["regressor"]
+    HPARAMS_NEEDED = ["sample_rate", "window_seconds", "hop_seconds"]
     #: Largest fraction of a batch that may be padding (predict_files).
     max_padding = 0.1
-    HPARAMS_NEEDED = ["label_scaler", "sample_rate", "window_seconds", "hop_seconds"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -66,14 +67,15 @@ class EncoderRegressor(Pretrained):
 
     @classmethod
     def from_hparams(cls, source, hparams_file="hyperparams.yaml", **kwargs):
-        """Load from an exported inference folder.
+        """Load an exported model from a folder or a model repository.
 
         Arguments
         ---------
         source : str
-            The inference folder.
+            A local folder or a Hugging Face Hub repository (``org/name``),
+            fetched by SpeechBrain (its cache, ``savedir``, offline mode).
         hparams_file : str
-            Name of the inference YAML in ``source``.
+            Name of the model's YAML in ``source``.
         **kwargs
             Passed to ``Pretrained.from_hparams`` (``savedir``,
             ``run_opts``, ``overrides``...).
@@ -83,27 +85,21 @@ class EncoderRegressor(Pretrained):
         EncoderRegressor
         """
         overrides = dict(kwargs.pop("overrides", None) or {})
-        if os.path.isdir(source):
-            overrides.setdefault("model_folder", os.path.abspath(source))
+        # the weights are fetched from where the YAML was (pretrainer paths)
+        overrides.setdefault("pretrained_path", str(source))
         return super().from_hparams(
             source, hparams_file=hparams_file, overrides=overrides, **kwargs
         )
 
     @property
     def label_range(self):
-        """``(low, high)`` of the model's label scale (a bank's base language)."""
-        scaler = self.hparams.label_scaler
-        return scaler.low, scaler.high
-
-    @property
-    def bank(self):
-        """The adapter bank, when this model is one (else None)."""
-        return self.mods.head if isinstance(self.mods.head, AdapterBank) else None
+        """``(low, high)`` of the values this model returns."""
+        return self.mods.regressor.label_range
 
     @property
     def min_samples(self):
         """Fewest samples the encoder can rate (its receptive field)."""
-        return receptive_field(self.mods.ssl.model.config)
+        return receptive_field(self.mods.regressor.encoder.model.config)
 
     def read_audio(self, path):
         """Read a file as the model hears it: mono, at its sample rate.
@@ -113,7 +109,7 @@ class EncoderRegressor(Pretrained):
         """
         return read_audio(path, self.audio_normalizer)
 
-    def encode_batch(self, wavs, wav_lens=None):
+    def encode_batch(self, wavs, wav_lens=None, language=None):
         """Pooled utterance embeddings (attentive mean and std).
 
         Arguments
@@ -122,6 +118,8 @@ class EncoderRegressor(Pretrained):
             ``[batch, samples]`` 16 kHz waveforms (padded).
         wav_lens : torch.Tensor, optional
             Relative lengths.
+        language : str, optional
+            For an adapter bank: the known language (no routing).
 
         Returns
         -------
@@ -130,10 +128,7 @@ class EncoderRegressor(Pretrained):
         """
         wavs, wav_lens = self._prepare(wavs, wav_lens)
         with torch.no_grad(), self.inference_ctx:
-            if self.bank is not None:
-                return self.bank(wavs, wav_lens, embeddings=True)[0]
-            hidden, frame_lens = self.mods.ssl(wavs, wav_lens)
-            return self.mods.head.pool(hidden, frame_lens)
+            return self.mods.regressor.embed(wavs, wav_lens, language)
 
     def predict_batch(
         self, wavs, wav_lens=None, clip=True, language=None, return_languages=False
@@ -153,7 +148,7 @@ class EncoderRegressor(Pretrained):
             language.
         return_languages : bool
             Also return each utterance's language and its probability
-            (None for a model that is not a bank).
+            (None for a model that has no languages).
 
         Returns
         -------
@@ -161,13 +156,35 @@ class EncoderRegressor(Pretrained):
             ``[batch, 3]`` (arousal, valence, dominance), and with
             ``return_languages`` the languages and probabilities.
         """
-        raw, low, high, languages, probabilities = self._raw_batch(
-            wavs, wav_lens, language
-        )
-        values = torch.maximum(torch.minimum(raw, high), low) if clip else raw
+        ratings = self.rate_batch(wavs, wav_lens, language)
+        values = ratings.values
+        if clip:
+            values = torch.maximum(torch.minimum(values, ratings.high), ratings.low)
         if return_languages:
-            return values, languages, probabilities
+            return values, ratings.languages, ratings.probabilities
         return values
+
+    def rate_batch(self, wavs, wav_lens=None, language=None):
+        """The regressor's ``Ratings`` of a batch (raw values, scales, languages).
+
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            ``[batch, samples]`` 16 kHz waveforms (padded).
+        wav_lens : torch.Tensor, optional
+            Relative lengths.
+        language : str, optional
+            For an adapter bank: the known language (no routing).
+
+        Returns
+        -------
+        speechbrain_lora_ser.regressor.Ratings
+        """
+        wavs, wav_lens = self._prepare(wavs, wav_lens)
+        # run_opts={"precision": "bf16"} runs the model under bf16 autocast
+        with torch.no_grad(), self.inference_ctx:
+            ratings = self.mods.regressor(wavs, wav_lens, language)
+        return ratings._replace(values=ratings.values.float())
 
     def predict_file(self, path, return_windows=False, clip=True, language=None):
         """Predict the attributes of an audio file (any rate, any channels).
@@ -258,8 +275,7 @@ class EncoderRegressor(Pretrained):
             ``duration``, ``language``, ``language_probability`` (and
             ``windows``).
         """
-        if language is not None and self.bank is None:
-            raise ValueError("language= applies to an adapter bank only")
+        self.mods.regressor.check_language(language)
         results = []
         with tqdm(
             total=len(paths), disable=not progress, desc="predicting", unit="file"
@@ -299,21 +315,24 @@ class EncoderRegressor(Pretrained):
                 continue
             for begin, end in self._windows(wav.shape[0]):
                 segments.append((index, begin, end, wav))
-        raw = self._predict_segments(segments, batch_size, language)
+        rated = self._rate_segments(segments, batch_size, language)
         for index, result in enumerate(results):
             windows = [
-                (s, r) for s, r in zip(segments, raw, strict=True) if s[0] == index
+                (s[1], s[2], window)
+                for s, window in zip(segments, rated, strict=True)
+                if s[0] == index
             ]
             if windows:
                 self._summarise(result, windows, return_windows, clip)
         return results
 
-    def _predict_segments(self, segments, batch_size, language=None):
-        """Raw predictions of every segment, batched by duration.
+    def _rate_segments(self, segments, batch_size, language=None):
+        """The rating of every segment, batched by duration.
 
-        Each is ``(values, low, high, language, probability)``.
+        Each is a dict: ``values``, ``low``, ``high`` (tensors on the CPU),
+        ``language``, ``probability``, ``note``.
         """
-        raw = [None] * len(segments)
+        rated = [None] * len(segments)
         for chosen in self._batches(segments, batch_size):
             lengths = [segments[i][2] - segments[i][1] for i in chosen]
             longest = max(lengths)
@@ -322,18 +341,17 @@ class EncoderRegressor(Pretrained):
                 _, begin, end, wav = segments[i]
                 wavs[row, : end - begin] = wav[begin:end]
             lens = torch.tensor(lengths, dtype=torch.float32) / longest
-            values, low, high, languages, probabilities = self._raw_batch(
-                wavs, lens, language
-            )
+            ratings = self.rate_batch(wavs, lens, language)
             for row, i in enumerate(chosen):
-                raw[i] = (
-                    values[row].cpu(),
-                    low[row].cpu(),
-                    high[row].cpu(),
-                    None if languages is None else languages[row],
-                    None if probabilities is None else probabilities[row],
-                )
-        return raw
+                rated[i] = {
+                    "values": ratings.values[row].cpu(),
+                    "low": ratings.low[row].cpu(),
+                    "high": ratings.high[row].cpu(),
+                    "language": ratings.languages[row],
+                    "probability": ratings.probabilities[row],
+                    "note": ratings.notes[row],
+                }
+        return rated
 
     def _batches(self, segments, batch_size):
         """Segments grouped by duration, at most ``max_padding`` of each batch padded.
@@ -360,36 +378,34 @@ class EncoderRegressor(Pretrained):
             yield batch
 
     def _summarise(self, result, windows, return_windows, clip):
-        """Duration-weighted mean of a file's windows, checked against the scale."""
-        weights = torch.tensor([s[2] - s[1] for s, _ in windows], dtype=torch.float32)
-        values = torch.stack([r[0] for _, r in windows])
+        """Duration-weighted mean of a file's windows, checked against the scale.
+
+        ``windows`` are ``(begin, end, rating)``. The file's language is the
+        one heard longest; notes of its windows (e.g. an uncertain language)
+        join the file's warning.
+        """
+        weights = torch.tensor([end - begin for begin, end, _ in windows]).float()
+        values = torch.stack([w["values"] for _, _, w in windows])
         mean = (values * weights[:, None]).sum(0) / weights.sum()
-        language = None
-        if windows[0][1][3] is not None:
-            share = {}
-            for weight, (_, r) in zip(weights.tolist(), windows, strict=True):
-                share[r[3]] = share.get(r[3], 0.0) + weight
-            language = max(share, key=share.get)
-            agreeing = [
-                (w, r)
-                for w, (_, r) in zip(weights, windows, strict=True)
-                if r[3] == language
-            ]
+        share = {}
+        for weight, (_, _, window) in zip(weights.tolist(), windows, strict=True):
+            share[window["language"]] = share.get(window["language"], 0.0) + weight
+        language = max(share, key=share.get)
+        heard = [
+            (weight, window)
+            for weight, (_, _, window) in zip(weights.tolist(), windows, strict=True)
+            if window["language"] == language
+        ]
+        if language is not None:
             result["language"] = language
             result["language_probability"] = float(
-                sum(w * r[4] for w, r in agreeing) / sum(w for w, _ in agreeing)
+                sum(weight * w["probability"] for weight, w in heard)
+                / sum(weight for weight, _ in heard)
             )
-            if self.bank.index(language) == 0 and any(
-                r[4] < self.bank.min_language_probability for _, r in windows
-            ):
-                note = (
-                    "language uncertain (probability below "
-                    f"{self.bank.min_language_probability:g}): base model used"
-                )
-                result["warning"] = "; ".join(filter(None, [result["warning"], note]))
-        low, high = windows[0][1][1], windows[0][1][2]
-        if language is not None:
-            low, high = next((r[1], r[2]) for _, r in windows if r[3] == language)
+        notes = dict.fromkeys(w["note"] for _, _, w in windows if w["note"])
+        if notes:
+            result["warning"] = "; ".join(filter(None, [result["warning"], *notes]))
+        low, high = heard[0][1]["low"], heard[0][1]["high"]
         outside = (mean < low) | (mean > high)
         result["out_of_range"] = [
             a for a, o in zip(ATTRIBUTES, outside, strict=True) if o
@@ -399,34 +415,18 @@ class EncoderRegressor(Pretrained):
         if return_windows:
             rate = self.hparams.sample_rate
             result["windows"] = []
-            for s, r in windows:
-                value = torch.maximum(torch.minimum(r[0], r[2]), r[1]) if clip else r[0]
-                entry = {"start": s[1] / rate, "end": s[2] / rate}
+            for begin, end, w in windows:
+                value = w["values"]
+                if clip:
+                    value = torch.maximum(torch.minimum(value, w["high"]), w["low"])
+                entry = {"start": begin / rate, "end": end / rate}
                 entry |= dict(zip(ATTRIBUTES, value.tolist(), strict=True))
-                if r[3] is not None:
-                    entry |= {"language": r[3], "language_probability": r[4]}
+                if w["language"] is not None:
+                    entry |= {
+                        "language": w["language"],
+                        "language_probability": w["probability"],
+                    }
                 result["windows"].append(entry)
-
-    def _raw_batch(self, wavs, wav_lens, language=None):
-        """Unclipped predictions on the label scale, per-row scale ends, languages."""
-        wavs, wav_lens = self._prepare(wavs, wav_lens)
-        # run_opts={"precision": "bf16"} runs the model under bf16 autocast
-        with torch.no_grad(), self.inference_ctx:
-            if self.bank is not None:
-                values, routes, probabilities = self.bank(wavs, wav_lens, language)
-                scalers = [self.bank.scalers[i] for i in routes]
-                languages = [self.bank.languages[i] for i in routes]
-            else:
-                if language is not None:
-                    raise ValueError("language= applies to an adapter bank only")
-                hidden, frame_lens = self.mods.ssl(wavs, wav_lens)
-                scaled = self.mods.head(hidden, frame_lens)
-                values = self.hparams.label_scaler.unscale(scaled.float())
-                scalers = [self.hparams.label_scaler] * values.shape[0]
-                languages = probabilities = None
-        low = torch.tensor([[s.low] for s in scalers], device=values.device)
-        high = torch.tensor([[s.high] for s in scalers], device=values.device)
-        return values.float(), low, high, languages, probabilities
 
     def _windows(self, samples):
         rate = self.hparams.sample_rate

@@ -17,7 +17,6 @@ from speechbrain.dataio.dataio import length_to_mask
 from speechbrain.lobes.models.ECAPA_TDNN import AttentiveStatisticsPooling
 from transformers import AutoConfig, AutoModel
 
-from speechbrain_lora_ser.dropout import use_fast_dropout
 from speechbrain_lora_ser.lora import add_lora, enable_wavlm_adapters
 
 
@@ -26,9 +25,12 @@ class SSLEncoder(torch.nn.Module):
 
     Arguments
     ---------
-    source : str
+    source : str or dict
         Hub name (``microsoft/wavlm-large``) or a local folder with
-        ``config.json`` (and weights, unless ``from_config``).
+        ``config.json`` (and weights, unless ``from_config``), or the
+        encoder's ``transformers`` configuration as a dict (``model_type``
+        and the fields of ``config.json``: an exported model carries it in
+        its ``hyperparams.yaml``; implies ``from_config``).
     freeze : bool
         If True the encoder is not trained (run in eval mode, no gradient).
     normalize_waveform : bool
@@ -75,7 +77,8 @@ class SSLEncoder(torch.nn.Module):
         cache_dir=None,
     ):
         super().__init__()
-        config = AutoConfig.from_pretrained(source, cache_dir=cache_dir)
+        config = encoder_config(source, cache_dir)
+        from_config = from_config or isinstance(source, dict)
         if layerdrop is not None:
             config.layerdrop = layerdrop
         if from_config:
@@ -91,7 +94,6 @@ class SSLEncoder(torch.nn.Module):
         # repeated for every frame (seen: 2 s of a 5-s forward pass, batch of
         # 3); the module-calling attention (same output, tested) does not.
         enable_wavlm_adapters(self.model)
-        use_fast_dropout(self.model)
         if gradient_checkpointing:
             # Non-reentrant checkpointing: with a frozen encoder the layers'
             # inputs need no gradient, and the reentrant variant would then
@@ -141,6 +143,34 @@ class SSLEncoder(torch.nn.Module):
         frame_lens : torch.Tensor
             Relative lengths of ``hidden``.
         """
+        wavs, mask, samples = self.prepare_input(wavs, wav_lens)
+        with torch.set_grad_enabled(not self.freeze and torch.is_grad_enabled()):
+            output = self.model(wavs, attention_mask=mask.long())
+        hidden = output.last_hidden_state
+        frames = self.model._get_feat_extract_output_lengths(samples)
+        frame_lens = frames.to(hidden.dtype) / hidden.shape[1]
+        return hidden, frame_lens.clamp(max=1.0)
+
+    def prepare_input(self, wavs, wav_lens=None):
+        """What the encoder's first layer sees: normalised, padding zeroed.
+
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            ``[batch, samples]`` waveforms at 16 kHz.
+        wav_lens : torch.Tensor
+            Relative lengths in ``(0, 1]``.
+
+        Returns
+        -------
+        wavs : torch.Tensor
+            Each waveform normalised over its true length (when
+            ``normalize_waveform``), zero past it.
+        mask : torch.Tensor
+            ``[batch, samples]`` True on real samples.
+        samples : torch.Tensor
+            True length of each waveform, in samples.
+        """
         if wav_lens is None:
             wav_lens = torch.ones(wavs.shape[0], device=wavs.device)
         samples = torch.round(wav_lens * wavs.shape[1]).long()
@@ -152,12 +182,7 @@ class SSLEncoder(torch.nn.Module):
             wavs = (wavs - mean) / torch.sqrt(var + 1e-7) * mask
         else:
             wavs = wavs * mask
-        with torch.set_grad_enabled(not self.freeze and torch.is_grad_enabled()):
-            output = self.model(wavs, attention_mask=mask.long())
-        hidden = output.last_hidden_state
-        frames = self.model._get_feat_extract_output_lengths(samples)
-        frame_lens = frames.to(hidden.dtype) / hidden.shape[1]
-        return hidden, frame_lens.clamp(max=1.0)
+        return wavs, mask.bool(), samples
 
 
 def frame_mask(lengths, frames):
@@ -292,39 +317,13 @@ class EmotionHead(torch.nn.Module):
         return self.regressor(self.pool(hidden, lengths))
 
 
-def emotion_head(
-    input_size, attention_channels=128, hidden_size=256, dropout=0.2, n_outputs=3
-):
-    """Build the recipes' head in code (their YAML declares the same layers).
-
-    Used by benchmarks and tests that build a model without a YAML.
-
-    Example
-    -------
-    >>> emotion_head(16, attention_channels=8, hidden_size=8).regressor[0]
-    Linear(in_features=32, out_features=8, bias=True)
-    """
-    return EmotionHead(
-        MaskedAttentiveStatisticsPooling(
-            input_size, attention_channels=attention_channels
-        ),
-        torch.nn.Sequential(
-            torch.nn.Linear(2 * input_size, hidden_size),
-            torch.nn.LayerNorm(hidden_size),
-            torch.nn.ReLU(),
-            torch.nn.Dropout(dropout),
-            torch.nn.Linear(hidden_size, n_outputs),
-        ),
-    )
-
-
 def encoder_hidden_size(source, cache_dir=None):
     """Width of an encoder's hidden states, read from its configuration.
 
     Arguments
     ---------
-    source : str
-        Hub name or local folder of the encoder.
+    source : str or dict
+        Hub name or local folder of the encoder, or its configuration.
     cache_dir : str, optional
         ``transformers`` cache folder.
 
@@ -339,4 +338,31 @@ def encoder_hidden_size(source, cache_dir=None):
     >>> encoder_hidden_size(save_tiny_encoder(tempfile.mkdtemp(), hidden_size=32))
     32
     """
-    return AutoConfig.from_pretrained(source, cache_dir=cache_dir).hidden_size
+    return encoder_config(source, cache_dir).hidden_size
+
+
+def encoder_config(source, cache_dir=None):
+    """The ``transformers`` configuration of an encoder.
+
+    Arguments
+    ---------
+    source : str or dict
+        Hub name or local folder, or a configuration as a dict (with its
+        ``model_type``).
+    cache_dir : str, optional
+        ``transformers`` cache folder.
+
+    Returns
+    -------
+    transformers.PretrainedConfig
+
+    Example
+    -------
+    >>> config = encoder_config({"model_type": "hubert", "hidden_size": 32})
+    >>> type(config).__name__, config.hidden_size
+    ('HubertConfig', 32)
+    """
+    if isinstance(source, dict):
+        fields = dict(source)
+        return AutoConfig.for_model(fields.pop("model_type"), **fields)
+    return AutoConfig.from_pretrained(source, cache_dir=cache_dir)

@@ -1,45 +1,105 @@
 #!/usr/bin/env python3
-"""Recipe: arousal, valence and dominance of English podcast speech (MSP-Podcast).
+"""Recipe: arousal, valence and dominance of English podcast speech.
 
 Trains a self-supervised encoder (WavLM-large or HuBERT-large) with an
 attentive-statistics-pooling head on MSP-Podcast, jointly predicting
-arousal, valence and dominance with a CCC loss, in the five configurations of
-"Bridging Emotions Across Languages: Low Rank Adaptation for Multilingual
+arousal, valence and dominance with a CCC loss, in the five configurations
+of "Bridging Emotions Across Languages: Low Rank Adaptation for Multilingual
 Speech Emotion Recognition" (Goncalves et al., Interspeech 2024).
 BIIC-Podcast (Taiwanese Mandarin) is the other language: FT(dual) and
 FT+LoRA train their stage 1 on it (hparams/ft_lora.yaml here is the paper's
-B->M), and
-every model is also tested on it when --cross_data_folder is given.
+B->M), and every model is also tested on it when --cross_data_folder is
+given.
 
 > python train.py hparams/ft_lora.yaml --data_folder=/data/MSP-Podcast \
 >     --cross_data_folder=/data/BIIC-Podcast
 > python train.py hparams/finetune.yaml --data_folder=/data/MSP-Podcast
 
 To read the code, start at ``__main__`` at the bottom: prepare the data,
-build the datasets, train the stages the YAML declares, test, export.
+build the datasets, train the stages the YAML declares, test, export. The
+model is declared in hparams/models/ser_model.yaml; what the Brain computes
+and optimises is ``SERBrain`` below; the bookkeeping every stage shares
+(optimizers, development CCC, checkpoints) is ``EmotionBrain`` in the
+speechbrain_lora_ser package, which both recipes use.
 
 Authors
  * speechbrain-lora-ser contributors 2026
 """
 
+import math
 import os
 import sys
 
-import speechbrain as sb
+import torch
 from biic_podcast_prepare import prepare_biic_podcast
 from hyperpyyaml import load_hyperpyyaml
 from msp_podcast_prepare import prepare_msp_podcast
-from speechbrain.utils.distributed import if_main_process, run_on_main
-
 from speechbrain_lora_ser.brain import EmotionBrain
 from speechbrain_lora_ser.corpus import read_manifests
-from speechbrain_lora_ser.export import export_inference_folder
-from speechbrain_lora_ser.pipeline import make_datasets
+from speechbrain_lora_ser.export import export_inference_folder, model_file_of
 from speechbrain_lora_ser.results import test_corpora, write_results
-
-INFERENCE_HPARAMS = os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), "hparams", "inference.yaml"
+from speechbrain_lora_ser.stages import (
+    adopt_stage1_settings,
+    fit_stages,
+    resolved_settings,
 )
+
+import speechbrain as sb
+from speechbrain.dataio.preprocess import AudioNormalizer
+from speechbrain.utils.distributed import if_main_process, run_on_main
+from speechbrain.utils.logger import get_logger
+
+logger = get_logger(__name__)
+
+
+class SERBrain(EmotionBrain):
+    """Arousal, valence and dominance from speech, with the CCC loss."""
+
+    def compute_forward(self, batch, stage):
+        """Encode the waveforms, pool the hidden states, regress.
+
+        Arguments
+        ---------
+        batch : PaddedBatch
+            ``sig`` (waveforms, relative lengths) and ``labels``.
+        stage : sb.Stage
+            TRAIN, VALID or TEST.
+
+        Returns
+        -------
+        predictions : torch.Tensor
+            ``[batch, 3]`` attributes on the model's 0-1 range.
+        """
+        batch = batch.to(self.device)
+        wavs, wav_lens = batch.sig
+        hidden, frame_lens = self.modules.ssl(wavs, wav_lens)
+        return self.modules.head(hidden, frame_lens)
+
+    def compute_objectives(self, predictions, batch, stage):
+        """The CCC loss; evaluation keeps every prediction for the epoch's CCC.
+
+        Arguments
+        ---------
+        predictions : torch.Tensor
+            The output of ``compute_forward``.
+        batch : PaddedBatch
+            The batch (``labels`` are NaN for unlabeled utterances).
+        stage : sb.Stage
+            TRAIN, VALID or TEST.
+
+        Returns
+        -------
+        loss : torch.Tensor
+            1 - CCC, averaged over arousal, valence and dominance.
+        """
+        targets = batch.labels.data.to(predictions.device)
+        predictions = predictions.float()
+        if stage != sb.Stage.TRAIN:
+            self.ccc_stats.append(batch.id, predictions, targets)
+        labeled = ~torch.isnan(targets).any(dim=1)
+        if not labeled.any():  # an unlabeled partition: predictions only
+            return predictions.sum() * 0.0
+        return self.hparams.compute_cost(predictions[labeled], targets[labeled])
 
 
 def check_data_folders(hparams, hparams_file):
@@ -53,8 +113,8 @@ def check_data_folders(hparams, hparams_file):
         raise SystemExit(
             f"{hparams_file}: {', '.join(needs_cross)} trains on "
             f"{hparams['cross_corpus']}: pass --cross_data_folder=/path/to/"
-            f"{hparams['cross_corpus']} (it is also the cross-lingual test set, "
-            "even when --stage1_folder reuses a finished stage 1)"
+            f"{hparams['cross_corpus']} (it is also the cross-lingual test "
+            "set, even when --stage1_folder reuses a finished stage 1)"
         )
 
 
@@ -91,49 +151,90 @@ def prepare_data(hparams):
 
 
 def dataio_prep(hparams):
-    """Datasets of every prepared partition: ``{corpus: {partition: dataset}}``."""
+    """Datasets of every prepared partition: ``{corpus: {partition: data}}``.
+
+    A manifest entry is ``{"wav": path, "duration": seconds, "arousal": v,
+    "valence": v, "dominance": v}`` (null labels: an unlabeled utterance).
+    The audio pipeline reads the file, resamples it to the model's rate and
+    mixes it down to mono; the label pipeline puts the attributes on the
+    model's 0-1 range (NaN where unlabeled).
+    """
+    normalizer = AudioNormalizer(sample_rate=hparams["sample_rate"])
+
+    @sb.utils.data_pipeline.takes("wav")
+    @sb.utils.data_pipeline.provides("sig")
+    def audio_pipeline(wav):
+        signal, rate = sb.dataio.audio_io.load(wav, channels_first=False)
+        return normalizer(signal, rate)
+
+    def corpus_datasets(manifest_folder, label_scaler):
+        @sb.utils.data_pipeline.takes("arousal", "valence", "dominance")
+        @sb.utils.data_pipeline.provides("labels")
+        def label_pipeline(arousal, valence, dominance):
+            labels = torch.tensor(
+                [
+                    math.nan if value is None else float(value)
+                    for value in (arousal, valence, dominance)
+                ]
+            )
+            return label_scaler.scale(labels)
+
+        return {
+            partition: sb.dataio.dataset.DynamicItemDataset.from_json(
+                json_path=path,
+                dynamic_items=[audio_pipeline, label_pipeline],
+                output_keys=["id", "sig", "labels"],
+            )
+            for partition, path in read_manifests(manifest_folder).items()
+        }
+
     datasets = {
-        hparams["corpus"]: make_datasets(
-            read_manifests(hparams["manifest_folder"]),
-            hparams["label_scaler"],
-            hparams["sample_rate"],
+        hparams["corpus"]: corpus_datasets(
+            hparams["manifest_folder"], hparams["label_scaler"]
         )
     }
     if hparams["cross_data_folder"]:
-        datasets[hparams["cross_corpus"]] = make_datasets(
-            read_manifests(hparams["cross_manifest_folder"]),
-            hparams["cross_label_scaler"],
-            hparams["sample_rate"],
+        datasets[hparams["cross_corpus"]] = corpus_datasets(
+            hparams["cross_manifest_folder"], hparams["cross_label_scaler"]
         )
     return datasets
 
 
-def export(hparams):
-    """Write the inference folder that ``EncoderRegressor.from_hparams`` loads."""
+def export(hparams, hparams_file, results):
+    """Write the model repository that ``EncoderRegressor`` loads."""
+    trained_on = " then ".join(
+        f"{stage.corpus} ({stage.train})" for stage in hparams["stages"]
+    )
     export_inference_folder(
         hparams["inference_folder"],
-        template=INFERENCE_HPARAMS,
-        modules=hparams["modules"],
-        values={
+        model_file=model_file_of(hparams_file),
+        model_values=hparams["model"],
+        serving={
             "sample_rate": hparams["sample_rate"],
             "label_low": hparams["label_low"],
             "label_high": hparams["label_high"],
             "window_seconds": hparams["window_seconds"],
             "hop_seconds": hparams["hop_seconds"],
-            "normalize_waveform": hparams["normalize_waveform"],
-            "attention_channels": hparams["attention_channels"],
-            "head_hidden_size": hparams["head_hidden_size"],
-            "head_dropout": hparams["head_dropout"],
-            "n_attributes": hparams["n_attributes"],
         },
+        modules=hparams["modules"],
         lora_config=hparams["lora_config"],
         merge_lora_weights=hparams["merge_lora_on_export"],
+        card={
+            "title": f"{hparams['configuration']}: {hparams['corpus']}, "
+            f"{os.path.basename(str(hparams['ssl_hub']))}",
+            "configuration": hparams["configuration"],
+            "encoder": hparams["ssl_hub"],
+            "trained_on": trained_on,
+            "results": results,
+        },
     )
 
 
 if __name__ == "__main__":
-    # Command line: the YAML, SpeechBrain's run options, and overrides.
+    # Command line: the YAML, SpeechBrain's run options, and overrides; a
+    # reused stage 1 (--stage1_folder) brings the settings it was trained with.
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
+    overrides, _ = adopt_stage1_settings(hparams_file, overrides)
     sb.utils.distributed.ddp_init_group(run_opts)
     with open(hparams_file, encoding="utf-8") as fin:
         hparams = load_hyperpyyaml(fin, overrides)
@@ -148,22 +249,28 @@ if __name__ == "__main__":
     prepare_data(hparams)
     datasets = dataio_prep(hparams)
 
-    # Train the stages the YAML declares (resuming where a run stopped).
-    brain = EmotionBrain(
-        modules=hparams["modules"],
-        compute_cost=hparams["compute_cost"],
-        encoder_opt_class=hparams["encoder_opt_class"],
-        head_opt_class=hparams["head_opt_class"],
-        lora_config=hparams["lora_config"],
-        train_logger=hparams["train_logger"],
-        hparams=hparams,
-        run_opts=run_opts,
-    )
-    fingerprints = brain.fit_stages(
+    # Train the stages the YAML declares, a Brain per stage (each resumes
+    # where it stopped; finished ones are reused when nothing changed).
+    brain, records = fit_stages(
         hparams["stages"],
         datasets,
+        brain_class=SERBrain,
+        brain_kwargs={
+            "modules": hparams["modules"],
+            "opt_classes": {
+                "ssl": hparams["encoder_opt_class"],
+                "head": hparams["head_opt_class"],
+            },
+            "train_logger": hparams["train_logger"],
+            "hparams": hparams,
+            "run_opts": run_opts,
+        },
         train_loader=hparams["train_loader"],
-        valid_loader_kwargs=hparams["valid_loader_options"],
+        valid_loader_options=hparams["valid_loader_options"],
+        settings=resolved_settings(
+            hparams, hparams["settings_not_affecting_stages"]
+        ),
+        lora_config=hparams["lora_config"],
         stage1_folder=hparams["stage1_folder"],
     )
 
@@ -179,7 +286,7 @@ if __name__ == "__main__":
         predictions_folder=hparams["predictions_folder"],
     )
     if if_main_process():
-        export(hparams)
+        export(hparams, hparams_file, results)
         write_results(
             hparams["output_folder"],
             hparams["results_file"],
@@ -194,7 +301,7 @@ if __name__ == "__main__":
                     {"name": s.name, "train": s.train, "corpus": s.corpus}
                     for s in hparams["stages"]
                 ],
-                "stage_fingerprints": fingerprints,
+                "stage_fingerprints": records,
             },
             results=results,
         )
