@@ -175,13 +175,18 @@ def resolved_settings(hparams, not_affecting):
     return settings
 
 
-def stage_record(stage, data, settings, effective_batch, debug, lora_config=None):
+def stage_record(
+    stage, modules, data, settings, effective_batch, debug, lora_config=None
+):
     """What determines a stage's result (its ``stage_info.json``).
 
     Arguments
     ---------
     stage : TrainingStage
         The stage.
+    modules : dict
+        The modules it trains (their parameter names and shapes are
+        recorded by a digest: the architecture the model file declared).
     data : dict
         Its corpus's datasets (``train`` and ``valid`` are recorded by a
         digest of their manifest entries).
@@ -211,6 +216,7 @@ def stage_record(stage, data, settings, effective_batch, debug, lora_config=None
         "train": stage.train,
         "corpus": stage.corpus,
         "label_range": [stage.label_scaler.low, stage.label_scaler.high],
+        "architecture": architecture_digest(modules),
         "data": {
             "train_utterances": len(data["train"]),
             "valid_utterances": len(data["valid"]),
@@ -223,6 +229,24 @@ def stage_record(stage, data, settings, effective_batch, debug, lora_config=None
         "lora": lora,
         "settings": settings,
     }
+
+
+def architecture_digest(modules):
+    """Digest of the parameter and buffer names and shapes of ``modules``.
+
+    Example
+    -------
+    >>> import torch
+    >>> a = architecture_digest({"x": torch.nn.Linear(2, 3)})
+    >>> a == architecture_digest({"x": torch.nn.Linear(2, 4)})
+    False
+    """
+    shapes = [
+        (f"{name}.{key}", list(value.shape))
+        for name, module in sorted(modules.items())
+        for key, value in module.state_dict().items()
+    ]
+    return manifest_digest({"shapes": shapes})
 
 
 def record_differences(recorded, current):
@@ -307,6 +331,7 @@ def fit_stages(
         data = datasets[stage.corpus]
         record = stage_record(
             stage,
+            modules,
             data,
             settings,
             train_loader.effective_batch(

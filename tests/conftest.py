@@ -5,12 +5,46 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from speechbrain_lora_ser.architectures import save_tiny_encoder
 from speechbrain_lora_ser.demo import recipe_layouts
 from speechbrain_lora_ser.demo_corpus import write_demo_corpus
+from speechbrain_lora_ser.model import EmotionHead, MaskedAttentiveStatisticsPooling
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def small_head(input_size, channels=8, hidden=8):
+    """A small head of the recipes' kind (pooling + fully connected layers).
+
+    Unit tests of the encoder, pooling and LoRA build it directly; the
+    recipes' own head is the one their model file declares.
+    """
+    return EmotionHead(
+        MaskedAttentiveStatisticsPooling(input_size, attention_channels=channels),
+        torch.nn.Sequential(
+            torch.nn.Linear(2 * input_size, hidden),
+            torch.nn.LayerNorm(hidden),
+            torch.nn.ReLU(),
+            torch.nn.Linear(hidden, 3),
+        ),
+    )
+
+
+def recipe_train_module(corpus="MSP-Podcast"):
+    """Import a recipe's ``train.py`` (its Brain and pipelines) as a module."""
+    import importlib.util
+
+    folder = os.path.join(ROOT, "recipes", corpus)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    spec = importlib.util.spec_from_file_location(
+        f"{corpus.replace('-', '_')}_train", os.path.join(folder, "train.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def run_train(script, hparams_file, args, cwd=ROOT, env=None):

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from speechbrain_lora_ser import EncoderRegressor
-from speechbrain_lora_ser.bank import add_to_bank, build_bank
+from speechbrain_lora_ser.bank_builder import add_to_bank, build_bank
 from speechbrain_lora_ser.ccc import ATTRIBUTES, ccc
 from speechbrain_lora_ser.demo import load_recipe_module, recipe_layouts
 from speechbrain_lora_ser.demo_corpus import write_demo_corpus
@@ -195,7 +195,7 @@ def test_adding_a_language_leaves_the_others_unchanged(runs, banks):
         assert old["language"] == new["language"]
         for name in ATTRIBUTES:
             assert abs(old[name] - new[name]) <= 1e-6
-    assert three.bank.languages == [M, B, D]
+    assert three.mods.regressor.languages == [M, B, D]
 
 
 def test_a_known_language_skips_routing(runs, banks, tmp_path):

@@ -1,18 +1,19 @@
-"""EmotionBrain details: stage modes, optimizers and gradient clipping."""
+"""The recipes' Brain: stage modes, optimizers, gradient clipping, CCC."""
 
 import pytest
 import speechbrain as sb
 import torch
 
-from speechbrain_lora_ser.brain import (
-    EmotionBrain,
-    Stage,
+from speechbrain_lora_ser.ccc import CCCLoss, ccc
+from speechbrain_lora_ser.lora import lora_config
+from speechbrain_lora_ser.model import SSLEncoder
+from speechbrain_lora_ser.stages import (
+    TrainingStage,
     configure_encoder,
     count_trainable,
 )
-from speechbrain_lora_ser.ccc import CCCLoss
-from speechbrain_lora_ser.lora import lora_config
-from speechbrain_lora_ser.model import SSLEncoder, emotion_head
+
+from conftest import recipe_train_module, small_head
 
 LORA = lora_config(rank=4, alpha=8, dropout=0.0)
 
@@ -22,32 +23,33 @@ class Logger:
         pass
 
 
-def make_brain(encoder_folder, mode, tmp_path):
+def make_brain(encoder_folder, mode):
     ssl = SSLEncoder(encoder_folder, layerdrop=0.0)
-    head = emotion_head(ssl.hidden_size, attention_channels=8, hidden_size=8)
+    head = small_head(ssl.hidden_size)
     configure_encoder(ssl, mode, LORA)
-    brain = EmotionBrain(
+    brain_class = recipe_train_module("MSP-Podcast").SERBrain
+    return brain_class(
         modules={"ssl": ssl, "head": head},
-        compute_cost=CCCLoss(),
-        encoder_opt_class=lambda p: torch.optim.SGD(p, lr=0.1),
-        head_opt_class=lambda p: torch.optim.SGD(p, lr=0.1),
-        lora_config=LORA,
+        opt_classes={
+            "ssl": lambda p: torch.optim.SGD(p, lr=0.1),
+            "head": lambda p: torch.optim.SGD(p, lr=0.1),
+        },
         train_logger=Logger(),
+        stage=TrainingStage("stage1", mode, "A", None, None, None),
+        hparams={"compute_cost": CCCLoss()},
         run_opts={"device": "cpu", "max_grad_norm": 1.0},
     )
-    brain.stage = Stage("stage1", mode, "A", None, None)
-    return brain
 
 
 @pytest.mark.parametrize(
     "mode, encoder_trains", [("head", False), ("finetune", True), ("lora", True)]
 )
 def test_gradient_clipping_covers_every_trainable_parameter(
-    mode, encoder_trains, tiny_wavlm, tmp_path, monkeypatch
+    mode, encoder_trains, tiny_wavlm, monkeypatch
 ):
-    brain = make_brain(tiny_wavlm, mode, tmp_path)
+    brain = make_brain(tiny_wavlm, mode)
     brain.init_optimizers()
-    assert ("encoder" in brain.optimizers_dict) == encoder_trains
+    assert ("ssl" in brain.optimizers_dict) == encoder_trains
     clipped = []
     original = torch.nn.utils.clip_grad_norm_
 
@@ -89,8 +91,8 @@ def test_finetuning_an_encoder_with_adapters_is_refused(tiny_wavlm):
         configure_encoder(ssl, "adapters", LORA)
 
 
-def test_development_ccc_is_computed_over_the_whole_set(tiny_wavlm, tmp_path):
-    brain = make_brain(tiny_wavlm, "head", tmp_path)
+def test_development_ccc_is_computed_over_the_whole_set(tiny_wavlm):
+    brain = make_brain(tiny_wavlm, "head")
     brain.on_stage_start(sb.Stage.TEST)
     generator = torch.Generator().manual_seed(0)
     targets = torch.rand(12, 3, generator=generator)
@@ -105,7 +107,10 @@ def test_development_ccc_is_computed_over_the_whole_set(tiny_wavlm, tmp_path):
         batch.labels = sb.dataio.batch.PaddedData(targets[start : start + 4], None)
         brain.compute_objectives(predictions[start : start + 4], batch, sb.Stage.TEST)
     summary = brain.ccc_stats.summarize()
-    from speechbrain_lora_ser.ccc import ccc
-
     whole = ccc(predictions.double(), targets.double())
     assert summary["arousal"] == pytest.approx(whole[0].item(), abs=1e-6)
+    batchwise = sum(
+        ccc(predictions[s : s + 4].double(), targets[s : s + 4].double())[0].item()
+        for s in range(0, 12, 4)
+    ) / 3
+    assert abs(batchwise - whole[0].item()) > 1e-3  # why it matters

@@ -87,10 +87,10 @@ def test_predict_batch_of_mixed_lengths_equals_predict_file(merged, recipe_data)
 def test_merged_export_equals_unmerged_and_costs_a_plain_encoder(
     merged, unmerged, recipe_data
 ):
-    assert not has_lora(merged.mods.ssl)
-    assert has_lora(unmerged.mods.ssl)
-    plain_size = sum(p.numel() for p in merged.mods.ssl.parameters())
-    assert sum(p.numel() for p in unmerged.mods.ssl.parameters()) > plain_size
+    assert not has_lora(merged.mods.regressor.encoder)
+    assert has_lora(unmerged.mods.regressor.encoder)
+    plain_size = sum(p.numel() for p in merged.mods.regressor.encoder.parameters())
+    assert sum(p.numel() for p in unmerged.mods.regressor.encoder.parameters()) > plain_size
     files = sorted((recipe_data / "BIIC-Podcast" / "Audios").glob("*.wav"))[:6]
     for path in files:
         a = merged.predict_file(str(path))
@@ -271,7 +271,7 @@ def test_values_outside_the_scale_are_clipped_and_flagged(
     path = str(sorted((recipe_data / "BIIC-Podcast" / "Audios").glob("*.wav"))[0])
     before = model.predict_file(path, clip=False)
     with torch.no_grad():  # push valence far above the scale
-        model.mods.head.regressor[-1].bias[1] += 10.0
+        model.mods.regressor.head.regressor[-1].bias[1] += 10.0
     raw = model.predict_file(path, clip=False)
     shown = model.predict_file(path)
     assert raw["valence"] > 7.0 and raw["valence"] > before["valence"]
@@ -336,7 +336,7 @@ path = {audio!r}
 assert model.predict_file(path)['arousal'] is not None
 loaded = sorted(m for m in sys.modules if m.startswith('speechbrain_lora_ser'))
 print(loaded)
-training = {{'corpus', 'brain', 'pipeline', 'results', 'export', 'checkpoints', 'demo'}}
+training = {{'corpus', 'brain', 'stages', 'pipeline', 'results', 'export', 'checkpoints', 'demo', 'bank_builder'}}
 assert not [m for m in loaded if m.split('.')[-1] in training], loaded
 """
     result = subprocess.run(

@@ -14,7 +14,9 @@ from speechbrain_lora_ser.lora import (
     lora_parameters,
     merge_lora,
 )
-from speechbrain_lora_ser.model import SSLEncoder, emotion_head
+from speechbrain_lora_ser.model import SSLEncoder
+
+from conftest import small_head
 
 PAPER_LORA_PARAMETERS = 14_155_776
 
@@ -44,7 +46,7 @@ def test_every_lora_tensor_gets_a_gradient(family, tiny_wavlm, tiny_hubert):
     torch.manual_seed(0)
     encoder = SSLEncoder(folder, layerdrop=0.0)
     add_lora(encoder, lora_config(rank=4, alpha=8, dropout=0.0))
-    head = emotion_head(encoder.hidden_size, attention_channels=8, hidden_size=8)
+    head = small_head(encoder.hidden_size)
     wavs, lens = torch.randn(2, 8000), torch.tensor([1.0, 0.7])
     params = [p for _, p in lora_parameters(encoder)]
     optimizer = torch.optim.Adam(params + list(head.parameters()), lr=1e-2)
@@ -136,7 +138,7 @@ def test_prediction_does_not_depend_on_batch_companions(
     folder = {"wavlm": tiny_wavlm, "hubert": tiny_hubert}[family]
     torch.manual_seed(0)
     encoder = SSLEncoder(folder).eval()
-    head = emotion_head(encoder.hidden_size, attention_channels=8, hidden_size=8).eval()
+    head = small_head(encoder.hidden_size).eval()
     short = torch.randn(6000)
     batch = torch.zeros(3, 16000)
     batch[0, :6000] = short

@@ -3,7 +3,9 @@
 import torch
 from speechbrain.lobes.models.ECAPA_TDNN import AttentiveStatisticsPooling
 
-from speechbrain_lora_ser.model import MaskedAttentiveStatisticsPooling, emotion_head
+from speechbrain_lora_ser.model import MaskedAttentiveStatisticsPooling
+
+from conftest import small_head
 
 
 def _padded_batch(extra_padding):
@@ -31,7 +33,7 @@ def _train_outputs(head, extra_padding):
 
 def test_training_outputs_and_running_statistics_ignore_padding():
     torch.manual_seed(0)
-    head = emotion_head(16, attention_channels=8, hidden_size=8, dropout=0.0)
+    head = small_head(16)
     state = {k: v.clone() for k, v in head.state_dict().items()}
     out_a, mean_a, var_a = _train_outputs(head, extra_padding=0)
     head.load_state_dict(state)

@@ -70,7 +70,7 @@ def test_every_training_yaml_has_a_recipe_test_row():
         folder = os.path.join("recipes", corpus, "hparams")
         yamls |= {os.path.join(folder, f"{name}.yaml") for name in TRAINING_YAMLS}
         assert sorted(os.listdir(os.path.join(ROOT, folder))) == sorted(
-            [f"{name}.yaml" for name in TRAINING_YAMLS] + ["inference.yaml", "models"]
+            [f"{name}.yaml" for name in TRAINING_YAMLS] + ["models"]
         )
     assert yamls == {row["Hparam_file"] for row in ROWS}
     for row in ROWS:
@@ -182,23 +182,24 @@ def test_stage1_is_reused_and_finished_runs_are_not_repeated(recipe_data, tmp_pa
     assert json.loads((output / "results.json").read_text()) == json.loads(first)
     info = json.loads((output / "run_info.json").read_text())
     recorded = info["stage_fingerprints"]["stage1"]
-    assert recorded["ssl_hub"] == str(recipe_data / "wavlm-small")
-    assert recorded["train_utterances"] == 12 and recorded["corpus"] == "MSP-Podcast"
+    assert recorded["settings"]["ssl_hub"] == str(recipe_data / "wavlm-small")
+    assert recorded["data"]["train_utterances"] == 12
+    assert recorded["corpus"] == "MSP-Podcast"
+    assert recorded["label_range"] == [1.0, 7.0]
     assert recorded["effective_batch"].startswith("4 utterances")
 
 
 @pytest.mark.parametrize(
     "change, named",
     [
-        (["--lr=0.002"], "lr"),
-        (["--attention_channels=4"], "attention_channels"),
-        (["--batch_size=2"], "effective_batch"),
-        (["--debug_batches=1"], "debug"),
+        (["--label_high=8.0"], "label_range"),
+        (["--debug_batches=1"], "debug.debug_batches"),
     ],
 )
 def test_a_stage1_trained_differently_is_refused_with_the_key_named(
     change, named, recipe_data, tmp_path
 ):
+    """The label scale and the run options are not settings to adopt."""
     stage1 = tmp_path / "msp_finetune"
     run_row(recipe_row("MSP-Podcast", "finetune"), recipe_data, stage1, *change)
     with pytest.raises(AssertionError) as error:
@@ -211,6 +212,48 @@ def test_a_stage1_trained_differently_is_refused_with_the_key_named(
     message = str(error.value)
     assert "was trained differently" in message
     assert re.search(rf"\n  {named}: there .*, here ", message), message[-2000:]
+
+
+def test_a_reused_stage1_brings_its_settings_and_refuses_conflicts(
+    recipe_data, tmp_path
+):
+    """Reuse without retyping: what stage 1 was trained with is taken."""
+    stage1 = tmp_path / "msp_finetune"
+    changed = ["--lr=0.002", "--attention_channels=4", "--batch_size=2"]
+    run_row(recipe_row("MSP-Podcast", "finetune"), recipe_data, stage1, *changed)
+    ft_lora = recipe_row("BIIC-Podcast", "ft_lora")
+    output = tmp_path / "out"
+    untyped = {"--lr", "--attention_channels", "--batch_size"}
+    args = [
+        a
+        for a in debug_args(ft_lora, recipe_data, output, persistent=True)
+        if a.split("=")[0] not in untyped
+    ]
+    result = run_train(
+        ft_lora["Script_file"],
+        ft_lora["Hparam_file"],
+        args + [f"--stage1_folder={stage1}"],
+    )
+    printed = result.stdout + result.stderr
+    assert "Settings taken from the reused stage 1" in printed
+    for setting in ("lr=0.002", "attention_channels=4", "batch_size=2"):
+        assert setting in printed
+    info = json.loads((output / "run_info.json").read_text())
+    stage2 = info["stage_fingerprints"]["stage2"]
+    assert stage2["settings"]["lr"] == 0.002
+    assert stage2["settings"]["attention_channels"] == 4
+    with pytest.raises(AssertionError) as error:
+        run_row(
+            ft_lora,
+            recipe_data,
+            tmp_path / "conflict",
+            f"--stage1_folder={stage1}",
+            "--lr=0.001",
+            "--attention_channels=8",
+        )
+    message = str(error.value)
+    assert "--lr=0.001: stage 1 was trained with lr=0.002" in message
+    assert "--attention_channels=8: stage 1 was trained with" in message
 
 
 def test_stage1_folder_of_the_wrong_kind_is_refused(recipe_data, tmp_path):
@@ -243,8 +286,8 @@ def test_hubert_is_only_a_different_ssl_hub(recipe_data, tiny_hubert, tmp_path):
         for a in debug_args(row, recipe_data, output)
     ]
     run_train(row["Script_file"], row["Hparam_file"], args)
-    config = (output / "inference" / "encoder" / "config.json").read_text()
-    assert '"model_type": "hubert"' in config
+    exported = (output / "inference" / "hyperparams.yaml").read_text()
+    assert "    model_type: hubert\n" in exported
     assert "stage: stage2, mode: lora" in (output / "train_log.txt").read_text()
 
 

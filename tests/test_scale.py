@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from speechbrain_lora_ser.lora import add_lora, lora_config, lora_parameters
-from speechbrain_lora_ser.model import SSLEncoder, emotion_head
+from speechbrain_lora_ser.model import SSLEncoder
 from speechbrain_lora_ser.pipeline import TrainLoader, padded_fraction
 
-from conftest import ROOT, SMALL_MODEL_ARGS, run_train
+from conftest import small_head, ROOT, SMALL_MODEL_ARGS, run_train
 
 SCRIPT = "recipes/BIIC-Podcast/train.py"
 HPARAMS = "recipes/BIIC-Podcast/hparams/ft_lora.yaml"
@@ -98,7 +98,7 @@ def test_lora_trains_under_activation_checkpointing(tiny_wavlm):
         add_lora(encoder, lora_config(rank=4, alpha=8, dropout=0.0))
         for _, p in lora_parameters(encoder):
             torch.nn.init.normal_(p, std=0.1)
-        head = emotion_head(encoder.hidden_size, attention_channels=8, hidden_size=8)
+        head = small_head(encoder.hidden_size)
         encoder.train()
         hidden, lens = encoder(torch.randn(2, 8000), torch.tensor([1.0, 0.6]))
         head(hidden, lens).sum().backward()

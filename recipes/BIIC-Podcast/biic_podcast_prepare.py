@@ -24,13 +24,21 @@ import sys
 from speechbrain_lora_ser.corpus import CorpusLayout, prepare_corpus
 
 BIIC_PODCAST = CorpusLayout(
-    partitions={"train": ("Train",), "valid": ("Development",), "test": ("Test",)},
+    partitions={
+        "train": ("Train",),
+        "valid": ("Development",),
+        "test": ("Test",),
+    },
     other_partitions=(),
     audio_folder="Audios",
     label_files=("Labels/labels_consensus.csv",),
     id_column="FileName",
     partition_column="Split_Set",
-    attribute_columns={"arousal": "EmoAct", "valence": "EmoVal", "dominance": "EmoDom"},
+    attribute_columns={
+        "arousal": "EmoAct",
+        "valence": "EmoVal",
+        "dominance": "EmoDom",
+    },
 )
 
 
@@ -60,8 +68,9 @@ def prepare_biic_podcast(data_folder, save_folder, **options):
     -------
     >>> import tempfile
     >>> from speechbrain_lora_ser.demo_corpus import write_demo_corpus
-    >>> folder = write_demo_corpus(tempfile.mkdtemp(), "mandarin", BIIC_PODCAST,
-    ...     (2, 1, 1))
+    >>> folder = write_demo_corpus(
+    ...     tempfile.mkdtemp(), "mandarin", BIIC_PODCAST, (2, 1, 1)
+    ... )
     >>> sorted(prepare_biic_podcast(folder, tempfile.mkdtemp()))
     ['test', 'train', 'valid']
     """

@@ -34,7 +34,11 @@ MSP_PODCAST = CorpusLayout(
     label_files=("Labels/labels_consensus.csv", "Labels/labels_concensus.csv"),
     id_column="FileName",
     partition_column="Split_Set",
-    attribute_columns={"arousal": "EmoAct", "valence": "EmoVal", "dominance": "EmoDom"},
+    attribute_columns={
+        "arousal": "EmoAct",
+        "valence": "EmoVal",
+        "dominance": "EmoDom",
+    },
 )
 
 
@@ -65,8 +69,9 @@ def prepare_msp_podcast(data_folder, save_folder, **options):
     -------
     >>> import tempfile
     >>> from speechbrain_lora_ser.demo_corpus import write_demo_corpus
-    >>> folder = write_demo_corpus(tempfile.mkdtemp(), "english", MSP_PODCAST,
-    ...     (2, 1, 1))
+    >>> folder = write_demo_corpus(
+    ...     tempfile.mkdtemp(), "english", MSP_PODCAST, (2, 1, 1)
+    ... )
     >>> sorted(prepare_msp_podcast(folder, tempfile.mkdtemp()))
     ['test', 'train', 'valid']
     """
