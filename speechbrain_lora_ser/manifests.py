@@ -133,10 +133,37 @@ def list_manifests(folder):
     """
     if not os.path.isdir(folder):
         return {}
+    legacy = _legacy_index(folder)
+    if legacy is not None:
+        return legacy
     names = [n[: -len(".json")] for n in os.listdir(folder) if _is_partition_file(n)]
     ordered = [s for s in SPLITS if s in names]
     ordered += sorted(n for n in names if n not in SPLITS)
     return {name: os.path.join(folder, f"{name}.json") for name in ordered}
+
+
+def _legacy_index(folder):
+    """Partitions of a folder prepared by an earlier version, or None.
+
+    Earlier versions listed the partitions in ``manifests.json``
+    (``{partition: "<partition>.json"}``) beside an options file; runs
+    prepared then still read as they did. A manifest maps IDs to objects,
+    so it cannot be mistaken for that index.
+    """
+    path = os.path.join(folder, _LEGACY_FILES[0])
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            index = json.load(handle)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(index, dict) or not all(
+        isinstance(name, str) and name == f"{partition}.json"
+        for partition, name in index.items()
+    ):
+        return None
+    return {partition: os.path.join(folder, name) for partition, name in index.items()}
 
 
 def read_manifests(folder):
@@ -723,7 +750,7 @@ def save_manifests(save_folder, utterances, options=None):
     """
     os.makedirs(save_folder, exist_ok=True)
     record = read_record(save_folder) or {}
-    earlier = set(record.get("partitions", []))
+    earlier = set(record.get("partitions", [])) | set(_legacy_index(save_folder) or {})
     for name in _LEGACY_FILES:
         if os.path.isfile(os.path.join(save_folder, name)):
             os.remove(os.path.join(save_folder, name))
