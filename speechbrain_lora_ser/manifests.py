@@ -408,8 +408,8 @@ def check_entries(utterances, label_range, min_duration, data_root=None, where=N
                 continue
             if info.samplerate != 16000 or info.channels != 1:
                 converted += 1
-            valid[partition][utt_id] = {"duration": info.frames / info.samplerate}
-            valid[partition][utt_id].update(entry)
+            duration = info.frames / info.samplerate
+            valid[partition][utt_id] = {"wav": None, "duration": duration, **entry}
     return valid, problems, converted
 
 

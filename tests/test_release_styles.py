@@ -211,6 +211,67 @@ def test_semicolon_csv_sniffed_or_declared(delimiter, tmp_path):
     assert max(values) > 7  # the scale is 0-100, not 1-7
 
 
+def test_bad_rows_of_a_delimited_table_say_what_is_wrong(tmp_path):
+    layout = CorpusLayout(
+        partitions={"train": "train", "valid": "dev", "test": "test"},
+        audio_folder="",
+        label_files="labels.csv",
+        id_column="file",
+        partition_column="set",
+        attribute_columns={"arousal": "a", "valence": "v", "dominance": "d"},
+    )
+    rows = []
+    for index, partition in enumerate(["train", "train", "dev", "test"]):
+        soundfile.write(tmp_path / f"{index}.wav", np.zeros(800, np.float32), 16000)
+        rows.append(f"{index}.wav;0.5;0.5;0.5;{partition}")
+    rows[1] = "1.wav;0,5;0.5;0.5;train"  # a decimal comma
+    rows[3] = "3.wav;0.5;0.5;0.5;test;extra"  # one field too many
+    _write(str(tmp_path / "labels.csv"), "file;a;v;d;set\n" + "\n".join(rows))
+    with pytest.raises(CorpusError) as error:
+        prepare_corpus(str(tmp_path), str(tmp_path / "m"), layout, (0, 1))
+    assert error.value.problems == [
+        (
+            f"{tmp_path / 'labels.csv'}:3 [1]",
+            "arousal label '0,5' is not a number (write decimals with a point)",
+        ),
+        (
+            f"{tmp_path / 'labels.csv'}:5 [3]",
+            "row has 6 field(s), the header has 5 (semicolon-delimited)",
+        ),
+    ]
+    assert "--skip_invalid" in str(error.value)
+    paths = prepare_corpus(
+        str(tmp_path), str(tmp_path / "m"), layout, (0, 1), skip_invalid=True
+    )
+    assert [list(load(path)) for path in paths.values()] == [["0"], ["2"], []]
+
+
+def test_a_json_array_of_records_is_read_like_json_lines(tmp_path):
+    layout = CorpusLayout(
+        partitions={"train": "train", "valid": "dev", "test": "test"},
+        audio_folder="",
+        label_files="{partition}.json",
+        id_column="file",
+        utterance_id_column="id",
+        attribute_columns={"arousal": "a", "valence": "v", "dominance": "d"},
+    )
+    for partition in ("train", "dev", "test"):
+        soundfile.write(tmp_path / f"{partition}.wav", np.zeros(800, np.float32), 16000)
+        record = {"id": f"{partition}-1", "file": f"{partition}.wav"}
+        record.update(a=1, v=2, d=3)
+        _write(str(tmp_path / f"{partition}.json"), json.dumps([record]))
+    paths = prepare_corpus(str(tmp_path), str(tmp_path / "m"), layout, (1, 5))
+    assert load(paths["valid"]) == {
+        "dev-1": {
+            "wav": str(tmp_path / "dev.wav"),
+            "duration": 0.05,
+            "arousal": 1,
+            "valence": 2,
+            "dominance": 3,
+        }
+    }
+
+
 def _write(path, text):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w", encoding="utf-8") as handle:
