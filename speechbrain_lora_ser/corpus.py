@@ -1,10 +1,13 @@
-"""Generic corpus preparation: validated SpeechBrain JSON manifests.
+"""Corpus preparation: a corpus release's label tables -> checked manifests.
 
-A recipe's ``<corpus>_prepare.py`` declares its corpus's layout as a
-``CorpusLayout`` (where the audio and the label file are, the columns, the
-partition names) and calls ``prepare_corpus``, which validates every row and
-audio file, reports every problem at once (naming the file), and writes one
-JSON manifest per partition. Nothing in here knows a particular corpus.
+A recipe's ``<corpus>_prepare.py`` describes its corpus as a
+``CorpusLayout`` (where the audio and the label tables are, their format and
+columns, the partition names) and calls ``prepare_corpus``, which reads the
+tables, validates every row and audio file, reports every problem at once
+(naming the table, line and utterance), and writes the manifest folder a
+recipe trains on (``speechbrain_lora_ser.manifests``). Nothing in here knows
+a particular corpus. A corpus no layout describes is prepared by a plain
+function that calls ``write_manifests`` (same checks).
 
 Authors
  * speechbrain-lora-ser contributors 2026
@@ -14,25 +17,73 @@ import csv
 import hashlib
 import json
 import logging
-import math
 import os
 import random
 from dataclasses import asdict, dataclass, field
 
-import soundfile
-
 from speechbrain_lora_ser.ccc import ATTRIBUTES
+from speechbrain_lora_ser.manifests import (
+    FOLDER_HINT,
+    ROW_HINT,
+    SPLITS,
+    CorpusError,
+    check_entries,
+    read_manifests,
+    read_record,
+    save_manifests,
+)
+
+__all__ = [
+    "SPLITS",
+    "CorpusError",
+    "CorpusLayout",
+    "collect_utterances",
+    "find_label_tables",
+    "manifest_digest",
+    "prepare_corpus",
+    "read_label_table",
+    "read_manifests",
+    "select_subset",
+]
 
 logger = logging.getLogger(__name__)
 
-#: The partitions a recipe trains, selects and tests on.
-SPLITS = ("train", "valid", "test")
-INDEX_FILE = "manifests.json"
+#: The placeholder of a table-per-partition file name.
+PARTITION_PLACEHOLDER = "{partition}"
+#: Delimiters that are detected (or may be declared).
+DELIMITERS = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
+#: File-name endings read as JSON lines (or a JSON array of records).
+JSON_SUFFIXES = (".jsonl", ".json", ".ndjson")
+LAYOUT_HINT = (
+    "Check --data_folder and the corpus's CorpusLayout (in the recipe's "
+    "prepare module)."
+)
+_ONE_TABLE_PARTITION_COLUMN = "Split_Set"
+
+
+def _as_tuple(value):
+    return (value,) if isinstance(value, str) else tuple(value)
 
 
 @dataclass(frozen=True)
 class CorpusLayout:
     """Where a corpus keeps its audio and labels, and what its columns mean.
+
+    One description covers the release styles people meet: one label table
+    with a partition column (MSP-Podcast), or a table per partition (Common
+    Voice, dataset-hub exports: put ``{partition}`` in the file name, the
+    partition is then the file a row is in); delimited text (CSV, TSV, any
+    delimiter, detected or declared) or JSON lines; audio paths relative to
+    the audio folder (sub-folders allowed) or absolute; labels on any
+    numeric scale (``label_range`` of ``prepare_corpus``); columns named
+    freely.
+
+    **Utterance IDs** are the audio path relative to the audio folder,
+    without its extension, with ``/`` between folders (``spk03/utt_0001``
+    for ``clips/spk03/utt_0001.flac``), so files that share a base name in
+    different sub-folders keep distinct IDs; a file outside the audio folder
+    (an absolute path elsewhere) has its absolute path without extension.
+    ``utterance_id_column`` takes IDs from a column instead.
 
     Arguments
     ---------
@@ -43,13 +94,30 @@ class CorpusLayout:
         Further partitions, labeled or not (e.g. a challenge's unlabeled test
         set): prepared for prediction only.
     audio_folder : str
-        Sub-folder with the audio files.
+        Folder the audio paths of the table are relative to, itself relative
+        to the corpus folder (``""``: the corpus folder).
     label_files : tuple
-        Candidate label files, relative to the corpus folder (first found wins).
-    id_column, partition_column : str
-        Column names of the file name and of the partition.
+        Candidate label tables, relative to the corpus folder (first found
+        wins: several spellings of one file). With ``{partition}`` in the
+        name, one table per partition (``metadata/{partition}.tsv``: each
+        partition name is tried in turn).
+    id_column : str
+        Column of each utterance's audio file (a path relative to
+        ``audio_folder``, with sub-folders, or absolute).
+    partition_column : str, optional
+        Column of the partition, for one table; ``Split_Set`` when not
+        given. Must stay unset for a table per partition.
     attribute_columns : dict
         Column of each attribute (arousal, valence, dominance).
+    delimiter : str, optional
+        Delimiter of a text table: ``,``, tab, ``;`` or ``|``. None: detected
+        from the file (``csv.Sniffer``, checked against the header).
+    label_format : str, optional
+        ``csv`` (delimited text) or ``json`` (JSON lines, or a JSON array of
+        records). None: ``json`` for ``.jsonl``, ``.json`` and ``.ndjson``
+        files, else ``csv``.
+    utterance_id_column : str, optional
+        Column of the utterance IDs, when the corpus names them.
 
     Example
     -------
@@ -60,6 +128,16 @@ class CorpusLayout:
     ('Train', 'Dev', 'Test', 'Blind')
     >>> layout.split_of("Dev"), layout.split_of("Blind")
     ('valid', 'Blind')
+
+    A table per partition (``metadata/train.tsv``, ``metadata/dev.tsv``...):
+
+    >>> per_partition = CorpusLayout(
+    ...     partitions={"train": "train", "valid": "dev", "test": "test"},
+    ...     audio_folder="clips", label_files="metadata/{partition}.tsv",
+    ...     id_column="path", attribute_columns={"arousal": "arousal",
+    ...         "valence": "valence", "dominance": "dominance"})
+    >>> per_partition.table_per_partition(), per_partition.partition_column
+    (True, None)
     """
 
     partitions: dict
@@ -67,7 +145,7 @@ class CorpusLayout:
     audio_folder: str = "Audios"
     label_files: tuple = ("Labels/labels_consensus.csv",)
     id_column: str = "FileName"
-    partition_column: str = "Split_Set"
+    partition_column: str | None = None
     attribute_columns: dict = field(
         default_factory=lambda: {
             "arousal": "EmoAct",
@@ -75,15 +153,61 @@ class CorpusLayout:
             "dominance": "EmoDom",
         }
     )
+    delimiter: str | None = None
+    label_format: str | None = None
+    utterance_id_column: str | None = None
 
     def __post_init__(self):
-        if set(self.partitions) != set(SPLITS):
+        # Accept a bare string where a tuple of spellings is meant, instead
+        # of iterating over its characters.
+        partitions = {k: _as_tuple(v) for k, v in dict(self.partitions).items()}
+        object.__setattr__(self, "partitions", partitions)
+        object.__setattr__(self, "other_partitions", _as_tuple(self.other_partitions))
+        object.__setattr__(self, "label_files", _as_tuple(self.label_files))
+        object.__setattr__(self, "attribute_columns", dict(self.attribute_columns))
+        if set(partitions) != set(SPLITS):
             raise ValueError(
-                f"partitions must map exactly {SPLITS}, got {sorted(self.partitions)}"
+                f"partitions must map exactly {SPLITS}, got {sorted(partitions)}"
             )
+        if not all(partitions.values()):
+            raise ValueError("every split needs at least one partition name")
         clash = set(self.other_partitions) & set(SPLITS)
         if clash:
             raise ValueError(f"other partitions may not be named {sorted(clash)}")
+        if set(self.attribute_columns) != set(ATTRIBUTES):
+            raise ValueError(
+                f"attribute_columns must map exactly {ATTRIBUTES}, "
+                f"got {sorted(self.attribute_columns)}"
+            )
+        if not self.label_files:
+            raise ValueError("label_files is empty")
+        placeholders = {PARTITION_PLACEHOLDER in name for name in self.label_files}
+        if len(placeholders) > 1:
+            raise ValueError(
+                f"label_files mixes tables per partition and one table: "
+                f"{self.label_files}"
+            )
+        if self.table_per_partition():
+            if self.partition_column is not None:
+                raise ValueError(
+                    "a table per partition (label_files with {partition}) has no "
+                    f"partition column: drop partition_column={self.partition_column!r}"
+                )
+        elif self.partition_column is None:
+            object.__setattr__(self, "partition_column", _ONE_TABLE_PARTITION_COLUMN)
+        if self.delimiter is not None and self.delimiter not in DELIMITERS:
+            raise ValueError(
+                f"delimiter {self.delimiter!r} is not one of "
+                f"{', '.join(repr(d) for d in DELIMITERS)}"
+            )
+        if self.label_format not in (None, "csv", "json"):
+            raise ValueError(
+                f"label_format must be 'csv', 'json' or None, not {self.label_format!r}"
+            )
+
+    def table_per_partition(self):
+        """Whether each partition has its own table (``{partition}`` in it)."""
+        return PARTITION_PLACEHOLDER in self.label_files[0]
 
     def all_partitions(self):
         """Every partition name this layout knows."""
@@ -97,127 +221,420 @@ class CorpusLayout:
                 return split
         return partition
 
+    def required_columns(self):
+        """Return the columns every table must have."""
+        columns = [self.id_column]
+        if self.utterance_id_column:
+            columns.append(self.utterance_id_column)
+        if not self.table_per_partition():
+            columns.append(self.partition_column)
+        return columns + list(self.attribute_columns.values())
 
-class CorpusError(ValueError):
-    """Problems found while preparing a corpus, each naming its file.
+    def format_of(self, path):
+        """``csv`` or ``json``: how the table at ``path`` is read."""
+        if self.label_format:
+            return self.label_format
+        return "json" if path.lower().endswith(JSON_SUFFIXES) else "csv"
+
+
+def find_label_tables(data_folder, layout):
+    """Find the label tables of a corpus: ``[(path, partition or None)]``.
+
+    With one table, the first spelling of ``label_files`` found, and
+    ``None`` (the partition is a column). With a table per partition, every
+    partition's table found (the first spelling of each); each split must
+    have one.
 
     Arguments
     ---------
-    source : str
-        The corpus folder or label file.
-    problems : list of tuple
-        ``(file, problem)`` pairs.
+    data_folder : str
+        The corpus folder.
+    layout : CorpusLayout
+        Its layout.
 
-    Example
+    Returns
     -------
-    >>> print(CorpusError("corpus", [("a.wav", "audio file is missing")]))
-    1 problem(s) in corpus:
-      a.wav: audio file is missing
-    Fix them, or pass --skip_invalid=True to leave those utterances out.
-    """
-
-    def __init__(self, source, problems):
-        self.source = source
-        self.problems = list(problems)
-        lines = "\n".join(f"  {path}: {problem}" for path, problem in self.problems)
-        super().__init__(
-            f"{len(self.problems)} problem(s) in {source}:\n{lines}\n"
-            "Fix them, or pass --skip_invalid=True to leave those utterances out."
-        )
-
-
-def find_label_file(data_folder, layout):
-    """Return the label file of a corpus folder (any accepted spelling).
+    list of tuple
 
     Example
     -------
     >>> import tempfile
-    >>> layout = CorpusLayout({"train": ("A",), "valid": ("B",), "test": ("C",)})
-    >>> find_label_file(tempfile.mkdtemp(), layout)
+    >>> layout = CorpusLayout({"train": "train", "valid": ("dev", "valid"),
+    ...     "test": "test"}, label_files="{partition}.tsv")
+    >>> folder = tempfile.mkdtemp()
+    >>> for name in ("train", "valid", "test"):
+    ...     open(os.path.join(folder, f"{name}.tsv"), "w").close()
+    >>> [(os.path.basename(p), s) for p, s in find_label_tables(folder, layout)]
+    [('train.tsv', 'train'), ('valid.tsv', 'valid'), ('test.tsv', 'test')]
+    >>> os.remove(os.path.join(folder, "test.tsv"))
+    >>> find_label_tables(folder, layout)
     Traceback (most recent call last):
     ...
-    speechbrain_lora_ser.corpus.CorpusError: 1 problem(s) in ...
+    speechbrain_lora_ser.manifests.CorpusError: 1 problem(s) in ...
+      ...: no label table of the test partition (looked for test.tsv)
+    ...
     """
-    for relative in layout.label_files:
-        path = os.path.join(data_folder, relative)
-        if os.path.isfile(path):
-            return path
-    raise CorpusError(
-        data_folder,
-        [
-            (
-                os.path.join(data_folder, layout.label_files[0]),
-                "label file not found (looked for "
-                + ", ".join(layout.label_files)
-                + ")",
+    if not layout.table_per_partition():
+        for relative in layout.label_files:
+            path = os.path.join(data_folder, relative)
+            if os.path.isfile(path):
+                return [(path, None)]
+        raise CorpusError(
+            data_folder,
+            [
+                (
+                    os.path.join(data_folder, layout.label_files[0]),
+                    "label file not found (looked for "
+                    + ", ".join(layout.label_files)
+                    + ")",
+                )
+            ],
+            hint=LAYOUT_HINT,
+        )
+    tables, problems = [], []
+    for split in (*SPLITS, None):
+        names = layout.partitions[split] if split else layout.other_partitions
+        for partition in names:
+            candidates = [
+                name.replace(PARTITION_PLACEHOLDER, partition)
+                for name in layout.label_files
+            ]
+            found = [
+                c for c in candidates if os.path.isfile(os.path.join(data_folder, c))
+            ]
+            if found:
+                tables.append((os.path.join(data_folder, found[0]), partition))
+                if split:
+                    break
+        if split and not any(p in layout.partitions[split] for _, p in tables):
+            looked = [
+                name.replace(PARTITION_PLACEHOLDER, partition)
+                for partition in layout.partitions[split]
+                for name in layout.label_files
+            ]
+            problems.append(
+                (
+                    os.path.join(data_folder, looked[0]),
+                    f"no label table of the {split} partition "
+                    f"(looked for {', '.join(looked)})",
+                )
             )
-        ],
+    if problems:
+        raise CorpusError(data_folder, problems, hint=LAYOUT_HINT)
+    return tables
+
+
+def _delimiter_name(delimiter):
+    return DELIMITERS.get(delimiter, repr(delimiter))
+
+
+def _declare(delimiter):
+    return "delimiter='\\t'" if delimiter == "\t" else f"delimiter={delimiter!r}"
+
+
+def _split_header(line, delimiter):
+    return next(csv.reader([line], delimiter=delimiter)) if line else []
+
+
+def _choose_delimiter(path, sample, needed, declared):
+    """Return the delimiter of a text table, or raise a ``CorpusError`` saying why.
+
+    ``csv.Sniffer`` guesses from how characters repeat over the first lines;
+    the header must then contain the layout's columns. When it does not
+    but another delimiter's header does (a text column full of commas can
+    fool the sniffer), that delimiter is used; when none does, the error
+    names the columns the header has and the delimiter it looks like.
+    """
+    header_line = sample.splitlines()[0] if sample else ""
+    headers = {d: _split_header(header_line, d) for d in DELIMITERS}
+    fitting = [d for d, columns in headers.items() if set(needed) <= set(columns)]
+    if declared is not None:
+        if declared in fitting:
+            return declared
+        columns = headers[declared]
+        others = [d for d in fitting if d != declared]
+        looks = others[0] if others else _looks_delimited(columns, declared)
+        if looks is not None:
+            message = (
+                f"the header looks {_delimiter_name(looks)}-delimited, but the "
+                f"layout declares delimiter {declared!r} "
+                f"({_delimiter_name(declared)}): declare {_declare(looks)} in "
+                "its CorpusLayout"
+            )
+        else:
+            message = _missing_columns(needed, columns, declared)
+        raise CorpusError(path, [(path, message)], hint=LAYOUT_HINT)
+    try:
+        sniffed = csv.Sniffer().sniff(sample, delimiters="".join(DELIMITERS)).delimiter
+    except csv.Error:
+        sniffed = None
+    if sniffed in fitting:
+        return sniffed
+    if fitting:
+        return fitting[0]
+    guess = sniffed or max(DELIMITERS, key=lambda d: len(headers[d]))
+    message = _missing_columns(needed, headers[guess], guess)
+    if len(headers[guess]) <= 1:
+        message += (
+            " (the header is a single column: if the file is delimited by "
+            "another character, declare it, e.g. delimiter='|')"
+        )
+    raise CorpusError(path, [(path, message)], hint=LAYOUT_HINT)
+
+
+def _looks_delimited(columns, declared):
+    """Return the delimiter a one-column header seems to use (None if unclear)."""
+    if len(columns) != 1:
+        return None
+    counts = {d: columns[0].count(d) for d in DELIMITERS if d != declared}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else None
+
+
+def _missing_columns(needed, columns, delimiter=None):
+    missing = [c for c in needed if c not in columns]
+    read = f", read with delimiter {delimiter!r}" if delimiter is not None else ""
+    return (
+        f"malformed label file: missing columns {missing}; "
+        f"the header has columns {columns}{read}"
     )
 
 
-def _read_label_rows(label_file, layout):
-    """Read the label file as ``(line, row)`` pairs, checking its columns."""
-    try:
-        with open(label_file, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            columns = reader.fieldnames or []
-            needed = [layout.id_column, layout.partition_column]
-            needed += list(layout.attribute_columns.values())
-            missing = [c for c in needed if c not in columns]
-            if missing:
-                raise CorpusError(
-                    label_file,
-                    [(label_file, f"malformed label file: missing columns {missing}")],
+def _read_text_sample(path, size=65536):
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        sample = handle.read(size)
+    if len(sample) == size and "\n" in sample:
+        sample = sample[: sample.rindex("\n") + 1]  # whole lines only
+    return sample
+
+
+def _read_delimited(path, layout):
+    """Rows of a delimited text table as ``(line, {column: cell})``."""
+    needed = layout.required_columns()
+    sample = _read_text_sample(path)
+    delimiter = _choose_delimiter(path, sample, needed, layout.delimiter)
+    # Tab-separated tables have no quoting convention, and Common Voice's
+    # sentences hold unbalanced quotes that would swallow the following rows:
+    # read tab-delimited cells verbatim.
+    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle, delimiter=delimiter, quoting=quoting)
+        header = next(reader, [])
+        rows = []
+        for cells in reader:
+            if not any(cell.strip() for cell in cells):
+                continue
+            row = dict(zip(header, cells, strict=False))
+            if len(cells) != len(header):
+                row[None] = (
+                    f"row has {len(cells)} field(s), the header has {len(header)} "
+                    f"({_delimiter_name(delimiter)}-delimited)"
                 )
-            return [(reader.line_num, row) for row in reader]
+            rows.append((reader.line_num, row))
+    return rows
+
+
+def _read_json_records(path, layout):
+    """Rows of a JSON lines table (or a JSON array of records)."""
+    with open(path, encoding="utf-8-sig") as handle:
+        text = handle.read()
+    if text.lstrip().startswith("["):
+        try:
+            records = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise CorpusError(
+                path, [(path, f"malformed JSON label file: {error}")], hint=LAYOUT_HINT
+            ) from error
+        numbered = list(enumerate(records, start=1))
+    else:
+        numbered = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                numbered.append((number, json.loads(line)))
+            except json.JSONDecodeError as error:
+                if not numbered:  # the first line already: not JSON lines at all
+                    raise CorpusError(
+                        path,
+                        [
+                            (
+                                path,
+                                f"malformed JSON lines label file ({error}); if it "
+                                "is delimited text, declare label_format='csv'",
+                            )
+                        ],
+                        hint=LAYOUT_HINT,
+                    ) from error
+                numbered.append((number, f"line is not valid JSON ({error})"))
+    rows, keys = [], set()
+    for number, record in numbered:
+        if isinstance(record, dict):
+            keys.update(record)
+            rows.append((number, record))
+        else:
+            problem = record if isinstance(record, str) else "record is not an object"
+            rows.append((number, {None: problem}))
+    missing = [c for c in layout.required_columns() if c not in keys]
+    if missing:
+        raise CorpusError(
+            path,
+            [
+                (
+                    path,
+                    f"malformed label file: missing keys {missing}; the records "
+                    f"have keys {sorted(keys)}",
+                )
+            ],
+            hint=LAYOUT_HINT,
+        )
+    return rows
+
+
+def read_label_table(path, layout):
+    r"""Read a label table as ``(line, row)`` pairs, checking its columns.
+
+    Arguments
+    ---------
+    path : str
+        The table (delimited text or JSON lines, as the layout says).
+    layout : CorpusLayout
+        Its layout.
+
+    Returns
+    -------
+    list of tuple
+        ``(line number, {column: value})`` for every non-blank row; a row
+        that cannot be read has its problem under the key ``None``.
+
+    Raises
+    ------
+    CorpusError
+        When the file cannot be read or lacks a column: the message lists
+        the columns it has, and says so when the delimiter looks wrong.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> layout = CorpusLayout({"train": "A", "valid": "B", "test": "C"},
+    ...     id_column="path", delimiter=",")
+    >>> path = os.path.join(tempfile.mkdtemp(), "labels.tsv")
+    >>> with open(path, "w") as f:
+    ...     _ = f.write("path\tEmoAct\tEmoVal\tEmoDom\tSplit_Set\n")
+    >>> try:
+    ...     read_label_table(path, layout)
+    ... except CorpusError as error:
+    ...     print(error.problems[0][1])  # doctest: +NORMALIZE_WHITESPACE
+    the header looks tab-delimited, but the layout declares delimiter ','
+    (comma): declare delimiter='\t' in its CorpusLayout
+    """
+    try:
+        if layout.format_of(path) == "json":
+            return _read_json_records(path, layout)
+        return _read_delimited(path, layout)
     except (UnicodeDecodeError, csv.Error) as error:
         raise CorpusError(
-            label_file, [(label_file, f"malformed label file: {error}")]
+            path, [(path, f"malformed label file: {error}")], hint=LAYOUT_HINT
         ) from error
 
 
-def _parse_labels(row, layout, label_range, where, problems):
-    """Return the attribute values of a row (None when all are empty)."""
-    cells = [
-        (row.get(column) or "").strip() for column in layout.attribute_columns.values()
-    ]
-    if all(cell == "" for cell in cells):
+def _cell(row, column):
+    """Return a cell as None (empty), a number, or the text it holds."""
+    value = row.get(column)
+    if value is None:
         return None
-    values = []
-    low, high = label_range
-    for name, cell in zip(layout.attribute_columns, cells, strict=True):
-        if cell == "":
-            problems.append((where, f"{name} label is missing"))
+    if isinstance(value, str):
+        value = value.strip()
+        if value == "":
             return None
         try:
-            value = float(cell)
+            return float(value)
         except ValueError:
-            problems.append((where, f"{name} label {cell!r} is not a number"))
-            return None
-        if not (math.isfinite(value) and low <= value <= high):
-            problems.append((where, f"{name} label {value} is outside [{low}, {high}]"))
-            return None
-        values.append(value)
-    return values
+            return value
+    return value
 
 
-def _audio_problem(path, min_duration):
-    """Return ``(info, problem)`` for an audio file."""
-    if not os.path.isfile(path):
-        return None, "audio file is missing"
-    try:
-        info = soundfile.info(path)
-    except Exception as error:  # soundfile raises several error types
-        return None, f"audio file is unreadable ({error})"
-    if info.frames == 0:
-        return info, "audio file is empty"
-    duration = info.frames / info.samplerate
-    if duration < min_duration:
-        return info, (
-            f"audio is {duration:.3f} s long, shorter than the encoder's "
-            f"receptive field ({min_duration} s)"
-        )
-    return info, None
+def _audio_path(audio_root, cell):
+    return os.path.normpath(os.path.join(audio_root, cell))
+
+
+def _utterance_id(audio_root, path):
+    relative = os.path.relpath(path, audio_root)
+    if relative == os.pardir or relative.startswith(os.pardir + os.sep):
+        relative = path
+    return os.path.splitext(relative)[0].replace(os.sep, "/")
+
+
+def _read_rows(data_folder, layout):
+    """Return the tables, and every row of them as ``(where, partition, row)``.
+
+    ``where`` is ``<table>:<line>``; ``partition`` is the table's partition
+    (a table per partition) or None (a partition column).
+    """
+    tables, rows = find_label_tables(data_folder, layout), []
+    for table, partition in tables:
+        for line, row in read_label_table(table, layout):
+            rows.append((f"{table}:{line}", partition, row))
+    return [table for table, _ in tables], rows
+
+
+def _rows_to_utterances(data_folder, layout, rows):
+    """Manifest entries of the table rows, and the rows that cannot be one."""
+    audio_root = os.path.normpath(os.path.join(data_folder, layout.audio_folder))
+    known = set(layout.all_partitions())
+    utterances = {split: {} for split in SPLITS}
+    locations, problems, lines = {}, [], {}
+    for where, table_partition, row in rows:
+        file_name = str(row.get(layout.id_column) or "").strip()
+        if file_name:
+            path = _audio_path(audio_root, file_name)
+            utt_id = _utterance_id(audio_root, path)
+        else:
+            path, utt_id = None, None
+        if layout.utterance_id_column:
+            utt_id = str(row.get(layout.utterance_id_column) or "").strip() or None
+        here = f"{where} [{utt_id}]" if utt_id else where
+        if None in row:
+            problems.append((here, row[None]))
+            continue
+        if not file_name:
+            problems.append((here, f"empty audio path ({layout.id_column})"))
+            continue
+        if utt_id is None:
+            problems.append(
+                (here, f"empty utterance ID ({layout.utterance_id_column})")
+            )
+            continue
+        partition = table_partition
+        if partition is None:
+            partition = str(row.get(layout.partition_column) or "").strip()
+        if partition not in known:
+            problems.append(
+                (
+                    here,
+                    f"unknown partition {partition!r} (the layout knows "
+                    f"{', '.join(layout.all_partitions())})",
+                )
+            )
+            continue
+        if utt_id in lines:
+            problems.append((here, f"duplicate ID {utt_id} (also {lines[utt_id]})"))
+            continue
+        lines[utt_id] = where
+        entry, row_problems = {"wav": path}, []
+        for name, column in layout.attribute_columns.items():
+            value = _cell(row, column)
+            if isinstance(value, str):
+                hint = " (write decimals with a point)" if "," in value else ""
+                row_problems.append(f"{name} label {value!r} is not a number{hint}")
+            entry[name] = value
+        if row_problems:
+            problems.extend((here, problem) for problem in row_problems)
+            continue
+        split = layout.split_of(partition)
+        utterances.setdefault(split, {})[utt_id] = entry
+        locations[(split, utt_id)] = here
+    return utterances, problems, locations
 
 
 def collect_utterances(data_folder, layout, label_range=(1.0, 7.0), min_duration=0.025):
@@ -239,9 +656,10 @@ def collect_utterances(data_folder, layout, label_range=(1.0, 7.0), min_duration
     -------
     utterances : dict
         ``{split: {id: entry}}`` for valid rows: ``train``, ``valid``,
-        ``test`` and every other partition of the layout found in the file.
+        ``test`` and every other partition of the layout found.
     problems : list
-        ``(file, problem)`` pairs of every invalid row.
+        ``(where, problem)`` pairs of every invalid row; ``where`` names the
+        table, line and utterance ID.
     resampled : int
         Number of files whose audio is not 16 kHz mono.
 
@@ -251,56 +669,31 @@ def collect_utterances(data_folder, layout, label_range=(1.0, 7.0), min_duration
     >>> from speechbrain_lora_ser.demo_corpus import write_demo_corpus
     >>> layout = CorpusLayout({"train": ("Train",), "valid": ("Development",),
     ...     "test": ("Test",)})
-    >>> folder = write_demo_corpus(tempfile.mkdtemp(), "english", layout, (2, 1, 1))
+    >>> folder = write_demo_corpus(tempfile.mkdtemp(), "english", layout, (2, 1, 1),
+    ...     speech=False)
     >>> os.remove(os.path.join(folder, "Audios", "MSP-PODCAST_0000_0000.wav"))
     >>> utterances, problems, _ = collect_utterances(folder, layout)
-    >>> {split: len(u) for split, u in utterances.items()}, problems[0][1]
-    ({'train': 1, 'valid': 1, 'test': 1}, 'audio file is missing')
+    >>> {split: len(u) for split, u in utterances.items()}
+    {'train': 1, 'valid': 1, 'test': 1}
+    >>> print(problems[0][0].split(os.sep)[-1], "-", problems[0][1].split(":")[0])
+    labels_consensus.csv:2 [MSP-PODCAST_0000_0000] - audio file is missing
     """
     if not os.path.isdir(data_folder):
-        raise CorpusError(data_folder, [(data_folder, "data_folder does not exist")])
+        raise CorpusError(
+            data_folder, [(data_folder, "data_folder does not exist")], hint=LAYOUT_HINT
+        )
     data_folder = os.path.abspath(data_folder)
-    label_file = find_label_file(data_folder, layout)
-    rows = _read_label_rows(label_file, layout)
-    known = set(layout.all_partitions())
-    utterances = {split: {} for split in SPLITS}
-    problems, seen, resampled = [], {}, 0
-    for line, row in rows:
-        file_name = (row.get(layout.id_column) or "").strip()
-        where = f"{label_file}:{line}"
-        if not file_name:
-            problems.append((where, "empty file name"))
-            continue
-        audio_path = os.path.join(data_folder, layout.audio_folder, file_name)
-        partition = (row.get(layout.partition_column) or "").strip()
-        if partition not in known:
-            problems.append((audio_path, f"unknown partition {partition!r}"))
-            continue
-        utt_id = os.path.splitext(file_name)[0]
-        if utt_id in seen:
-            problems.append(
-                (audio_path, f"duplicate ID {utt_id} (lines {seen[utt_id]} and {line})")
-            )
-            continue
-        seen[utt_id] = line
-        split = layout.split_of(partition)
-        row_problems = []
-        labels = _parse_labels(row, layout, label_range, audio_path, row_problems)
-        if labels is None and not row_problems and split in ("train", "valid"):
-            row_problems.append((audio_path, "labels are missing"))
-        info, audio_problem = _audio_problem(audio_path, min_duration)
-        if audio_problem:
-            row_problems.append((audio_path, audio_problem))
-        if row_problems:
-            problems.extend(row_problems)
-            continue
-        if info.samplerate != 16000 or info.channels != 1:
-            resampled += 1
-        entry = {"wav": audio_path, "duration": info.frames / info.samplerate}
-        for index, name in enumerate(ATTRIBUTES):
-            entry[name] = None if labels is None else labels[index]
-        utterances.setdefault(split, {})[utt_id] = entry
-    return utterances, problems, resampled
+    _, rows = _read_rows(data_folder, layout)
+    utterances, problems, locations = _rows_to_utterances(data_folder, layout, rows)
+    valid, row_problems, resampled = check_entries(
+        utterances,
+        label_range,
+        min_duration,
+        where=lambda split, utt_id: locations[(split, utt_id)],
+    )
+    for split in SPLITS:
+        valid.setdefault(split, {})
+    return valid, problems + row_problems, resampled
 
 
 def select_subset(entries, size, seed):
@@ -324,37 +717,6 @@ def select_subset(entries, size, seed):
     return {key: entries[key] for key in sorted(order[:size])}
 
 
-def read_manifests(save_folder):
-    """Manifest path of every partition a preparation wrote in ``save_folder``.
-
-    Arguments
-    ---------
-    save_folder : str
-        The ``save_folder`` given to ``prepare_corpus``.
-
-    Returns
-    -------
-    dict
-        ``{"train": path, "valid": path, "test": path, <other>: path, ...}``.
-
-    Example
-    -------
-    >>> import tempfile
-    >>> read_manifests(tempfile.mkdtemp())
-    Traceback (most recent call last):
-    ...
-    FileNotFoundError: ...: no prepared manifests (run the data preparation)
-    """
-    index = os.path.join(save_folder, INDEX_FILE)
-    if not os.path.isfile(index):
-        raise FileNotFoundError(
-            f"{index}: no prepared manifests (run the data preparation)"
-        )
-    with open(index, encoding="utf-8") as handle:
-        names = json.load(handle)
-    return {split: os.path.join(save_folder, name) for split, name in names.items()}
-
-
 def prepare_corpus(
     data_folder,
     save_folder,
@@ -365,20 +727,22 @@ def prepare_corpus(
     skip_invalid=False,
     min_duration=0.025,
 ):
-    """Validate a corpus and write its SpeechBrain JSON manifests.
+    """Validate a corpus and write its manifest folder.
 
     Nothing is written unless the whole corpus is valid (or ``skip_invalid``),
     so manifests from an earlier run are never lost. When the manifests exist
     and were made from the same files with the same options, the work is
-    skipped.
+    skipped (the record of what they were made from is the folder's hidden
+    ``.prepared.json``).
 
     Arguments
     ---------
     data_folder : str
         Corpus folder.
     save_folder : str
-        Where ``train.json``, ``valid.json``, ``test.json`` and one
-        ``<partition>.json`` per other partition are written.
+        The manifest folder: ``train.json``, ``valid.json``, ``test.json``
+        and one ``<partition>.json`` per other partition found (see
+        ``speechbrain_lora_ser.manifests``).
     layout : CorpusLayout
         The corpus layout (declared by the recipe's prepare module).
     label_range : tuple of float
@@ -407,33 +771,47 @@ def prepare_corpus(
     >>> sorted(prepare_corpus(folder, tempfile.mkdtemp(), layout))
     ['test', 'train', 'valid']
     """
+    low, high = label_range
+    if not low < high:
+        raise ValueError(
+            f"label_range {label_range}: the low end must be below the high"
+        )
+    if not os.path.isdir(data_folder):
+        raise CorpusError(
+            data_folder, [(data_folder, "data_folder does not exist")], hint=LAYOUT_HINT
+        )
+    data_folder = os.path.abspath(data_folder)
+    tables, rows = _read_rows(data_folder, layout)
     options = {
-        "data_folder": os.path.abspath(data_folder),
-        "label_file": _label_file_identity(data_folder, layout),
-        "audio_files": _audio_folder_identity(data_folder, layout),
+        "data_folder": data_folder,
+        "files": _files_identity(data_folder, layout, tables, rows),
         "layout": asdict(layout),
-        "label_range": list(label_range),
+        "label_range": [low, high],
         "train_subset": train_subset,
         "subset_seed": subset_seed,
         "skip_invalid": skip_invalid,
         "min_duration": min_duration,
     }
-    options_file = os.path.join(save_folder, "prepare_options.json")
-    if _already_prepared(save_folder, options_file, options):
+    if _already_prepared(save_folder, options):
         logger.info("manifests in %s are up to date", save_folder)
         return read_manifests(save_folder)
 
-    utterances, problems, resampled = collect_utterances(
-        data_folder, layout, label_range, min_duration
+    utterances, problems, locations = _rows_to_utterances(data_folder, layout, rows)
+    utterances, row_problems, resampled = check_entries(
+        utterances,
+        label_range,
+        min_duration,
+        where=lambda split, utt_id: locations[(split, utt_id)],
     )
+    problems += row_problems
     if problems and not skip_invalid:
-        raise CorpusError(data_folder, problems)
+        raise CorpusError(data_folder, problems, hint=ROW_HINT)
     if problems:
         logger.warning(
             "%s: left out %d invalid utterance(s) (--skip_invalid):\n%s",
             data_folder,
-            len(problems),
-            "\n".join(f"  {path}: {problem}" for path, problem in problems),
+            len({where for where, _ in problems}),
+            "\n".join(f"  {where}: {problem}" for where, problem in problems),
         )
     if resampled:
         logger.warning(
@@ -442,19 +820,18 @@ def prepare_corpus(
             data_folder,
             resampled,
         )
-    for split in ("train", "valid"):
-        if not utterances[split]:
-            raise CorpusError(
-                data_folder, [(data_folder, f"no usable utterance in the {split} set")]
-            )
+    empty = [
+        (data_folder, f"no usable utterance in the {split} set")
+        for split in ("train", "valid")
+        if not utterances.get(split)
+    ]
+    if empty:
+        raise CorpusError(data_folder, empty, hint=FOLDER_HINT)
+    for split in SPLITS:
+        utterances.setdefault(split, {})
     utterances["train"] = select_subset(utterances["train"], train_subset, subset_seed)
-    os.makedirs(save_folder, exist_ok=True)
-    names = {split: f"{split}.json" for split in utterances}
-    for split, name in names.items():
-        _write_json_atomically(os.path.join(save_folder, name), utterances[split])
-    _write_json_atomically(os.path.join(save_folder, INDEX_FILE), names)
-    _write_json_atomically(options_file, options)
-    absent = [p for p in layout.other_partitions if p not in utterances]
+    paths = save_manifests(save_folder, utterances, options=_jsonable(options))
+    absent = [p for p in layout.other_partitions if layout.split_of(p) not in paths]
     logger.info(
         "%s prepared: %s%s",
         data_folder,
@@ -477,47 +854,47 @@ def manifest_digest(entries):
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
-def _label_file_identity(data_folder, layout):
-    """Path, size and modification time of the label file (None if absent)."""
-    for relative in layout.label_files:
-        path = os.path.join(data_folder, relative)
-        if os.path.isfile(path):
-            stat = os.stat(path)
-            return [os.path.abspath(path), stat.st_size, stat.st_mtime_ns]
-    return None
+def _stat(path):
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return "absent"
+    return f"{stat.st_size}:{stat.st_mtime_ns}"
 
 
-def _audio_folder_identity(data_folder, layout):
-    """Digest of the names, sizes and modification times of the audio files.
+def _files_identity(data_folder, layout, tables, rows):
+    """Digest of the tables' and referenced audio files' sizes and times.
 
     A stat of every file (no audio is read): fast even for 150K files, and
-    any added, removed or rewritten file makes preparation run again.
+    any added, removed or rewritten table or audio file makes preparation
+    run again.
     """
-    folder = os.path.join(data_folder, layout.audio_folder)
-    if not os.path.isdir(folder):
-        return None
     digest = hashlib.sha1()
-    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
-        stat = entry.stat()
-        digest.update(f"{entry.name}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+    audio_root = os.path.join(data_folder, layout.audio_folder)
+    paths = sorted(
+        _audio_path(audio_root, str(row[layout.id_column]).strip())
+        for _, _, row in rows
+        if row.get(layout.id_column)
+    )
+    for path in sorted(tables) + paths:
+        digest.update(f"{path}:{_stat(path)}\n".encode())
     return digest.hexdigest()
 
 
-def _already_prepared(save_folder, options_file, options):
+def _jsonable(options):
+    return json.loads(json.dumps(options))
+
+
+def _already_prepared(save_folder, options):
+    record = read_record(save_folder)
+    if not record or record.get("options") != _jsonable(options):
+        return False
+    paths = [
+        os.path.join(save_folder, f"{p}.json") for p in record.get("partitions", [])
+    ]
+    if not all(os.path.isfile(p) for p in paths):
+        return False
     try:
-        paths = read_manifests(save_folder)
+        return set(read_manifests(save_folder).values()) == set(paths)
     except FileNotFoundError:
         return False
-    if not all(os.path.isfile(p) for p in paths.values()):
-        return False
-    if not os.path.isfile(options_file):
-        return False
-    with open(options_file, encoding="utf-8") as handle:
-        return json.load(handle) == json.loads(json.dumps(options))
-
-
-def _write_json_atomically(path, content):
-    temporary = path + ".tmp"
-    with open(temporary, "w", encoding="utf-8") as handle:
-        json.dump(content, handle, indent=2, ensure_ascii=False)
-    os.replace(temporary, path)

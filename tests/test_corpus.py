@@ -223,14 +223,17 @@ def test_bad_input_is_named_and_nothing_prepared_is_lost(kind, corpus, tmp_path)
     save = tmp_path / "manifests"
     paths = prepare_corpus(str(corpus), str(save), MSP_PODCAST)
     before = {split: open(path).read() for split, path in paths.items()}
-    file_name = read_rows(corpus)[1]["FileName"]
+    rows = read_rows(corpus)
     damage, message = BAD_INPUTS[kind]
     damage(corpus)
     with pytest.raises(CorpusError) as error:
         prepare_corpus(str(corpus), str(save), MSP_PODCAST)
     text = str(error.value)
     assert message in text
-    assert file_name in text or kind == "duplicate id"
+    # the problem names the table, its line and the utterance ID
+    bad_row = rows[0 if kind == "duplicate id" else 1]
+    where, _ = error.value.problems[0]
+    assert where == f"{label_file(corpus)}:3 [{bad_row['FileName'][:-4]}]"
     assert "--skip_invalid" in text
     assert {split: open(path).read() for split, path in paths.items()} == before
 
@@ -247,7 +250,7 @@ def test_every_problem_is_listed_at_once_and_skip_invalid_goes_on(
         prepare_corpus(str(corpus), str(tmp_path / "m"), MSP_PODCAST)
     assert len(error.value.problems) == 3
     for index in (0, 2, 3):
-        assert rows[index]["FileName"] in str(error.value)
+        assert f"[{rows[index]['FileName'][:-4]}]" in str(error.value)
     with caplog.at_level(logging.WARNING):
         paths = prepare_corpus(
             str(corpus), str(tmp_path / "m"), MSP_PODCAST, skip_invalid=True
@@ -263,7 +266,8 @@ def test_every_problem_is_listed_at_once_and_skip_invalid_goes_on(
         (lambda f: os.remove(label_file(f)), "label file not found"),
         (
             lambda f: label_file(f).write_text("FileName,Split_Set\na.wav,Train\n"),
-            "malformed label file: missing columns ['EmoAct', 'EmoVal', 'EmoDom']",
+            "malformed label file: missing columns ['EmoAct', 'EmoVal', 'EmoDom']; "
+            "the header has columns ['FileName', 'Split_Set']",
         ),
         (
             lambda f: label_file(f).write_bytes(b"\xff\xfe\x00garbage\x00\x81"),
@@ -276,6 +280,9 @@ def test_corpus_level_problems(damage, message, corpus, tmp_path):
     with pytest.raises(CorpusError, match="problem") as error:
         prepare_corpus(str(corpus), str(tmp_path / "m"), MSP_PODCAST)
     assert message in str(error.value)
+    # leaving rows out cannot fix a layout problem: never suggested for one
+    assert "--skip_invalid" not in str(error.value)
+    assert "CorpusLayout" in str(error.value)
 
 
 def test_other_rates_and_channels_are_converted_and_reported_once(
@@ -334,3 +341,47 @@ def test_recipe_stops_before_training_with_the_full_list(recipe_data, corpus, tm
         args + ["--skip_invalid=True"],
     )
     assert (output / "results.json").is_file()
+
+
+def test_the_manifest_folder_holds_exactly_the_last_preparation(corpus, tmp_path):
+    save = tmp_path / "m"
+    save.mkdir()
+    # a folder an earlier version prepared: an index and an options file
+    # beside the manifests; it still reads as it did
+    index = {p: f"{p}.json" for p in ("train", "valid", "test", "Test2")}
+    for name in index.values():
+        (save / name).write_text("{}")
+    (save / "manifests.json").write_text(json.dumps(index))
+    (save / "prepare_options.json").write_text("{}")
+    assert list(read_manifests(str(save))) == ["train", "valid", "test", "Test2"]
+    rows = read_rows(corpus)
+    rows[-1]["Split_Set"] = "Test3"
+    write_rows(corpus, rows)
+    paths = prepare_corpus(str(corpus), str(save), MSP_PODCAST)
+    assert list(paths) == ["train", "valid", "test", "Test3"]
+    # no index: the partitions are the folder's <partition>.json files, and
+    # the preparation's own record is hidden
+    assert sorted(p.name for p in save.iterdir()) == [
+        ".prepared.json",
+        "Test3.json",
+        "test.json",
+        "train.json",
+        "valid.json",
+    ]
+    rows[-1]["Split_Set"] = "Test1"
+    write_rows(corpus, rows)
+    paths = prepare_corpus(str(corpus), str(save), MSP_PODCAST)
+    assert list(paths) == ["train", "valid", "test"]
+    assert not (save / "Test3.json").exists()
+    assert read_manifests(str(save)) == paths
+
+
+def test_a_foreign_json_file_in_the_manifest_folder_is_named(corpus, tmp_path):
+    save = tmp_path / "m"
+    save.mkdir()
+    (save / "notes.json").write_text("{}")
+    with pytest.raises(CorpusError) as error:
+        prepare_corpus(str(corpus), str(save), MSP_PODCAST)
+    assert str(save / "notes.json") in str(error.value)
+    assert "would be read as a partition" in str(error.value)
+    assert "--skip_invalid" not in str(error.value)
