@@ -13,13 +13,18 @@ it runs on:
    same run, and the line ``LoRA / fine-tuning: step time R1x, peak memory
    R2x`` for each mode;
 2. ``overhead``: N training steps of the real recipe loop
-   (``EmotionBrain.fit_stages``: a corpus on disk prepared and loaded by the
-   recipe's pipeline, logging, checkpointing) against N bare steps at the
+   (``stages.fit_stages`` with the recipe's Brain: a corpus on disk prepared
+   and loaded by the recipe's pipeline, logging, checkpointing) against N
+   bare steps at the
    same batch: the recipe-overhead ratio;
 3. ``inference``: real-time factor of the plain, LoRA-merged and unmerged
    encoders;
 4. ``batching``: padded fraction of fixed random batches against dynamic
    batching, on MSP-Podcast-like durations.
+
+The model is the one the recipe's YAML declares (``recipes/MSP-Podcast/
+hparams/ft_lora.yaml`` and its model file), with the encoder's configuration
+in place of its weights.
 
 Each training measurement runs in its own process, so that peak memory (GPU:
 ``max_memory_allocated``; CPU: peak resident set size) belongs to it alone.
@@ -43,24 +48,44 @@ import tempfile
 import time
 
 import torch
+from hyperpyyaml import load_hyperpyyaml
 
 from speechbrain_lora_ser.architectures import LARGE_CONFIGS, large_config
-from speechbrain_lora_ser.brain import configure_encoder, count_trainable
 from speechbrain_lora_ser.ccc import CCCLoss
-from speechbrain_lora_ser.lora import add_lora, lora_config, merge_lora
-from speechbrain_lora_ser.model import SSLEncoder, emotion_head
+from speechbrain_lora_ser.lora import add_lora, merge_lora
 from speechbrain_lora_ser.pipeline import duration_bucket_boundaries, padded_fraction
+from speechbrain_lora_ser.stages import configure_encoder, count_trainable
 
-LORA = lora_config(rank=32, alpha=64, dropout=0.05)  # the paper's
+RECIPE = os.path.join(os.path.dirname(__file__), os.pardir, "recipes", "MSP-Podcast")
+HPARAMS = os.path.join(RECIPE, "hparams", "ft_lora.yaml")
+
+
+def recipe_hparams(name, folder=None, **overrides):
+    """Load the recipe's hyperparameters and model for an encoder, without data.
+
+    ``name``: a paper architecture (built from its configuration with random
+    weights) or an encoder folder.
+    """
+    folder = folder or tempfile.mkdtemp(prefix="benchmark_")
+    source, from_config = name, False
+    if name in LARGE_CONFIGS:
+        source, from_config = os.path.join(folder, "encoder_config"), True
+        large_config(name).save_pretrained(source)
+    values = {
+        "data_folder": os.path.join(folder, "unused"),
+        "output_folder": os.path.join(folder, "run"),
+        "ssl_hub": source,
+        "ssl_from_config": from_config,
+        "encoder_layerdrop": 0.0,
+        **overrides,
+    }
+    with open(HPARAMS, encoding="utf-8") as handle:
+        return load_hyperpyyaml(handle, values)
 
 
 def build_encoder(name, device):
-    """Build an SSLEncoder: a paper architecture (random weights) or a folder."""
-    source, from_config = name, False
-    if name in LARGE_CONFIGS:
-        source, from_config = tempfile.mkdtemp(prefix="encoder_config_"), True
-        large_config(name).save_pretrained(source)
-    return SSLEncoder(source, from_config=from_config, layerdrop=0.0).to(device)
+    """Build the recipe's encoder: a paper architecture or a folder."""
+    return recipe_hparams(name)["modules"]["ssl"].to(device)
 
 
 def synchronize(device):
@@ -111,13 +136,14 @@ def make_step(encoder, head, optimizer, loss_fn, args):
 def build_training(args, mode, device):
     """Build the encoder, head and optimizer of one stage, as the recipe does."""
     torch.manual_seed(0)
-    encoder = build_encoder(args.encoder, device)
-    configure_encoder(encoder, mode, LORA)
+    hparams = recipe_hparams(args.encoder)
+    encoder, head = hparams["modules"]["ssl"], hparams["modules"]["head"]
+    configure_encoder(encoder, mode, hparams["lora_config"])
     encoder.to(device)
-    head = emotion_head(encoder.hidden_size).to(device)
+    head.to(device)
     parameters = [p for p in encoder.parameters() if p.requires_grad]
     parameters += list(head.parameters())
-    optimizer = torch.optim.Adam(parameters, lr=1e-5, fused=True)
+    optimizer = torch.optim.Adam(parameters, lr=hparams["lr"], fused=True)
     return encoder, head, optimizer
 
 
@@ -125,22 +151,16 @@ def measure_training(args):
     """One stage's training steps in one execution mode (a child process).
 
     ``args.compile``: ``none`` (eager), ``default`` or ``reduce-overhead``
-    (``torch.compile`` modes); ``none-unfused`` is eager with the q/k/v
-    projections called one by one (the straightforward order); a
-    ``-bf16base`` suffix stores the frozen encoder of the LoRA stage in bf16
-    (with ``--bf16``: the products autocast would cast the weights for, without
-    the casts; a candidate lever, not used by the recipes).
+    (``torch.compile`` modes); a ``-bf16base`` suffix stores the frozen
+    encoder of the LoRA stage in bf16 (with ``--bf16``: the products autocast
+    would cast the weights for, without the casts; a candidate lever, not used
+    by the recipes).
     """
     bf16_base = args.compile.endswith("-bf16base")
     if bf16_base:
         if not args.bf16:
             raise SystemExit("-bf16base needs --bf16")
         args.compile = args.compile[: -len("-bf16base")]
-    if args.compile.endswith("-unfused"):
-        from speechbrain_lora_ser.lora import ModuleCallingWavLMAttention
-
-        ModuleCallingWavLMAttention.fuse_qkv = False
-        args.compile = args.compile[: -len("-unfused")]
     encoder, head, optimizer = build_training(args, args.mode, args.device)
     if bf16_base and args.mode == "lora":
         for parameter in encoder.parameters():
@@ -351,83 +371,80 @@ def measure_overhead(args):
     """Recipe loop against bare steps, same model and batch (a child process)."""
     import numpy as np
     import soundfile
-    from speechbrain.utils.epoch_loop import EpochCounter
 
-    from speechbrain_lora_ser.brain import EmotionBrain, Stage
-    from speechbrain_lora_ser.checkpoints import AtomicCheckpointer, RNGState
     from speechbrain_lora_ser.corpus import CorpusLayout, prepare_corpus
-    from speechbrain_lora_ser.labels import LabelScaler
-    from speechbrain_lora_ser.pipeline import TrainLoader, make_datasets
+    from speechbrain_lora_ser.stages import fit_stages, resolved_settings
+
+    sys.path.insert(0, RECIPE)
+    import train as recipe  # the recipe's train.py: its Brain and pipelines
 
     folder = tempfile.mkdtemp(prefix="overhead_")
+    corpus = os.path.join(folder, "corpus")
     layout = CorpusLayout({"train": ("Train",), "valid": ("Dev",), "test": ("Test",)})
-    os.makedirs(os.path.join(folder, "corpus", "Audios"))
-    os.makedirs(os.path.join(folder, "corpus", "Labels"))
+    os.makedirs(os.path.join(corpus, "Audios"))
+    os.makedirs(os.path.join(corpus, "Labels"))
     rows = ["FileName,EmoAct,EmoVal,EmoDom,Split_Set"]
     generator = np.random.default_rng(0)
     count = args.batch * args.steps
     for index in range(count + 2 * args.batch):
         name = f"utt{index:05d}.wav"
         wav = 0.1 * generator.standard_normal(int(args.seconds * 16000))
-        soundfile.write(os.path.join(folder, "corpus", "Audios", name), wav, 16000)
+        soundfile.write(os.path.join(corpus, "Audios", name), wav, 16000)
         split = (
             "Train"
             if index < count
             else ("Dev" if index < count + args.batch else "Test")
         )
         rows.append(f"{name},{1 + 6 * generator.random():.3f},4.0,4.0,{split}")
-    with open(
-        os.path.join(folder, "corpus", "Labels", "labels_consensus.csv"), "w"
-    ) as f:
+    with open(os.path.join(corpus, "Labels", "labels_consensus.csv"), "w") as f:
         f.write("\n".join(rows) + "\n")
-    manifests = prepare_corpus(
-        os.path.join(folder, "corpus"), os.path.join(folder, "manifests"), layout
+    torch.manual_seed(0)
+    hparams = recipe_hparams(
+        args.encoder,
+        folder,
+        data_folder=corpus,
+        batch_size=args.batch,
+        number_of_epochs=1,
+        num_workers=4,
+        pin_memory=args.device.startswith("cuda"),
     )
-    datasets = {"bench": make_datasets(manifests, LabelScaler(1, 7))}
-
-    encoder, head, _ = build_training(args, args.mode, args.device)
+    prepare_corpus(corpus, hparams["manifest_folder"], layout)
+    datasets = recipe.dataio_prep(hparams)
+    stage = next(s for s in hparams["stages"] if s.train == args.mode)
+    stage.corpus = hparams["corpus"]
+    stage.label_scaler = hparams["label_scaler"]
     stamps = []
 
-    class TimedBrain(EmotionBrain):
+    class TimedBrain(recipe.SERBrain):
         def on_fit_batch_end(self, batch, outputs, loss, should_step):
             synchronize(args.device)
             stamps.append(time.perf_counter())
 
-    counter = EpochCounter(1)
-    brain = TimedBrain(
-        modules={"ssl": encoder, "head": head},
-        compute_cost=CCCLoss(),
-        encoder_opt_class=lambda p: torch.optim.Adam(p, lr=1e-5, fused=True),
-        head_opt_class=lambda p: torch.optim.Adam(p, lr=1e-5, fused=True),
-        lora_config=LORA,
-        train_logger=type("Log", (), {"log_stats": lambda *a, **k: None})(),
-        run_opts={
-            "device": args.device,
-            "precision": "bf16" if args.bf16 else "fp32",
-            "noprogressbar": False,
+    fit_stages(
+        [stage],
+        datasets,
+        brain_class=TimedBrain,
+        brain_kwargs={
+            "modules": hparams["modules"],
+            "opt_classes": {
+                "ssl": hparams["encoder_opt_class"],
+                "head": hparams["head_opt_class"],
+            },
+            "train_logger": hparams["train_logger"],
+            "hparams": hparams,
+            "run_opts": {
+                "device": args.device,
+                "precision": "bf16" if args.bf16 else "fp32",
+                "noprogressbar": False,
+            },
         },
-    )
-    stage = Stage(
-        "stage1",
-        args.mode,
-        "bench",
-        counter,
-        AtomicCheckpointer(
-            os.path.join(folder, "save"),
-            {"ssl": encoder, "head": head, "counter": counter, "rng": RNGState()},
-        ),
-    )
-    loader = TrainLoader(
-        batch_size=args.batch,
-        num_workers=4,
-        sorting="random",
-        pin_memory=args.device.startswith("cuda"),
-    )
-    brain.fit_stages(
-        [stage], datasets, loader, {"batch_size": args.batch, "num_workers": 4}
+        train_loader=hparams["train_loader"],
+        valid_loader_options=hparams["valid_loader_options"],
+        settings=resolved_settings(hparams, hparams["settings_not_affecting_stages"]),
+        lora_config=hparams["lora_config"],
     )
     warm = min(2, len(stamps) - 1)
-    recipe = (stamps[-1] - stamps[warm - 1]) / (len(stamps) - warm)
+    recipe_step = (stamps[-1] - stamps[warm - 1]) / (len(stamps) - warm)
 
     # bare steps: the same modules and optimizer class on one in-memory batch
     encoder, head, optimizer = build_training(args, args.mode, args.device)
@@ -446,7 +463,12 @@ def measure_overhead(args):
         step(wavs, lens, targets)
     synchronize(args.device)
     bare = (time.perf_counter() - start) / (len(stamps) - warm)
-    return {"mode": args.mode, "recipe_s": recipe, "bare_s": bare, "steps": len(stamps)}
+    return {
+        "mode": args.mode,
+        "recipe_s": recipe_step,
+        "bare_s": bare,
+        "steps": len(stamps),
+    }
 
 
 def report_overhead(args, argv):
@@ -466,9 +488,11 @@ def report_overhead(args, argv):
 def measure_inference(args):
     """Real-time factor of the plain, merged and unmerged encoders."""
     torch.manual_seed(0)
-    plain = build_encoder(args.encoder, args.device).eval()
-    head = emotion_head(plain.hidden_size).to(args.device).eval()
-    adapted = add_lora(build_encoder(args.encoder, args.device), LORA).eval()
+    hparams = recipe_hparams(args.encoder)
+    plain = hparams["modules"]["ssl"].to(args.device).eval()
+    head = hparams["modules"]["head"].to(args.device).eval()
+    adapted = build_encoder(args.encoder, args.device)
+    adapted = add_lora(adapted, hparams["lora_config"]).eval()
     adapted.to(args.device)
     for name, parameter in adapted.model.named_parameters():
         if "lora_B" in name:

@@ -110,8 +110,27 @@ def recipe_layouts():
     }
 
 
-def make_demo_data(folder, sizes, seed=0):
-    """Write both corpora (in their recipes' layouts) and a small encoder."""
+def make_demo_data(folder, sizes, seed=0, speech=True):
+    """Write both corpora (in their recipes' layouts) and a small encoder.
+
+    Arguments
+    ---------
+    folder : str
+        Where ``MSP-Podcast/``, ``BIIC-Podcast/`` and ``wavlm-small/`` go
+        (each is written only when absent).
+    sizes : tuple of int
+        Train, development and test utterances per corpus.
+    seed : int
+        Seed of the corpora and the encoder's weights.
+    speech : bool
+        eSpeak NG speech (False: tone sequences carrying the same prosodic
+        cues, written in milliseconds without eSpeak: a data-flow check).
+
+    Returns
+    -------
+    dict
+        The corpus folders and the encoder folder.
+    """
     layouts = recipe_layouts()
     data = {
         "MSP-Podcast": os.path.join(folder, "MSP-Podcast"),
@@ -120,7 +139,12 @@ def make_demo_data(folder, sizes, seed=0):
     }
     if not os.path.isdir(data["MSP-Podcast"]):
         write_demo_corpus(
-            data["MSP-Podcast"], "english", layouts["MSP-Podcast"], sizes, seed=seed
+            data["MSP-Podcast"],
+            "english",
+            layouts["MSP-Podcast"],
+            sizes,
+            seed=seed,
+            speech=speech,
         )
     if not os.path.isdir(data["BIIC-Podcast"]):
         write_demo_corpus(
@@ -129,6 +153,7 @@ def make_demo_data(folder, sizes, seed=0):
             layouts["BIIC-Podcast"],
             sizes,
             seed=seed + 1,
+            speech=speech,
         )
     if not os.path.isdir(data["encoder"]):
         save_tiny_encoder(data["encoder"], "wavlm", seed=seed)
@@ -166,10 +191,31 @@ def main(argv=None):
         default=(160, 40, 60),
         metavar=("TRAIN", "DEV", "TEST"),
     )
+    parser.add_argument(
+        "--data_only",
+        action="store_true",
+        help="only write the corpora and the encoder into OUTPUT_FOLDER "
+        "(e.g. for SpeechBrain's recipe tests)",
+    )
+    parser.add_argument(
+        "--no_speech",
+        action="store_true",
+        help="tone sequences instead of eSpeak NG speech (no eSpeak needed)",
+    )
     args = parser.parse_args(argv)
+    if args.data_only:
+        data = make_demo_data(
+            args.output_folder, tuple(args.sizes), speech=not args.no_speech
+        )
+        print("\n".join(f"{name}: {path}" for name, path in data.items()))
+        return None
     # the recipes run in their own folders: give them absolute paths
     args.output_folder = os.path.abspath(args.output_folder)
-    data = make_demo_data(os.path.join(args.output_folder, "data"), tuple(args.sizes))
+    data = make_demo_data(
+        os.path.join(args.output_folder, "data"),
+        tuple(args.sizes),
+        speech=not args.no_speech,
+    )
     stage1_folder = os.path.join(args.output_folder, "MSP-Podcast_finetune")
     stage1 = run_training("MSP-Podcast", "finetune", data, stage1_folder, args.epochs)
     stage2 = run_training(

@@ -34,8 +34,8 @@ from biic_podcast_prepare import prepare_biic_podcast
 from hyperpyyaml import load_hyperpyyaml
 from msp_podcast_prepare import prepare_msp_podcast
 from speechbrain_lora_ser.brain import EmotionBrain
-from speechbrain_lora_ser.corpus import read_manifests
 from speechbrain_lora_ser.export import export_inference_folder, model_file_of
+from speechbrain_lora_ser.manifests import check_manifests, read_manifests
 from speechbrain_lora_ser.results import test_corpora, write_results
 from speechbrain_lora_ser.stages import (
     adopt_stage1_settings,
@@ -118,8 +118,36 @@ def check_data_folders(hparams, hparams_file):
 
 
 def prepare_data(hparams):
-    """Write both corpora's manifests (once, on the main process)."""
+    """Write both corpora's manifests (once, on the main process).
+
+    With ``--skip_prep=True`` the manifest folders are used as they are
+    (written by any preparation, or by hand: ``train.json``, ``valid.json``,
+    ``test.json`` and any other ``<partition>.json``) and checked like
+    prepared ones: a bad entry stops the run, named with its manifest.
+    """
     if hparams["skip_prep"]:
+        run_on_main(
+            check_manifests,
+            kwargs={
+                "manifests": hparams["manifest_folder"],
+                "label_range": (hparams["label_low"], hparams["label_high"]),
+                "min_duration": hparams["min_duration"],
+                "data_root": hparams["data_folder"],
+            },
+        )
+        if hparams["cross_data_folder"]:
+            run_on_main(
+                check_manifests,
+                kwargs={
+                    "manifests": hparams["cross_manifest_folder"],
+                    "label_range": (
+                        hparams["cross_label_low"],
+                        hparams["cross_label_high"],
+                    ),
+                    "min_duration": hparams["min_duration"],
+                    "data_root": hparams["cross_data_folder"],
+                },
+            )
         return
     run_on_main(
         prepare_biic_podcast,
@@ -156,7 +184,8 @@ def dataio_prep(hparams):
     "valence": v, "dominance": v}`` (null labels: an unlabeled utterance).
     The audio pipeline reads the file, resamples it to the model's rate and
     mixes it down to mono; the label pipeline puts the attributes on the
-    model's 0-1 range (NaN where unlabeled).
+    model's 0-1 range (NaN where unlabeled). ``{data_root}`` in a path is
+    the corpus's data folder.
     """
     normalizer = AudioNormalizer(sample_rate=hparams["sample_rate"])
 
@@ -166,7 +195,7 @@ def dataio_prep(hparams):
         signal, rate = sb.dataio.audio_io.load(wav, channels_first=False)
         return normalizer(signal, rate)
 
-    def corpus_datasets(manifest_folder, label_scaler):
+    def corpus_datasets(manifest_folder, data_folder, label_scaler):
         @sb.utils.data_pipeline.takes("arousal", "valence", "dominance")
         @sb.utils.data_pipeline.provides("labels")
         def label_pipeline(arousal, valence, dominance):
@@ -181,6 +210,7 @@ def dataio_prep(hparams):
         return {
             partition: sb.dataio.dataset.DynamicItemDataset.from_json(
                 json_path=path,
+                replacements={"data_root": data_folder},
                 dynamic_items=[audio_pipeline, label_pipeline],
                 output_keys=["id", "sig", "labels"],
             )
@@ -189,12 +219,16 @@ def dataio_prep(hparams):
 
     datasets = {
         hparams["corpus"]: corpus_datasets(
-            hparams["manifest_folder"], hparams["label_scaler"]
+            hparams["manifest_folder"],
+            hparams["data_folder"],
+            hparams["label_scaler"],
         )
     }
     if hparams["cross_data_folder"]:
         datasets[hparams["cross_corpus"]] = corpus_datasets(
-            hparams["cross_manifest_folder"], hparams["cross_label_scaler"]
+            hparams["cross_manifest_folder"],
+            hparams["cross_data_folder"],
+            hparams["cross_label_scaler"],
         )
     return datasets
 
