@@ -34,7 +34,7 @@ from speechbrain_lora_ser.bank import (
     AdapterBank,
     front_features,
 )
-from speechbrain_lora_ser.corpus import read_manifests
+from speechbrain_lora_ser.manifests import read_manifests
 
 BANK_YAML = """\
 # ############################################################################

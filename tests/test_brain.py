@@ -109,8 +109,11 @@ def test_development_ccc_is_computed_over_the_whole_set(tiny_wavlm):
     summary = brain.ccc_stats.summarize()
     whole = ccc(predictions.double(), targets.double())
     assert summary["arousal"] == pytest.approx(whole[0].item(), abs=1e-6)
-    batchwise = sum(
-        ccc(predictions[s : s + 4].double(), targets[s : s + 4].double())[0].item()
-        for s in range(0, 12, 4)
-    ) / 3
+    batchwise = (
+        sum(
+            ccc(predictions[s : s + 4].double(), targets[s : s + 4].double())[0].item()
+            for s in range(0, 12, 4)
+        )
+        / 3
+    )
     assert abs(batchwise - whole[0].item()) > 1e-3  # why it matters

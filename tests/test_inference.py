@@ -90,7 +90,10 @@ def test_merged_export_equals_unmerged_and_costs_a_plain_encoder(
     assert not has_lora(merged.mods.regressor.encoder)
     assert has_lora(unmerged.mods.regressor.encoder)
     plain_size = sum(p.numel() for p in merged.mods.regressor.encoder.parameters())
-    assert sum(p.numel() for p in unmerged.mods.regressor.encoder.parameters()) > plain_size
+    assert (
+        sum(p.numel() for p in unmerged.mods.regressor.encoder.parameters())
+        > plain_size
+    )
     files = sorted((recipe_data / "BIIC-Podcast" / "Audios").glob("*.wav"))[:6]
     for path in files:
         a = merged.predict_file(str(path))

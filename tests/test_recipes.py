@@ -351,20 +351,13 @@ def _tree_state(root):
     return state
 
 
-def test_a_new_language_is_a_copied_recipe_folder(recipe_data, tmp_path):
-    """README, "Adding a language": copy a recipe, edit only the copy."""
-    before = _tree_state(ROOT)
-    recipe = tmp_path / "DE-Podcast"
-    shutil.copytree(os.path.join(ROOT, "recipes", "BIIC-Podcast"), recipe)
-    # 1. the corpus layout, in the copied prepare module
-    prepare = recipe / "biic_podcast_prepare.py"
-    text = prepare.read_text()
-    old_layout = text[text.index("BIIC_PODCAST = CorpusLayout(") :]
-    old_layout = old_layout[: old_layout.index("\n)\n") + 3]
-    prepare.write_text(
-        text.replace(
-            old_layout,
-            """BIIC_PODCAST = CorpusLayout(
+#: Release styles of a new corpus, each described by the copied prepare
+#: module: what replaces the BIIC-Podcast layout (or, for the last one, its
+#: prepare function), and how the corpus is written.
+NEW_LANGUAGE_STYLES = {
+    # one table with a partition column, other names, labels on 1-5
+    "one-table-1to5": (
+        """BIIC_PODCAST = CorpusLayout(
     partitions={"train": ("train",), "valid": ("dev",), "test": ("eval",)},
     audio_folder="wav",
     label_files=("meta/annotations.csv",),
@@ -373,36 +366,93 @@ def test_a_new_language_is_a_copied_recipe_folder(recipe_data, tmp_path):
     attribute_columns={"arousal": "A", "valence": "V", "dominance": "D"},
 )
 """,
-        )
-    )
-    # 2. the corpus name and label range, in the copied YAML
-    config = recipe / "hparams" / "ft_lora.yaml"
-    text = config.read_text()
-    text = text.replace("corpus: BIIC-Podcast", "corpus: DE-Podcast")
-    text = text.replace("label_high: 7.0", "label_high: 5.0", 1)
-    config.write_text(text)
-    # a corpus in that layout, labels on 1-5
-    layout = load_recipe_module(str(recipe), "biic_podcast_prepare").BIIC_PODCAST
-    data = tmp_path / "DE-data"
-    write_demo_corpus(
-        str(data), "german", layout, (12, 6, 6), seed=2, label_range=(1.0, 5.0)
-    )
-    # stage 1: an MSP-Podcast FineTuned run of the MSP-Podcast recipe
-    common = [
-        f"--ssl_hub={recipe_data / 'wavlm-small'}",
-        "--number_of_epochs=1",
-        *SMALL_MODEL_ARGS,
-    ]
-    stage1 = tmp_path / "msp_finetune"
+        {"label_range": (1.0, 5.0)},
+    ),
+    # a TSV per partition (no partition column), FLAC at 22.05 kHz under
+    # clips/<speaker>/, labels on [-1, 1]: the issue's German corpus
+    "tsv-per-partition-flac": (
+        """BIIC_PODCAST = CorpusLayout(
+    partitions={"train": "train", "valid": "dev", "test": "test"},
+    audio_folder="clips",
+    label_files="metadata/{partition}.tsv",
+    id_column="path",
+    attribute_columns={
+        "arousal": "arousal",
+        "valence": "valence",
+        "dominance": "dominance",
+    },
+)
+""",
+        {
+            "label_range": (-1.0, 1.0),
+            "audio_format": "flac",
+            "sample_rate": 22050,
+            "speaker_folders": True,
+            "speaker_column": "speaker",
+        },
+    ),
+    # JSON lines with absolute audio paths, labels on 0-100
+    "jsonl-absolute-paths": (
+        """BIIC_PODCAST = CorpusLayout(
+    partitions={"train": ("train",), "valid": ("valid",), "test": ("test",)},
+    audio_folder="",
+    label_files=("annotations.jsonl",),
+    id_column="audio",
+    partition_column="split",
+    attribute_columns={"arousal": "aro", "valence": "val", "dominance": "dom"},
+)
+""",
+        {"label_range": (0.0, 100.0), "absolute_paths": True},
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def msp_stage1(recipe_data, tmp_path_factory):
+    """An MSP-Podcast FineTuned run: the stage 1 every new language reuses."""
+    stage1 = tmp_path_factory.mktemp("msp_finetune")
     run_train(
         "recipes/MSP-Podcast/train.py",
         "recipes/MSP-Podcast/hparams/finetune.yaml",
         [
             f"--data_folder={recipe_data / 'MSP-Podcast'}",
             f"--output_folder={stage1}",
-            *common,
+            f"--ssl_hub={recipe_data / 'wavlm-small'}",
+            "--number_of_epochs=1",
+            *SMALL_MODEL_ARGS,
         ],
     )
+    return stage1
+
+
+@pytest.mark.parametrize("style", sorted(NEW_LANGUAGE_STYLES))
+def test_a_new_language_is_a_copied_recipe_folder(
+    style, recipe_data, msp_stage1, tmp_path
+):
+    """README, "Adding a language": copy a recipe, edit only the copy."""
+    before = _tree_state(ROOT)
+    layout_text, corpus_options = NEW_LANGUAGE_STYLES[style]
+    low, high = corpus_options["label_range"]
+    recipe = tmp_path / "DE-Podcast"
+    shutil.copytree(os.path.join(ROOT, "recipes", "BIIC-Podcast"), recipe)
+    # 1. the corpus layout, in the copied prepare module
+    prepare = recipe / "biic_podcast_prepare.py"
+    text = prepare.read_text()
+    old_layout = text[text.index("BIIC_PODCAST = CorpusLayout(") :]
+    old_layout = old_layout[: old_layout.index("\n)\n") + 3]
+    prepare.write_text(text.replace(old_layout, layout_text))
+    # 2. the corpus name and label range, in the copied YAML
+    config = recipe / "hparams" / "ft_lora.yaml"
+    text = config.read_text()
+    text = text.replace("corpus: BIIC-Podcast", "corpus: DE-Podcast")
+    text = text.replace("label_low: 1.0", f"label_low: {low}", 1)
+    text = text.replace("label_high: 7.0", f"label_high: {high}", 1)
+    config.write_text(text)
+    # a German corpus released in that style
+    layout = load_recipe_module(str(recipe), "biic_podcast_prepare").BIIC_PODCAST
+    data = tmp_path / "DE-data"
+    write_demo_corpus(str(data), "german", layout, (12, 6, 6), seed=2, **corpus_options)
+    # 3. train, reusing the MSP-Podcast stage 1 without retyping its settings
     output = tmp_path / "de_ft_lora"
     run_train(
         "train.py",
@@ -410,9 +460,8 @@ def test_a_new_language_is_a_copied_recipe_folder(recipe_data, tmp_path):
         [
             f"--data_folder={data}",
             f"--cross_data_folder={recipe_data / 'MSP-Podcast'}",
-            f"--stage1_folder={stage1}",
+            f"--stage1_folder={msp_stage1}",
             f"--output_folder={output}",
-            *common,
         ],
         cwd=str(recipe),
     )
@@ -421,10 +470,12 @@ def test_a_new_language_is_a_copied_recipe_folder(recipe_data, tmp_path):
     with open(output / "predictions" / "DE-Podcast_test.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 6
-    assert all(1.0 <= float(r["true_arousal"]) <= 5.0 for r in rows)
-    assert max(float(r["true_arousal"]) for r in rows) > 4.0  # not squeezed to 1-7
+    truth = [float(r["true_arousal"]) for r in rows]
+    assert all(low <= value <= high for value in truth)
+    assert max(truth) - min(truth) > 0.25 * (high - low)  # on the corpus's scale
     inference = (output / "inference" / "hyperparams.yaml").read_text()
-    assert "label_high: 5.0" in inference
+    assert f"label_low: {low}\n" in inference and f"label_high: {high}\n" in inference
     log = (output / "train_log.txt").read_text()
     assert "stage: stage2, mode: lora, corpus: DE-Podcast" in log
+    assert f"stage: stage1, reused_from: {msp_stage1}" in log
     assert _tree_state(ROOT) == before
