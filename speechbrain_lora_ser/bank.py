@@ -42,7 +42,7 @@ ENERGY_FRAMES = 32
 
 
 def load_language_model(folder, language, with_encoder=False):
-    """The model a language's run exported (``languages/<language>.yaml``).
+    """Load the model a language's run exported (``languages/<language>.yaml``).
 
     Arguments
     ---------

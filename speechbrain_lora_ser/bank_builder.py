@@ -73,7 +73,7 @@ pretrainer: !new:speechbrain.utils.parameter_transfer.Pretrainer
 
 
 def read_run(folder):
-    """What a bank needs from a finished run folder.
+    """Read what a bank needs from a finished run folder.
 
     Returns
     -------

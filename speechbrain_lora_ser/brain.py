@@ -101,9 +101,7 @@ class EmotionBrain(sb.Brain):
         """One optimizer per module with trainable parameters."""
         self.optimizers_dict = {}
         for name, opt_class in self.opt_classes.items():
-            parameters = [
-                p for p in self.modules[name].parameters() if p.requires_grad
-            ]
+            parameters = [p for p in self.modules[name].parameters() if p.requires_grad]
             if parameters:
                 self.optimizers_dict[name] = opt_class(parameters)
         self.optimizer = next(iter(self.optimizers_dict.values()), None)

@@ -188,7 +188,7 @@ Concordance correlation coefficient (CCC) on each test set, from this run
 
 
 def model_file_of(hparams_file, key="model"):
-    """The model file a training YAML includes (``key: !include:<file>``).
+    r"""Return the model file a training YAML includes (``!include:<file>``).
 
     Arguments
     ---------
@@ -208,7 +208,7 @@ def model_file_of(hparams_file, key="model"):
     >>> folder = tempfile.mkdtemp()
     >>> path = os.path.join(folder, "train.yaml")
     >>> with open(path, "w") as f:
-    ...     _ = f.write("model: !include:models/m.yaml\\n    a: 1\\n")
+    ...     _ = f.write("model: !include:models/m.yaml\n    a: 1\n")
     >>> os.path.relpath(model_file_of(path), folder)
     'models/m.yaml'
     """
@@ -222,7 +222,7 @@ def model_file_of(hparams_file, key="model"):
 
 
 def render_model(model_file, values):
-    """The model file's text with each ``!PLACEHOLDER`` replaced by a value.
+    r"""Return the model file's text, each ``!PLACEHOLDER`` replaced by a value.
 
     Arguments
     ---------
@@ -241,8 +241,8 @@ def render_model(model_file, values):
     >>> import tempfile
     >>> path = os.path.join(tempfile.mkdtemp(), "m.yaml")
     >>> with open(path, "w") as f:
-    ...     _ = f.write("size: !PLACEHOLDER\\nlayer: !new:torch.nn.Linear\\n"
-    ...                 "    in_features: !ref <size>\\n    out_features: 1\\n")
+    ...     _ = f.write("size: !PLACEHOLDER\nlayer: !new:torch.nn.Linear\n"
+    ...                 "    in_features: !ref <size>\n    out_features: 1\n")
     >>> print(render_model(path, {"size": 4}), end="")
     size: 4
     layer: !new:torch.nn.Linear
@@ -264,7 +264,7 @@ def render_model(model_file, values):
 
 
 def top_level_keys(model_file):
-    """Every top-level key of a YAML file (by its lines).
+    r"""Return every top-level key of a YAML file (by its lines).
 
     Example
     -------
@@ -281,14 +281,14 @@ def top_level_keys(model_file):
 
 
 def placeholders(model_file):
-    """The parameter names of a model file (its ``!PLACEHOLDER`` keys).
+    r"""Return the parameter names of a model file (its ``!PLACEHOLDER`` keys).
 
     Example
     -------
     >>> import tempfile
     >>> path = os.path.join(tempfile.mkdtemp(), "m.yaml")
     >>> with open(path, "w") as f:
-    ...     _ = f.write("a: !PLACEHOLDER\\nb: !PLACEHOLDER  # why\\nc: 1\\n")
+    ...     _ = f.write("a: !PLACEHOLDER\nb: !PLACEHOLDER  # why\nc: 1\n")
     >>> placeholders(path)
     ['a', 'b']
     """

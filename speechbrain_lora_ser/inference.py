@@ -165,7 +165,7 @@ class EncoderRegressor(Pretrained):
         return values
 
     def rate_batch(self, wavs, wav_lens=None, language=None):
-        """The regressor's ``Ratings`` of a batch (raw values, scales, languages).
+        """Rate a batch: the regressor's ``Ratings`` (raw values, scales, languages).
 
         Arguments
         ---------
@@ -327,7 +327,7 @@ class EncoderRegressor(Pretrained):
         return results
 
     def _rate_segments(self, segments, batch_size, language=None):
-        """The rating of every segment, batched by duration.
+        """Rate every segment, in batches grouped by duration.
 
         Each is a dict: ``values``, ``low``, ``high`` (tensors on the CPU),
         ``language``, ``probability``, ``note``.

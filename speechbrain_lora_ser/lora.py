@@ -16,13 +16,13 @@ Authors
 """
 
 import copy
+import warnings
 
 import torch
 import torch.nn.functional as F
 from peft import LoraConfig, inject_adapter_in_model
 from peft.tuners.lora import LoraLayer
 from transformers.models.wavlm.modeling_wavlm import WavLMAttention
-
 
 #: Attention q/k/v/output projections and the two feed-forward dense layers.
 PAPER_TARGETS = (
@@ -208,7 +208,12 @@ def add_lora(encoder, config=None, adapter_name="default"):
     enable_wavlm_adapters(model)
     for parameter in model.parameters():
         parameter.requires_grad = False
-    inject_adapter_in_model(config, model, adapter_name=adapter_name)
+    with warnings.catch_warnings():
+        # A second adapter (an adapter bank) is meant: peft warns about it.
+        warnings.filterwarnings(
+            "ignore", message="Already found a `peft_config`", category=UserWarning
+        )
+        inject_adapter_in_model(config, model, adapter_name=adapter_name)
     found = [m for m in model.modules() if isinstance(m, LoraLayer)]
     if not found:
         raise ValueError(

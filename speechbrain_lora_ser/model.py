@@ -152,7 +152,7 @@ class SSLEncoder(torch.nn.Module):
         return hidden, frame_lens.clamp(max=1.0)
 
     def prepare_input(self, wavs, wav_lens=None):
-        """What the encoder's first layer sees: normalised, padding zeroed.
+        """Prepare what the encoder's first layer sees: normalised, padding zeroed.
 
         Arguments
         ---------
@@ -342,7 +342,7 @@ def encoder_hidden_size(source, cache_dir=None):
 
 
 def encoder_config(source, cache_dir=None):
-    """The ``transformers`` configuration of an encoder.
+    """Return the ``transformers`` configuration of an encoder.
 
     Arguments
     ---------

@@ -142,7 +142,7 @@ def configure_encoder(encoder, train, lora_config=None):
 
 
 def resolved_settings(hparams, not_affecting):
-    """The YAML's resolved plain settings that can change what a stage learns.
+    """Return the resolved plain settings that can change what a stage learns.
 
     Every top-level value that is a number, string, boolean, null or a list
     of those (objects are built from such keys), except the keys listed in
@@ -178,7 +178,7 @@ def resolved_settings(hparams, not_affecting):
 def stage_record(
     stage, modules, data, settings, effective_batch, debug, lora_config=None
 ):
-    """What determines a stage's result (its ``stage_info.json``).
+    """Record what determines a stage's result (its ``stage_info.json``).
 
     Arguments
     ---------
@@ -372,7 +372,7 @@ def fit_stages(
 
 
 def adopt_stage1_settings(hparams_file, overrides):
-    """Take the settings of a reused stage 1 that the command line leaves out.
+    r"""Take the settings of a reused stage 1 that the command line leaves out.
 
     When ``stage1_folder`` names a finished run (on the command line or in
     the YAML), every setting recorded for its stage 1 that this YAML also
@@ -399,7 +399,7 @@ def adopt_stage1_settings(hparams_file, overrides):
     >>> import tempfile
     >>> path = os.path.join(tempfile.mkdtemp(), "x.yaml")
     >>> with open(path, "w") as f:
-    ...     _ = f.write("lr: 0.1\\nstage1_folder: null\\n")
+    ...     _ = f.write("lr: 0.1\nstage1_folder: null\n")
     >>> adopt_stage1_settings(path, {"lr": 0.5})
     ({'lr': 0.5}, {})
     """
@@ -533,7 +533,7 @@ def _is_plain(value):
 
 
 def _plain(node):
-    """A ruamel node as plain Python values."""
+    """Convert a ruamel node to plain Python values."""
     if isinstance(node, (list, tuple)):
         return [_plain(v) for v in node]
     if isinstance(node, bool) or node is None:

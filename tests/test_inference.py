@@ -339,7 +339,8 @@ path = {audio!r}
 assert model.predict_file(path)['arousal'] is not None
 loaded = sorted(m for m in sys.modules if m.startswith('speechbrain_lora_ser'))
 print(loaded)
-training = {{'corpus', 'brain', 'stages', 'pipeline', 'results', 'export', 'checkpoints', 'demo', 'bank_builder'}}
+training = {{'corpus', 'brain', 'stages', 'pipeline', 'results', 'export',
+            'checkpoints', 'demo', 'bank_builder'}}
 assert not [m for m in loaded if m.split('.')[-1] in training], loaded
 """
     result = subprocess.run(

@@ -11,7 +11,7 @@ from speechbrain_lora_ser.lora import add_lora, lora_config, lora_parameters
 from speechbrain_lora_ser.model import SSLEncoder
 from speechbrain_lora_ser.pipeline import TrainLoader, padded_fraction
 
-from conftest import small_head, ROOT, SMALL_MODEL_ARGS, run_train
+from conftest import ROOT, SMALL_MODEL_ARGS, run_train, small_head
 
 SCRIPT = "recipes/BIIC-Podcast/train.py"
 HPARAMS = "recipes/BIIC-Podcast/hparams/ft_lora.yaml"
