@@ -461,6 +461,8 @@ def test_calibrated_ccc_is_shown_next_to_the_raw_ccc(tmp_path):
         make_run(root, "wavlm-small", "finetune", M, seed, raw, calibrated=calibrated)
     # a run from before calibration existed: raw only
     make_run(root, "wavlm-small", "lora", M, 1, {M: (0.80, 0.01, 0.50), B: raw[B]})
+    low = (0.10, -0.20, 0.10)
+    make_run(root, "wavlm-small", "off_the_shelf", M, 1, {M: low, B: low})
     text = write_tables(str(root), str(tmp_path / "out"), "seeds")
     assert table_rows(text, "FineTuned")[0][4:] == [
         "0.700 (0.720)",
@@ -469,6 +471,8 @@ def test_calibrated_ccc_is_shown_next_to_the_raw_ccc(tmp_path):
     ]
     # bold is decided on the raw CCC (the paper's protocol)
     assert table_rows(text, "LoRA")[0][4:] == ["**0.800**", "0.010", "0.500"]
+    # a tie for the best: both bold (the third row is lower)
+    assert table_rows(text, "LoRA")[1][4:] == ["**0.390**", "**-0.010**", "**0.300**"]
     assert "In parentheses: the CCC after the development-set calibration" in text
     rows = read_csv(tmp_path / "out" / "table1.csv")
     finetune = {

@@ -17,9 +17,10 @@ The corpora are read from the runs; each pair of corpora gets:
 
 In each column the best CCC is bold, and it gets an asterisk when it is
 significantly better than every other row of the column (one-tailed Welch's
-t-test, ``p <= alpha``; see ``significance`` for the samples). A column with
-a single value has neither: there is nothing to compare it with. Each table
-is also written as a long-format CSV with every p-value.
+t-test, ``p <= alpha``; see ``significance`` for the samples). Rows that tie
+for the best are all bold; a column with a single value (or equal values)
+has neither mark: there is nothing to compare. Each table is also written as
+a long-format CSV with every p-value.
 
 **Any subset of runs.** The tables always have the paper's five rows; a cell
 without a finished run reads ``n/a`` (``MISSING``, in the Markdown and the
@@ -475,6 +476,8 @@ def _cells(entries, alpha):
             if entry is not None
         }
         best, p_values, starred = column_tests(present, alpha)
+        values = [value for value, _ in present.values()]
+        top, bottom = max(values, default=None), min(values, default=None)
         for run, entry in entries.items():
             if entry is None:
                 cells[(run, attribute)] = None
@@ -483,7 +486,9 @@ def _cells(entries, alpha):
             cells[(run, attribute)] = {
                 "ccc": float(entry["ccc"][index]),
                 "calibrated": None if calibrated is None else float(calibrated[index]),
-                "best": run == best and len(present) > 1,
+                # bold: the best, ties included, when it beats some other
+                # row (not a lone value, not a column of equal values)
+                "best": bool(entry["ccc"][index] == top and top > bottom),
                 "starred": run == best and starred,
                 "p_value": p_values[run],
                 "runs": entry["runs"],
