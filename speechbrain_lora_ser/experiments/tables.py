@@ -39,8 +39,12 @@ development-set calibration (``speechbrain_lora_ser.calibration``)::
      "BIIC-Podcast": {"arousal": 0.40, "valence": 0.01, "dominance": 0.31},
      "calibrated": {
          "MSP-Podcast": {"arousal": 0.63, "valence": 0.05, "dominance": 0.56},
-         "BIIC-Podcast": {"arousal": 0.42, "valence": 0.03, "dominance": 0.33}}}
+         "BIIC-Podcast": {"arousal": 0.42, "valence": 0.03, "dominance": 0.33}},
+     "calibration": {"attributes": {"arousal": {"scale": 1.3, ...}, ...}, ...}}
 
+(``"calibration"``, optional: the fitted map, ``Calibration.to_dict()`` of
+``speechbrain_lora_ser.calibration``, with each attribute's development CCC
+and ``learned`` flag; the tables do not read it.)
 Bold and asterisks are decided on the raw CCC; where the runs recorded a
 calibrated CCC the cell shows it in parentheses, ``0.610 (0.630)``, and the
 CSV has it in ``ccc_calibrated``.
@@ -77,6 +81,9 @@ TWO_STAGE = ("ft_dual", "ft_lora")
 MISSING = "n/a"
 #: The key of ``results.json`` that holds the calibrated CCC (not a corpus).
 CALIBRATED = "calibrated"
+#: The key of ``results.json`` that holds the development-set calibration
+#: (``Calibration.to_dict()``; not a corpus, not read by the tables).
+CALIBRATION = "calibration"
 #: What ``run_info.json`` (or a started run's ``hyperparams.yaml``) must say.
 RUN_KEYS = ("configuration", "corpus", "cross_corpus", "ssl_hub")
 
@@ -140,7 +147,7 @@ def read_results(path):
     if not isinstance(results, dict):
         raise TablesError(f"{path}: expected a JSON object")
     calibrated = results.get(CALIBRATED, {})
-    raw = {key: value for key, value in results.items() if key != CALIBRATED}
+    raw = {k: v for k, v in results.items() if k not in (CALIBRATED, CALIBRATION)}
     for name, table in (("", raw), (f"{CALIBRATED}.", calibrated)):
         if not isinstance(table, dict):
             raise TablesError(f"{path}: {name or 'results'} must be a JSON object")
