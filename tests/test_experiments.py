@@ -163,25 +163,36 @@ RESULTS = {
 }
 
 
-def make_run(root, encoder, configuration, corpus, seed, values, lr=1e-5):
-    cross = B if corpus == M else M
-    folder = root / encoder / corpus / configuration / str(seed)
-    folder.mkdir(parents=True)
-    info = {
+def run_info(encoder, configuration, corpus, seed, lr=1e-5):
+    return {
         "configuration": configuration,
         "corpus": corpus,
-        "cross_corpus": cross,
+        "cross_corpus": B if corpus == M else M,
         "ssl_hub": f"/models/{encoder}",
         "seed": seed,
         "train_subset": None,
         "stages": [{"name": "stage1"}],
         "stage_fingerprints": {"stage1": {"lr": lr, "seed": seed}},
     }
+
+
+def make_run(
+    root, encoder, configuration, corpus, seed, values, lr=1e-5, calibrated=None
+):
+    """A finished run; ``calibrated``: the CCC after calibration, as values."""
+    folder = root / encoder / corpus / configuration / str(seed)
+    folder.mkdir(parents=True)
+    info = run_info(encoder, configuration, corpus, seed, lr)
     (folder / "run_info.json").write_text(json.dumps(info))
     results = {
         test: dict(zip(("arousal", "valence", "dominance"), v, strict=True))
         for test, v in values.items()
     }
+    if calibrated is not None:
+        results["calibrated"] = {
+            test: dict(zip(("arousal", "valence", "dominance"), v, strict=True))
+            for test, v in calibrated.items()
+        }
     (folder / "results.json").write_text(json.dumps(results))
     return folder
 
@@ -270,6 +281,225 @@ def test_runs_that_differ_in_more_than_the_seed_are_refused(tmp_path):
         r"stage_fingerprints\.stage1\.lr",
     ):
         write_tables(str(tmp_path / "runs"), str(tmp_path / "out"), "seeds")
+
+
+# ---------------------------------------------------------------------------
+# Tables of any subset of runs: missing cells, missing runs, never a traceback
+# ---------------------------------------------------------------------------
+def table_rows(text, name):
+    """The Markdown rows of one configuration, as lists of cells."""
+    return [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in text.splitlines()
+        if line.startswith(f"| {name} |")
+    ]
+
+
+def read_csv(path):
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def test_tables_of_a_single_run(tmp_path, capsys):
+    make_run(
+        tmp_path / "runs", "wavlm-small", "finetune", M, 1, RESULTS[("finetune", M)]
+    )
+    output = tmp_path / "out"
+    status = experiments(
+        ["tables", str(tmp_path / "runs"), f"--output={output}", "--samples=seeds"]
+    )
+    assert status == 0
+    text = (output / "tables.md").read_text()
+    assert capsys.readouterr().out.startswith(text)
+    # the paper's five rows, every cell without a run n/a; one value per
+    # column: nothing to compare, so neither bold nor a star
+    rows = table_rows(text, "FineTuned")
+    assert rows[0] == ["FineTuned", *["n/a"] * 3, "0.700", "0.500", "0.600"]
+    assert rows[1] == ["FineTuned", "M", "M", "—", "0.390", "0.100", "0.300"]
+    assert rows[2] == ["FineTuned", "B", "B", "—", "n/a", "n/a", "n/a"]
+    for name in ("Off-the-shelf", "LoRA", "FT(dual)", "FT+LoRA"):
+        assert len(table_rows(text, name)) == 3
+    assert "**" not in text and "0.700*" not in text
+    # the nine runs that would fill the rest
+    listed = [line for line in text.splitlines() if line.startswith("- ")]
+    assert len(listed) == 9 and all(line.endswith(": not run") for line in listed)
+    assert (
+        "- FT+LoRA, MSP-Podcast then BIIC-Podcast (configuration ft_lora, corpus "
+        "BIIC-Podcast, encoder wavlm-small): not run" in listed
+    )
+    for table in ("table1", "table2"):
+        rows = read_csv(output / f"{table}.csv")
+        assert len(rows) == 2 * 5 * 3
+        done = [r for r in rows if r["status"] == "done"]
+        assert len(done) == 3 and {r["configuration"] for r in done} == {"finetune"}
+        assert all(r["ccc"] == "n/a" for r in rows if r["status"] == "not run")
+        assert all(r["starred"] == "False" and r["best"] == "False" for r in rows)
+
+
+def test_tables_of_the_papers_method_only(tmp_path):
+    # FineTuned on MSP-Podcast (stage 1) + FT+LoRA M->B, three seeds each
+    runs = {key: RESULTS[key] for key in (("finetune", M), ("ft_lora", B))}
+    make_grid(tmp_path / "runs", runs=runs)
+    for (configuration, corpus), values in runs.items():
+        make_run(tmp_path / "runs", "wavlm-small", configuration, corpus, 3, values)
+    text = write_tables(str(tmp_path / "runs"), str(tmp_path / "out"), "seeds")
+    table1 = table_rows(text, "FineTuned")[0], table_rows(text, "FT+LoRA")[0]
+    # two rows, three seeds each: bold and Welch's test compare them
+    assert table1[0] == [
+        "FineTuned", *["n/a"] * 3, "**0.700***", "**0.500***", "0.600"
+    ]  # fmt: skip
+    assert table1[1] == ["FT+LoRA", *["n/a"] * 3, "0.690", "0.490", "**0.640***"]
+    assert table_rows(text, "FT+LoRA")[1] == [
+        "FT+LoRA", "M/B", "M", "B", "**0.630***", "**0.370***", "0.190"
+    ]  # fmt: skip
+    assert table_rows(text, "FineTuned")[1][-1] == "**0.300***"
+    listed = [line for line in text.splitlines() if line.startswith("- ")]
+    assert len(listed) == 8
+    rows = read_csv(tmp_path / "out" / "table1.csv")
+    starred = [r for r in rows if r["starred"] == "True"]
+    assert [(r["configuration"], r["attribute"]) for r in starred] == [
+        ("finetune", "arousal"),
+        ("finetune", "valence"),
+        ("ft_lora", "dominance"),
+    ]
+    assert {r["runs"] for r in rows if r["status"] == "done"} == {"3"}
+
+
+def test_tables_of_a_grid_in_progress(tmp_path):
+    root = tmp_path / "runs"
+    done = {key: v for key, v in RESULTS.items() if key[0] in ("finetune", "lora")}
+    make_grid(root, runs=done)
+    # started, no results yet: one with the run_info.json a run may write
+    # first, one with only what SpeechBrain writes when a run starts
+    ft_lora = root / "wavlm-small" / B / "ft_lora" / "1"
+    ft_lora.mkdir(parents=True)
+    (ft_lora / "run_info.json").write_text(
+        json.dumps(run_info("wavlm-small", "ft_lora", B, 1))
+    )
+    ft_dual = root / "wavlm-small" / M / "ft_dual" / "1"
+    (ft_dual / "save").mkdir(parents=True)
+    (ft_dual / "hyperparams.yaml").write_text(
+        "configuration: ft_dual\nseed: 1\ncorpus: MSP-Podcast\n"
+        "cross_corpus: BIIC-Podcast\ntrain_subset:\nssl_hub: /models/wavlm-small\n"
+        "__set_seed: !apply:speechbrain.utils.seed_everything [1]\n"
+    )
+    # a third seed of a finished group, still running
+    third = root / "wavlm-small" / M / "lora" / "3"
+    third.mkdir(parents=True)
+    (third / "run_info.json").write_text(
+        json.dumps(run_info("wavlm-small", "lora", M, 3))
+    )
+    text = write_tables(str(root), str(tmp_path / "out"), "seeds")
+    assert table_rows(text, "LoRA")[0][4:] == ["0.600", "0.400", "0.550"]
+    assert table_rows(text, "FT+LoRA")[1][4:] == ["n/a", "n/a", "n/a"]
+    assert (
+        "- FT+LoRA, MSP-Podcast then BIIC-Podcast (configuration ft_lora, corpus "
+        f"BIIC-Podcast, encoder wavlm-small): started, no results.json yet "
+        f"(running or stopped): {ft_lora}" in text
+    )
+    assert (
+        "- FT(dual), BIIC-Podcast then MSP-Podcast (configuration ft_dual, corpus "
+        "MSP-Podcast, encoder wavlm-small): started, no results.json yet "
+        f"(running or stopped): {ft_dual}" in text
+    )
+    assert f"more seeds started, not in the means yet: {third}" in text
+    assert text.count(": not run") == 4  # off-the-shelf x2, FT(dual) B, FT+LoRA M
+    rows = read_csv(tmp_path / "out" / "table2.csv")
+    status = {(r["configuration"], r["corpus"]): r["status"] for r in rows}
+    assert status[("ft_lora", B)] == "started"
+    assert status[("ft_dual", M)] == "started"
+    assert status[("off_the_shelf", M)] == "not run"
+    assert status[("lora", M)] == "done"
+
+
+def test_tables_of_an_empty_folder_say_so_and_exit_with_status_1(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert experiments(["tables", str(empty)]) == 1
+    error = capsys.readouterr().err
+    assert error == (
+        "error: experiments tables: no finished run (results.json + run_info.json) "
+        f"in {empty}\n"
+    )
+    assert not (empty / "tables").exists()
+    assert experiments(["tables", str(tmp_path / "nowhere")]) == 1
+    assert "nowhere: no such folder" in capsys.readouterr().err
+    # only started runs: they are named
+    started = empty / "wavlm-small" / B / "ft_lora" / "1"
+    started.mkdir(parents=True)
+    (started / "run_info.json").write_text(
+        json.dumps(run_info("wavlm-small", "ft_lora", B, 1))
+    )
+    assert experiments(["tables", str(empty)]) == 1
+    assert f"1 started, not finished yet:\n  {started}" in capsys.readouterr().err
+
+
+def test_a_broken_run_file_is_named_not_a_traceback(tmp_path, capsys):
+    folder = make_run(
+        tmp_path / "runs", "wavlm-small", "lora", M, 1, RESULTS[("lora", M)]
+    )
+    (folder / "results.json").write_text('{"MSP-Podcast": {"arousal": 0.5}')
+    assert experiments(["tables", str(tmp_path / "runs"), "--samples=seeds"]) == 1
+    error = capsys.readouterr().err
+    assert f"{folder / 'results.json'}: cannot be read as JSON" in error
+    (folder / "results.json").write_text('{"MSP-Podcast": {"arousal": 0.5}}')
+    assert experiments(["tables", str(tmp_path / "runs"), "--samples=seeds"]) == 1
+    assert "MSP-Podcast must give a number for each of arousal, valence" in (
+        capsys.readouterr().err
+    )
+    make_run(tmp_path / "runs", "wavlm-small", "lora", M, 2, RESULTS[("lora", M)], lr=1)
+    (folder / "results.json").write_text(json.dumps({}))
+    assert experiments(["tables", str(tmp_path / "runs"), "--samples=seeds"]) == 1
+    assert "differ in more than the seed" in capsys.readouterr().err
+
+
+def test_calibrated_ccc_is_shown_next_to_the_raw_ccc(tmp_path):
+    root = tmp_path / "runs"
+    raw = {M: (0.70, 0.02, 0.60), B: (0.39, -0.01, 0.30)}
+    calibrated = {M: (0.72, 0.05, 0.61), B: (0.45, 0.03, 0.31)}
+    for seed in (1, 2):
+        folder = make_run(
+            root, "wavlm-small", "finetune", M, seed, raw, calibrated=calibrated
+        )
+    # the fitted map may be recorded too: it is not a corpus
+    results = json.loads((folder / "results.json").read_text())
+    results["calibration"] = {"attributes": {}, "min_correlation": 0.1}
+    (folder / "results.json").write_text(json.dumps(results))
+    # a run from before calibration existed: raw only
+    make_run(root, "wavlm-small", "lora", M, 1, {M: (0.80, 0.01, 0.50), B: raw[B]})
+    low = (0.10, -0.20, 0.10)
+    make_run(root, "wavlm-small", "off_the_shelf", M, 1, {M: low, B: low})
+    text = write_tables(str(root), str(tmp_path / "out"), "seeds")
+    assert table_rows(text, "FineTuned")[0][4:] == [
+        "0.700 (0.720)",
+        "**0.020** (0.050)",
+        "**0.600** (0.610)",
+    ]
+    # bold is decided on the raw CCC (the paper's protocol)
+    assert table_rows(text, "LoRA")[0][4:] == ["**0.800**", "0.010", "0.500"]
+    # a tie for the best: both bold (the third row is lower)
+    assert table_rows(text, "LoRA")[1][4:] == ["**0.390**", "**-0.010**", "**0.300**"]
+    assert "In parentheses: the CCC after the development-set calibration" in text
+    rows = read_csv(tmp_path / "out" / "table1.csv")
+    finetune = {
+        r["attribute"]: r
+        for r in rows
+        if r["configuration"] == "finetune" and r["test_corpus"] == M
+    }
+    assert finetune["valence"]["ccc"] == "0.020000"
+    assert finetune["valence"]["ccc_calibrated"] == "0.050000"
+    lora = [r for r in rows if r["configuration"] == "lora" and r["status"] == "done"]
+    assert {r["ccc_calibrated"] for r in lora} == {"n/a"}
+
+
+def test_tables_without_prediction_files_make_no_significance_claim(tmp_path):
+    # partitions are the default samples; hand-made runs have no predictions
+    make_grid(tmp_path / "runs")
+    text = write_tables(str(tmp_path / "runs"), str(tmp_path / "out"))
+    assert EXPECTED_TABLE1.replace("**0.640***", "**0.640**") in text
+    assert "No significance test for these runs' cells" in text
+    rows = read_csv(tmp_path / "out" / "table1.csv")
+    assert {r["p_value_best_greater"] for r in rows} == {""}
 
 
 def test_low_resource_study_makes_the_figure_from_nested_subsets(

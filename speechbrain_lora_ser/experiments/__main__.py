@@ -30,7 +30,7 @@ from speechbrain_lora_ser.experiments.low_resource import (
     plan_low_resource,
     plot_low_resource,
 )
-from speechbrain_lora_ser.experiments.tables import write_tables
+from speechbrain_lora_ser.experiments.tables import TablesError, write_tables
 
 #: Optional modules each command needs, checked before any work starts.
 NEEDS = {"low_resource": ("matplotlib",)}
@@ -117,11 +117,14 @@ def main(argv=None):
     check_requirements(args.command)
     if args.command == "tables":
         output = args.output or os.path.join(args.root, "tables")
-        print(
-            write_tables(
+        try:
+            text = write_tables(
                 args.root, output, args.samples, args.k, args.partition_seed, args.alpha
             )
-        )
+        except TablesError as error:
+            print(f"error: experiments tables: {error}", file=sys.stderr)
+            return 1
+        print(text)
         print(f"written to {output}")
         return 0
     recipes = parse_recipes(args.recipe)
