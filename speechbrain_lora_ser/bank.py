@@ -28,7 +28,7 @@ from hyperpyyaml import load_hyperpyyaml
 from peft.tuners.lora import LoraLayer
 
 from speechbrain_lora_ser.lora import add_lora
-from speechbrain_lora_ser.regressor import Ratings
+from speechbrain_lora_ser.regressor import Ratings, calibrated
 
 DESCRIPTION = "bank.json"
 LANGUAGES = "languages"
@@ -220,6 +220,7 @@ class AdapterBank(torch.nn.Module):
             {str(index): model["head"] for index, model in enumerate(models)}
         )
         self.scalers = [model["label_scaler"] for model in models]
+        self.calibrations = [model.get("calibration") for model in models]
         channels = self.encoder.model.config.conv_dim[0]
         self.router = LanguageRouter(
             (2 + len(QUANTILES)) * channels, len(self.languages)
@@ -236,6 +237,15 @@ class AdapterBank(torch.nn.Module):
             raise ValueError(
                 f"language {language!r} is not in this bank; it has {self.languages}"
             )
+
+    def reliability(self):
+        """Each language's development reliability, per attribute."""
+        return {
+            language: None if calibration is None else calibration.reliability()
+            for language, calibration in zip(
+                self.languages, self.calibrations, strict=True
+            )
+        }
 
     def route(self, wavs, wav_lens, language=None):
         """Each utterance's language index, probability and note."""
@@ -274,16 +284,25 @@ class AdapterBank(torch.nn.Module):
             routes, lambda head, rows: head.pool(hidden[rows], frame_lens[rows])
         )
 
-    def forward(self, wavs, wav_lens, language=None):
-        """Route, encode and rate a batch (``Ratings``)."""
+    def forward(self, wavs, wav_lens, language=None, calibrate=True):
+        """Route, encode and rate a batch (``Ratings``).
+
+        Each utterance's values are its language's: that language's head,
+        label scale and calibration (``calibrate=False``: raw outputs).
+        """
         routes, probabilities, notes = self.route(wavs, wav_lens, language)
         hidden, frame_lens = self.encode(wavs, wav_lens, routes)
-        values = self._per_language(
-            routes,
-            lambda head, rows: self.scalers[routes[rows[0]]].unscale(
+
+        def rate(head, rows):
+            index = routes[rows[0]]
+            values = self.scalers[index].unscale(
                 head(hidden[rows], frame_lens[rows]).float()
-            ),
-        )
+            )
+            values, learned = calibrated(values, self.calibrations[index], calibrate)
+            return torch.cat([values, learned.to(values.dtype)], dim=1)
+
+        rated = self._per_language(routes, rate)
+        values, learned = rated[:, :3], rated[:, 3:].bool()
         low = torch.tensor([[self.scalers[i].low] for i in routes])
         high = torch.tensor([[self.scalers[i].high] for i in routes])
         return Ratings(
@@ -293,6 +312,7 @@ class AdapterBank(torch.nn.Module):
             languages=[self.languages[i] for i in routes],
             probabilities=probabilities,
             notes=notes,
+            learned=learned,
         )
 
     def _per_language(self, routes, compute):

@@ -85,10 +85,9 @@ class EmotionBrain(sb.Brain):
         self.ccc_stats = CCCStats()
         self.batch_ids = []
         if self.distributed_launch and not self.find_unused_parameters:
-            layerdrop = getattr(
-                getattr(self.modules.get("ssl"), "model", None), "config", None
-            )
-            layerdrop = getattr(layerdrop, "layerdrop", 0.0)
+            encoder = self.modules["ssl"] if "ssl" in self.modules else None
+            config = getattr(getattr(encoder, "model", None), "config", None)
+            layerdrop = getattr(config, "layerdrop", 0.0)
             if layerdrop > 0:
                 logger.info(
                     "LayerDrop %.2f skips encoder layers: DDP runs with "

@@ -47,8 +47,15 @@ DEMO_OVERRIDES = {
 }
 
 
-def run_training(corpus, configuration, data, output_folder, epochs, extra=()):
-    """Run a recipe's ``train.py`` as a user would; returns its results."""
+def run_training(
+    corpus, configuration, data, output_folder, epochs, extra=(), threads=1
+):
+    """Run a recipe's ``train.py`` as a user would; returns its results.
+
+    The recipe runs on ``threads`` CPU threads: training results depend on
+    the thread count (the order of floating-point sums), so a fixed count
+    makes them repeat on one machine.
+    """
     folder = os.path.join(RECIPES, corpus)
     cross = "BIIC-Podcast" if corpus == "MSP-Podcast" else "MSP-Podcast"
     command = [
@@ -63,7 +70,9 @@ def run_training(corpus, configuration, data, output_folder, epochs, extra=()):
         *[f"--{key}={value}" for key, value in DEMO_OVERRIDES.items()],
         *extra,
     ]
-    subprocess.run(command, cwd=folder, check=True)
+    threads = str(threads)
+    environment = dict(os.environ, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
+    subprocess.run(command, cwd=folder, check=True, env=environment)
     with open(os.path.join(output_folder, "results.json"), encoding="utf-8") as f:
         return json.load(f)
 
@@ -160,6 +169,26 @@ def make_demo_data(folder, sizes, seed=0, speech=True):
     return data
 
 
+def cpu_name():
+    """Return the CPU's model name (Linux), or the platform's processor string.
+
+    Example
+    -------
+    >>> isinstance(cpu_name(), str)
+    True
+    """
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
 def format_table(rows):
     """Markdown table of ``[(model, corpus, {attribute: ccc})]``.
 
@@ -198,6 +227,13 @@ def main(argv=None):
         "(e.g. for SpeechBrain's recipe tests)",
     )
     parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="CPU threads of the training runs (the numbers repeat for a given "
+        "count and CPU type)",
+    )
+    parser.add_argument(
         "--no_speech",
         action="store_true",
         help="tone sequences instead of eSpeak NG speech (no eSpeak needed)",
@@ -217,7 +253,14 @@ def main(argv=None):
         speech=not args.no_speech,
     )
     stage1_folder = os.path.join(args.output_folder, "MSP-Podcast_finetune")
-    stage1 = run_training("MSP-Podcast", "finetune", data, stage1_folder, args.epochs)
+    stage1 = run_training(
+        "MSP-Podcast",
+        "finetune",
+        data,
+        stage1_folder,
+        args.epochs,
+        threads=args.threads,
+    )
     stage2 = run_training(
         "BIIC-Podcast",
         "ft_lora",
@@ -225,6 +268,7 @@ def main(argv=None):
         os.path.join(args.output_folder, "BIIC-Podcast_ft_lora"),
         args.epochs,
         extra=[f"--stage1_folder={stage1_folder}"],
+        threads=args.threads,
     )
     table = format_table(
         [
@@ -246,7 +290,11 @@ def main(argv=None):
             ),
         ]
     )
-    print("\nTest-set CCC of the demo models\n")
+    print(
+        f"\nTest-set CCC of the demo models ({args.threads} CPU thread(s), "
+        f"{cpu_name()}; the numbers repeat for the same thread count and CPU "
+        "type)\n"
+    )
     print(table)
     print(
         "\nInference folder (EncoderRegressor): "

@@ -114,13 +114,13 @@ def _german_prosody(arousal, valence, dominance):
 LANGUAGES = {
     "english": (
         ENGLISH_SENTENCES,
-        ("en-us", "en", "en-us+f3"),
+        ("en-us", "en", "en-us+f4"),
         _english_prosody,
         "MSP-PODCAST",
     ),
     "mandarin": (
         MANDARIN_SENTENCES,
-        ("cmn", "cmn+f3"),
+        ("cmn", "cmn+f4"),
         _mandarin_prosody,
         "BIIC-PODCAST",
     ),

@@ -62,6 +62,7 @@ SERVING_KEYS = {
     "modules",
     "pretrainer",
     "encoder_config",
+    "calibration",
 }
 PLACEHOLDER = re.compile(r"^([A-Za-z_][A-Za-z_0-9]*):\s*!PLACEHOLDER")
 
@@ -87,7 +88,7 @@ label_high: {label_high}
 # hop_seconds; a file's value is the duration-weighted mean.
 window_seconds: {window_seconds}
 hop_seconds: {hop_seconds}
-
+{calibration}
 # ---- The model ({model_file}) ----
 """
 
@@ -101,6 +102,7 @@ regressor: !new:speechbrain_lora_ser.regressor.EmotionRegressor
     encoder: !ref <ssl>
     head: !ref <head>
     label_scaler: !ref <label_scaler>
+    calibration: !ref <calibration>
 
 modules:
     regressor: !ref <regressor>
@@ -126,6 +128,16 @@ from speechbrain_lora_ser.inference import EncoderRegressor
 
 __all__ = ["EncoderRegressor"]
 '''
+
+CALIBRATION = """
+# Calibration, fitted on the development set of {corpus}: each attribute's
+# values get the development labels' mean and spread (the map that maximises
+# CCC for the model's correlation; a value says where the utterance ranks
+# among the development labels). An attribute that is not learned (learned:
+# False: development correlation below min_correlation, or not significant
+# at alpha) is withheld and named in `not_learned`.
+calibration: !new:speechbrain_lora_ser.calibration.Calibration
+{body}"""
 
 CARD = """\
 ---
@@ -176,10 +188,21 @@ model = foreign_class(
 )
 ```
 
+## What the values mean
+
+Each attribute is put on the model's label scale by a map fitted on the
+development set: the predictions get the development labels' mean and
+spread, in the model's order. A value says where the utterance ranks among
+the development labels. An attribute whose development correlation is too
+low to trust is not learned: its value is withheld (`None`) and named in
+`not_learned`. Reliability on the development set:
+
+{reliability}
+
 ## Results
 
 Concordance correlation coefficient (CCC) on each test set, from this run
-(`results.json` of its recipe):
+(`results.json` of its recipe; raw predictions, the paper's protocol):
 
 | test set | arousal | valence | dominance |
 | --- | --- | --- | --- |
@@ -305,6 +328,7 @@ def export_inference_folder(
     lora_config=None,
     merge_lora_weights=True,
     card=None,
+    calibration=None,
 ):
     """Write the model repository of a trained model.
 
@@ -328,8 +352,11 @@ def export_inference_folder(
         Fold LoRA into the encoder weights (plain-encoder inference cost).
     card : dict, optional
         What the model card says: ``title``, ``configuration``, ``encoder``,
-        ``trained_on``, ``languages``, ``results`` (``{corpus: {attribute:
-        CCC}}``).
+        ``trained_on``, ``calibrated_on``, ``languages``, ``results``
+        (``{corpus: {attribute: CCC}}``).
+    calibration : speechbrain_lora_ser.calibration.Calibration, optional
+        The calibration of the served values (fitted on the development set);
+        without it, the raw regression outputs are served.
 
     Returns
     -------
@@ -384,11 +411,20 @@ def export_inference_folder(
     _save_atomically(_cpu_state(head), os.path.join(folder, "head.ckpt"))
     config = encoder.model.config.to_diff_dict()
     config.pop("transformers_version", None)
+    card = dict(card or {})
+    calibration_text = "\ncalibration: null  # raw regression outputs are served\n"
+    if calibration is not None:
+        body = _yaml_block(calibration.to_dict())
+        calibration_text = CALIBRATION.format(
+            corpus=card.get("calibrated_on", "the model's corpus"),
+            body="".join(f"    {line}\n" for line in body.splitlines()),
+        )
     text = (
         HEADER.format(
-            title=(card or {}).get("title", "Speech emotion recognition model"),
+            title=card.get("title", "Speech emotion recognition model"),
             model_file=_recipe_relative(model_file),
             pretrained_path=folder,
+            calibration=calibration_text,
             **{k: _yaml_value(v) for k, v in serving.items()},
         )
         + render_model(model_file, values)
@@ -397,7 +433,12 @@ def export_inference_folder(
     )
     _write_atomically(os.path.join(folder, "hyperparams.yaml"), text)
     _write_atomically(os.path.join(folder, "custom_interface.py"), INTERFACE)
-    write_model_card(folder, folder, card or {}, serving)
+    card["reliability"] = (
+        calibration.markdown()
+        if calibration is not None
+        else "(no calibration: the raw regression outputs are served)"
+    )
+    write_model_card(folder, folder, card, serving)
     return folder
 
 
@@ -431,6 +472,7 @@ def write_model_card(folder, source, card, serving):
         source=source,
         savedir=os.path.basename(str(source).rstrip("/")) or "model",
         results=rows or "| (no test results) | | | |",
+        reliability=card.get("reliability", "(not recorded)"),
     )
     _write_atomically(os.path.join(folder, "README.md"), text)
 
@@ -516,8 +558,12 @@ def _yaml_value(value):
 
 
 def _yaml_block(mapping):
+    """Return a mapping as block YAML, keys in their own order.
+
+    The calibration's attributes must stay in the model's output order.
+    """
     stream = io.StringIO()
-    yaml = YAML(typ="safe", pure=True)
+    yaml = YAML()
     yaml.default_flow_style = False
     yaml.indent(mapping=4, sequence=6, offset=4)
     yaml.dump(mapping, stream)

@@ -97,6 +97,15 @@ class EncoderRegressor(Pretrained):
         return self.mods.regressor.label_range
 
     @property
+    def reliability(self):
+        """Each attribute's development reliability (None: not calibrated).
+
+        ``{attribute: {"learned", "dev_ccc", "dev_ccc_raw", "dev_correlation",
+        "p_value", "utterances"}}``; an adapter bank gives one per language.
+        """
+        return self.mods.regressor.reliability()
+
+    @property
     def min_samples(self):
         """Fewest samples the encoder can rate (its receptive field)."""
         return receptive_field(self.mods.regressor.encoder.model.config)
@@ -131,7 +140,13 @@ class EncoderRegressor(Pretrained):
             return self.mods.regressor.embed(wavs, wav_lens, language)
 
     def predict_batch(
-        self, wavs, wav_lens=None, clip=True, language=None, return_languages=False
+        self,
+        wavs,
+        wav_lens=None,
+        clip=True,
+        language=None,
+        return_languages=False,
+        calibrate=True,
     ):
         """Arousal, valence and dominance of a batch, on the model's scale.
 
@@ -149,6 +164,9 @@ class EncoderRegressor(Pretrained):
         return_languages : bool
             Also return each utterance's language and its probability
             (None for a model that has no languages).
+        calibrate : bool
+            The served values (calibrated on the development set; NaN for an
+            attribute that is not learned); False: the raw regression output.
 
         Returns
         -------
@@ -156,7 +174,7 @@ class EncoderRegressor(Pretrained):
             ``[batch, 3]`` (arousal, valence, dominance), and with
             ``return_languages`` the languages and probabilities.
         """
-        ratings = self.rate_batch(wavs, wav_lens, language)
+        ratings = self.rate_batch(wavs, wav_lens, language, calibrate)
         values = ratings.values
         if clip:
             values = torch.maximum(torch.minimum(values, ratings.high), ratings.low)
@@ -164,7 +182,7 @@ class EncoderRegressor(Pretrained):
             return values, ratings.languages, ratings.probabilities
         return values
 
-    def rate_batch(self, wavs, wav_lens=None, language=None):
+    def rate_batch(self, wavs, wav_lens=None, language=None, calibrate=True):
         """Rate a batch: the regressor's ``Ratings`` (raw values, scales, languages).
 
         Arguments
@@ -175,6 +193,8 @@ class EncoderRegressor(Pretrained):
             Relative lengths.
         language : str, optional
             For an adapter bank: the known language (no routing).
+        calibrate : bool
+            Calibrated values (False: the raw regression output).
 
         Returns
         -------
@@ -183,10 +203,12 @@ class EncoderRegressor(Pretrained):
         wavs, wav_lens = self._prepare(wavs, wav_lens)
         # run_opts={"precision": "bf16"} runs the model under bf16 autocast
         with torch.no_grad(), self.inference_ctx:
-            ratings = self.mods.regressor(wavs, wav_lens, language)
+            ratings = self.mods.regressor(wavs, wav_lens, language, calibrate)
         return ratings._replace(values=ratings.values.float())
 
-    def predict_file(self, path, return_windows=False, clip=True, language=None):
+    def predict_file(
+        self, path, return_windows=False, clip=True, language=None, calibrate=True
+    ):
         """Predict the attributes of an audio file (any rate, any channels).
 
         Recordings longer than ``window_seconds`` are cut into windows every
@@ -202,13 +224,16 @@ class EncoderRegressor(Pretrained):
             Values clamped into the label range (False: raw outputs).
         language : str, optional
             For an adapter bank: the known language (no routing).
+        calibrate : bool
+            Calibrated values (False: the raw regression output).
 
         Returns
         -------
         dict
-            The attributes, ``out_of_range`` (attributes whose raw value was
-            outside the scale), ``warning`` (silence, uncertain language; the
-            values are None when withheld), ``duration`` (seconds),
+            The attributes (None when withheld), ``not_learned`` (attributes
+            the model did not learn: withheld), ``out_of_range`` (attributes
+            whose value was outside the scale before clipping), ``warning``
+            (silence, uncertain language), ``duration`` (seconds),
             ``language`` and ``language_probability`` (adapter banks; None
             otherwise) and optionally ``windows``.
 
@@ -223,6 +248,7 @@ class EncoderRegressor(Pretrained):
             return_windows=return_windows,
             clip=clip,
             language=language,
+            calibrate=calibrate,
         )[0]
         if result["error"]:
             raise AudioProblem(path, result["error"].split(": ", 1)[-1])
@@ -240,6 +266,7 @@ class EncoderRegressor(Pretrained):
         silence_peak=SILENCE_PEAK,
         near_silence_dbfs=NEAR_SILENCE_DBFS,
         language=None,
+        calibrate=True,
     ):
         """Predict many files, several windows per forward pass.
 
@@ -266,14 +293,16 @@ class EncoderRegressor(Pretrained):
             Silence thresholds (see ``speechbrain_lora_ser.audio``).
         language : str, optional
             For an adapter bank: the known language of every file.
+        calibrate : bool
+            Calibrated values (False: the raw regression output).
 
         Returns
         -------
         list of dict
             One per file, in order: ``file``, the attributes (None when
-            withheld or on error), ``out_of_range``, ``warning``, ``error``,
-            ``duration``, ``language``, ``language_probability`` (and
-            ``windows``).
+            withheld or on error), ``not_learned``, ``out_of_range``,
+            ``warning``, ``error``, ``duration``, ``language``,
+            ``language_probability`` (and ``windows``).
         """
         self.mods.regressor.check_language(language)
         results = []
@@ -289,18 +318,20 @@ class EncoderRegressor(Pretrained):
                     clip,
                     (silence_peak, near_silence_dbfs),
                     language,
+                    calibrate,
                 )
                 bar.update(len(chunk))
         return results
 
     def _predict_chunk(
-        self, paths, batch_size, return_windows, clip, thresholds, language
+        self, paths, batch_size, return_windows, clip, thresholds, language, calibrate
     ):
         rate = self.hparams.sample_rate
         results, segments = [], []
         for index, path in enumerate(paths):
             result = {"file": str(path), **dict.fromkeys(ATTRIBUTES)}
-            result.update(out_of_range=[], warning=None, error=None, duration=None)
+            result.update(not_learned=[], out_of_range=[], warning=None)
+            result.update(error=None, duration=None)
             result.update(language=None, language_probability=None)
             results.append(result)
             try:
@@ -315,7 +346,7 @@ class EncoderRegressor(Pretrained):
                 continue
             for begin, end in self._windows(wav.shape[0]):
                 segments.append((index, begin, end, wav))
-        rated = self._rate_segments(segments, batch_size, language)
+        rated = self._rate_segments(segments, batch_size, language, calibrate)
         for index, result in enumerate(results):
             windows = [
                 (s[1], s[2], window)
@@ -326,11 +357,11 @@ class EncoderRegressor(Pretrained):
                 self._summarise(result, windows, return_windows, clip)
         return results
 
-    def _rate_segments(self, segments, batch_size, language=None):
+    def _rate_segments(self, segments, batch_size, language=None, calibrate=True):
         """Rate every segment, in batches grouped by duration.
 
-        Each is a dict: ``values``, ``low``, ``high`` (tensors on the CPU),
-        ``language``, ``probability``, ``note``.
+        Each is a dict: ``values``, ``low``, ``high``, ``learned`` (tensors on
+        the CPU), ``language``, ``probability``, ``note``.
         """
         rated = [None] * len(segments)
         for chosen in self._batches(segments, batch_size):
@@ -341,10 +372,11 @@ class EncoderRegressor(Pretrained):
                 _, begin, end, wav = segments[i]
                 wavs[row, : end - begin] = wav[begin:end]
             lens = torch.tensor(lengths, dtype=torch.float32) / longest
-            ratings = self.rate_batch(wavs, lens, language)
+            ratings = self.rate_batch(wavs, lens, language, calibrate)
             for row, i in enumerate(chosen):
                 rated[i] = {
                     "values": ratings.values[row].cpu(),
+                    "learned": ratings.learned[row].cpu(),
                     "low": ratings.low[row].cpu(),
                     "high": ratings.high[row].cpu(),
                     "language": ratings.languages[row],
@@ -406,12 +438,23 @@ class EncoderRegressor(Pretrained):
         if notes:
             result["warning"] = "; ".join(filter(None, [result["warning"], *notes]))
         low, high = heard[0][1]["low"], heard[0][1]["high"]
-        outside = (mean < low) | (mean > high)
+        learned = heard[0][1]["learned"]
+        outside = ((mean < low) | (mean > high)) & learned
+        result["not_learned"] = [
+            a for a, known in zip(ATTRIBUTES, learned, strict=True) if not known
+        ]
         result["out_of_range"] = [
             a for a, o in zip(ATTRIBUTES, outside, strict=True) if o
         ]
         shown = torch.maximum(torch.minimum(mean, high), low) if clip else mean
-        result.update(dict(zip(ATTRIBUTES, shown.tolist(), strict=True)))
+        result.update(
+            {
+                name: value if known else None
+                for name, value, known in zip(
+                    ATTRIBUTES, shown.tolist(), learned.tolist(), strict=True
+                )
+            }
+        )
         if return_windows:
             rate = self.hparams.sample_rate
             result["windows"] = []
@@ -420,7 +463,12 @@ class EncoderRegressor(Pretrained):
                 if clip:
                     value = torch.maximum(torch.minimum(value, w["high"]), w["low"])
                 entry = {"start": begin / rate, "end": end / rate}
-                entry |= dict(zip(ATTRIBUTES, value.tolist(), strict=True))
+                entry |= {
+                    name: item if known else None
+                    for name, item, known in zip(
+                        ATTRIBUTES, value.tolist(), w["learned"].tolist(), strict=True
+                    )
+                }
                 if w["language"] is not None:
                     entry |= {
                         "language": w["language"],

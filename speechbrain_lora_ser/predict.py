@@ -6,8 +6,10 @@ r"""Command line: arousal, valence and dominance for audio files and folders.
 Folders are searched recursively for audio files. Several files are rated
 per forward pass (``--batch_size`` windows, grouped by duration; each value
 equals the file's one-by-one prediction). Values are on the model's label
-scale (e.g. 1-7); a raw output outside it is clipped and named in the
-``out_of_range`` column (``--no_clip`` writes the raw values). A file that
+scale (e.g. 1-7), calibrated on the model's development set; an attribute
+the model did not learn is left empty and named in ``not_learned``
+(``--uncalibrated`` writes the raw regression outputs); a value outside the
+scale is clipped and named in ``out_of_range`` (``--no_clip`` keeps it). A file that
 cannot be rated (unreadable, NaN samples, shorter than the encoder's
 receptive field) gets an ``error`` and the others are still predicted;
 silence gets a ``warning`` (digital silence and constant signals: values
@@ -36,6 +38,7 @@ COLUMNS = [
     *ATTRIBUTES,
     "language",
     "language_probability",
+    "not_learned",
     "out_of_range",
     "warning",
     "error",
@@ -81,8 +84,8 @@ def write_rows(rows, output, fmt):
     -------
     >>> write_rows([{"file": "a.wav", "arousal": 4.0, "out_of_range": ["valence"]}],
     ...     "-", "csv")
-    file,arousal,valence,dominance,language,language_probability,out_of_range,warning,error
-    a.wav,4.0,,,,,valence,,
+    file,arousal,valence,dominance,language,language_probability,not_learned,out_of_range,warning,error
+    a.wav,4.0,,,,,,valence,,
     """
     stream = (
         sys.stdout if output == "-" else open(output, "w", newline="", encoding="utf-8")
@@ -98,7 +101,11 @@ def write_rows(rows, output, fmt):
             writer.writeheader()
             for row in rows:
                 writer.writerow(
-                    row | {"out_of_range": ";".join(row.get("out_of_range") or [])}
+                    row
+                    | {
+                        key: ";".join(row.get(key) or [])
+                        for key in ("not_learned", "out_of_range")
+                    }
                 )
     finally:
         if stream is not sys.stdout:
@@ -137,6 +144,12 @@ def main(argv=None):
         help="write raw outputs, not values clamped to the label scale",
     )
     parser.add_argument(
+        "--uncalibrated",
+        action="store_true",
+        help="write the raw regression outputs (no development-set calibration; "
+        "no attribute withheld), clipped to the scale unless --no_clip",
+    )
+    parser.add_argument(
         "--language", default=None, help="adapter banks: the files' known language"
     )
     parser.add_argument("--no_progress", action="store_true")
@@ -165,6 +178,7 @@ def main(argv=None):
         clip=not args.no_clip,
         progress=not args.no_progress,
         language=args.language,
+        calibrate=not args.uncalibrated,
     )
     for row in rows:
         if row["error"]:

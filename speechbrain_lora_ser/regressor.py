@@ -21,6 +21,8 @@ from typing import NamedTuple
 
 import torch
 
+from speechbrain_lora_ser.ccc import ATTRIBUTES
+
 
 class Ratings(NamedTuple):
     """Ratings of a batch, each utterance on its model's label scale.
@@ -38,6 +40,9 @@ class Ratings(NamedTuple):
         The probability of that language (None when not routed).
     notes : list
         A note per utterance (e.g. an uncertain language), or None.
+    learned : torch.Tensor
+        ``[batch, 3]`` bool: False where the attribute is not learned (its
+        value is NaN: withheld).
     """
 
     values: torch.Tensor
@@ -46,6 +51,7 @@ class Ratings(NamedTuple):
     languages: list
     probabilities: list
     notes: list
+    learned: torch.Tensor
 
 
 class EmotionRegressor(torch.nn.Module):
@@ -59,6 +65,9 @@ class EmotionRegressor(torch.nn.Module):
         Pooling and fully connected layers (outputs on the 0-1 range).
     label_scaler : speechbrain_lora_ser.labels.LabelScaler
         Maps the head's outputs to the corpus's label scale.
+    calibration : speechbrain_lora_ser.calibration.Calibration, optional
+        Maps the values on the label scale to the served ones (fitted on the
+        development set; attributes not learned are withheld: NaN).
 
     Example
     -------
@@ -76,11 +85,17 @@ class EmotionRegressor(torch.nn.Module):
     (torch.Size([2, 3]), [None, None], (1.0, 7.0))
     """
 
-    def __init__(self, encoder, head, label_scaler):
+    def __init__(self, encoder, head, label_scaler, calibration=None):
         super().__init__()
         self.encoder = encoder
         self.head = head
         self.label_scaler = label_scaler
+        if calibration is not None and tuple(calibration.names) != ATTRIBUTES:
+            raise ValueError(
+                f"the calibration's attributes {list(calibration.names)} are not "
+                f"the model's outputs {list(ATTRIBUTES)}, in that order"
+            )
+        self.calibration = calibration
 
     @property
     def label_range(self):
@@ -95,17 +110,26 @@ class EmotionRegressor(torch.nn.Module):
                 "no languages to choose from"
             )
 
+    def reliability(self):
+        """Each attribute's development reliability (None: not calibrated)."""
+        return None if self.calibration is None else self.calibration.reliability()
+
     def embed(self, wavs, wav_lens, language=None):
         """Pooled embeddings (attentive mean and std), ``[batch, 2 * hidden]``."""
         self.check_language(language)
         hidden, frame_lens = self.encoder(wavs, wav_lens)
         return self.head.pool(hidden, frame_lens)
 
-    def forward(self, wavs, wav_lens, language=None):
-        """Rate a padded batch of 16 kHz waveforms (relative lengths)."""
+    def forward(self, wavs, wav_lens, language=None, calibrate=True):
+        """Rate a padded batch of 16 kHz waveforms (relative lengths).
+
+        ``calibrate=False`` gives the raw regression outputs on the label
+        scale (what the recipe's CCC is computed on).
+        """
         self.check_language(language)
         hidden, frame_lens = self.encoder(wavs, wav_lens)
         values = self.label_scaler.unscale(self.head(hidden, frame_lens).float())
+        values, learned = calibrated(values, self.calibration, calibrate)
         count = values.shape[0]
         low, high = self.label_range
         return Ratings(
@@ -115,4 +139,36 @@ class EmotionRegressor(torch.nn.Module):
             languages=[None] * count,
             probabilities=[None] * count,
             notes=[None] * count,
+            learned=learned,
         )
+
+
+def calibrated(values, calibration, calibrate=True):
+    """Values through a calibration (if any), and which attributes are learned.
+
+    Arguments
+    ---------
+    values : torch.Tensor
+        ``[batch, K]`` values on the label scale.
+    calibration : speechbrain_lora_ser.calibration.Calibration or None
+        The model's calibration.
+    calibrate : bool
+        False: the values as they are (every attribute counts as learned).
+
+    Returns
+    -------
+    values : torch.Tensor
+        ``[batch, K]``, NaN where withheld.
+    learned : torch.Tensor
+        ``[batch, K]`` bool.
+
+    Example
+    -------
+    >>> values, learned = calibrated(torch.ones(2, 3), None)
+    >>> learned.all().item()
+    True
+    """
+    if calibration is None or not calibrate:
+        return values, torch.ones_like(values, dtype=torch.bool)
+    values, learned = calibration.apply(values)
+    return values, learned.expand_as(values)

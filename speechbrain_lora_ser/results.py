@@ -5,18 +5,54 @@ Authors
 """
 
 import json
-import logging
 import os
 
 from speechbrain.utils.distributed import if_main_process
+from speechbrain.utils.logger import get_logger
 
-from speechbrain_lora_ser.ccc import ATTRIBUTES
-from speechbrain_lora_ser.corpus import SPLITS
+from speechbrain_lora_ser.calibration import fit_calibration
+from speechbrain_lora_ser.ccc import ATTRIBUTES, ccc
+from speechbrain_lora_ser.manifests import SPLITS
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 
-def test_corpora(brain, datasets, label_scalers, loader_kwargs, predictions_folder):
+def calibrate(brain, dataset, label_scaler, loader_kwargs, name):
+    """Fit the calibration of the served values on a development set.
+
+    Arguments
+    ---------
+    brain : speechbrain_lora_ser.brain.EmotionBrain
+        The trained model.
+    dataset : DynamicItemDataset
+        The development set of the model's corpus.
+    label_scaler : speechbrain_lora_ser.labels.LabelScaler
+        That corpus's label scale (the scale the model serves).
+    loader_kwargs : dict
+        Loader options.
+    name : str
+        How the set is named in the log.
+
+    Returns
+    -------
+    speechbrain_lora_ser.calibration.Calibration
+    """
+    _, stats = brain.predict_dataset(dataset, name, loader_kwargs)
+    predictions, targets = stats.tensors()
+    return fit_calibration(
+        label_scaler.unscale(predictions), label_scaler.unscale(targets)
+    )
+
+
+def test_corpora(
+    brain,
+    datasets,
+    label_scalers,
+    loader_kwargs,
+    predictions_folder,
+    calibration=None,
+    model_scaler=None,
+):
     """Test the trained model on every corpus and predict its other partitions.
 
     Each corpus's ``test`` partition gives the CCC of ``results.json`` and
@@ -38,14 +74,20 @@ def test_corpora(brain, datasets, label_scalers, loader_kwargs, predictions_fold
         Loader options of the test sets.
     predictions_folder : str
         Where the CSV files go.
+    calibration : speechbrain_lora_ser.calibration.Calibration, optional
+        The served values' calibration: the CCC of the calibrated values is
+        recorded too, under ``"calibrated"``.
+    model_scaler : speechbrain_lora_ser.labels.LabelScaler, optional
+        The scale the model serves (the calibration's).
 
     Returns
     -------
     dict
         ``{corpus: {"arousal": ccc, "valence": ccc, "dominance": ccc}}`` on
-        the test partitions.
+        the test partitions (the paper's protocol: raw predictions), and with
+        a calibration ``"calibrated": {corpus: {...}}``.
     """
-    results, written = {}, []
+    results, written, calibrated = {}, [], {}
     if if_main_process():
         os.makedirs(predictions_folder, exist_ok=True)
     for corpus, partitions in datasets.items():
@@ -57,6 +99,10 @@ def test_corpora(brain, datasets, label_scalers, loader_kwargs, predictions_fold
             )
             if partition == "test":
                 results[corpus] = {key: summary[key] for key in ATTRIBUTES}
+                if calibration is not None:
+                    calibrated[corpus] = calibrated_ccc(
+                        stats, calibration, model_scaler
+                    )
             path = os.path.join(predictions_folder, f"{corpus}_{partition}.csv")
             if if_main_process():
                 stats.write_predictions(
@@ -70,7 +116,25 @@ def test_corpora(brain, datasets, label_scalers, loader_kwargs, predictions_fold
                 f"({labeled} labeled) -> {path}"
             )
     logger.info("Predicted:\n  %s", "\n  ".join(written))
+    if calibration is not None:
+        results["calibrated"] = calibrated
     return results
+
+
+def calibrated_ccc(stats, calibration, model_scaler):
+    """CCC of the calibrated predictions of ``stats`` (labeled rows).
+
+    Predictions and labels are on the model's 0-1 range (labels by their own
+    corpus's scale); the calibration works on the scale the model serves, so
+    the calibrated values are taken there and back.
+    """
+    predictions, targets = stats.tensors()
+    labeled = ~targets.isnan().any(dim=1)
+    served, _ = calibration.apply(
+        model_scaler.unscale(predictions[labeled]), withhold=False
+    )
+    values = ccc(model_scaler.scale(served).double(), targets[labeled].double())
+    return dict(zip(ATTRIBUTES, values.tolist(), strict=True))
 
 
 def write_results(output_folder, results_file, run_info, results):

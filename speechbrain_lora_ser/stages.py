@@ -345,10 +345,10 @@ def fit_stages(
             lora_config,
         )
         records[stage.name] = record
-        _log_stage_start(brain, stage, modules, record["effective_batch"])
         if index == 0 and stage1_folder:
             _reuse(stage, stage1_folder, record, modules, brain)
             continue
+        _log_stage_start(brain, stage, modules, record["effective_batch"])
         info = os.path.join(stage.checkpointer.checkpoints_dir, STAGE_INFO)
         if os.path.isfile(info):
             _check_record(info, record, stage, "this run's")
@@ -392,7 +392,8 @@ def adopt_stage1_settings(hparams_file, overrides):
     overrides : dict
         With the adopted settings added.
     taken : dict
-        The adopted settings whose recorded value differs from the YAML's.
+        The adopted settings whose recorded value differs from the YAML's
+        (for the log, once logging is set up).
 
     Example
     -------
@@ -414,10 +415,7 @@ def adopt_stage1_settings(hparams_file, overrides):
         return overrides, {}
     info = os.path.join(str(folder), "save", "stage1", STAGE_INFO)
     if not os.path.isfile(info):
-        raise FileNotFoundError(
-            f"{info}: no finished stage1 in stage1_folder={folder} (run it to "
-            "the end first)"
-        )
+        return overrides, {}  # fit_stages says why it cannot be reused
     with open(info, encoding="utf-8") as handle:
         recorded = json.load(handle)["settings"]
     conflicts, taken = [], {}
@@ -440,12 +438,6 @@ def adopt_stage1_settings(hparams_file, overrides):
             f"{info}: the reused stage 1 was trained with other values of "
             f"settings given on the command line:\n{details}\nDrop them (the "
             "run then takes stage 1's), or train a new stage 1."
-        )
-    if taken:
-        logger.info(
-            "Settings taken from the reused stage 1 (%s): %s",
-            folder,
-            ", ".join(f"{k}={v!r}" for k, v in taken.items()),
         )
     return overrides, taken
 

@@ -38,6 +38,16 @@ def unmerged(trained_ft_lora, tmp_path_factory):
     )
 
 
+def assert_served(row):
+    """A CLI row: each attribute on the scale, or empty and named not learned."""
+    not_learned = [a for a in row["not_learned"].split(";") if a]
+    for name in ATTRIBUTES:
+        if name in not_learned:
+            assert row[name] == ""
+        else:
+            assert 1.0 <= float(row[name]) <= 7.0
+
+
 def recipe_predictions(run, corpus):
     with open(run / "predictions" / f"{corpus}_test.csv") as f:
         return list(csv.DictReader(f))
@@ -56,8 +66,8 @@ def test_predict_file_returns_the_recipe_test_predictions(
     low, high = merged.label_range
     for row in rows:
         path = audio_path(recipe_data, corpus, row["ID"])
-        raw = merged.predict_file(path, clip=False)
-        clipped = merged.predict_file(path)
+        raw = merged.predict_file(path, clip=False, calibrate=False)
+        clipped = merged.predict_file(path, calibrate=False)
         for name in ATTRIBUTES:
             assert abs(raw[name] - float(row[name])) <= 1e-3, (row["ID"], name)
             assert clipped[name] == pytest.approx(min(max(raw[name], low), high))
@@ -74,10 +84,10 @@ def test_predict_batch_of_mixed_lengths_equals_predict_file(merged, recipe_data)
     for i, wav in enumerate(wavs):
         batch[i, : wav.shape[0]] = wav
     lens = torch.tensor([w.shape[0] / longest for w in wavs])
-    predictions = merged.predict_batch(batch, lens, clip=False)
+    predictions = merged.predict_batch(batch, lens, clip=False, calibrate=False)
     assert predictions.shape == (len(wavs), 3)
     for i, path in enumerate(files):
-        single = merged.predict_file(str(path), clip=False)
+        single = merged.predict_file(str(path), clip=False, calibrate=False)
         expected = torch.tensor([single[name] for name in ATTRIBUTES])
         assert (predictions[i].cpu() - expected).abs().max() <= 1e-4
     embeddings = merged.encode_batch(batch, lens)
@@ -96,8 +106,8 @@ def test_merged_export_equals_unmerged_and_costs_a_plain_encoder(
     )
     files = sorted((recipe_data / "BIIC-Podcast" / "Audios").glob("*.wav"))[:6]
     for path in files:
-        a = merged.predict_file(str(path))
-        b = unmerged.predict_file(str(path))
+        a = merged.predict_file(str(path), calibrate=False)
+        b = unmerged.predict_file(str(path), calibrate=False)
         assert max(abs(a[k] - b[k]) for k in ATTRIBUTES) <= 1e-4
 
 
@@ -123,8 +133,8 @@ def test_any_sample_rate_and_channel_count(merged, recipe_data, tmp_path):
     stereo = torch.stack([stereo, stereo], dim=1).numpy()
     converted = tmp_path / "stereo_44k.wav"
     soundfile.write(converted, stereo, 44100)
-    expected = merged.predict_file(str(path), clip=False)
-    got = merged.predict_file(str(converted), clip=False)
+    expected = merged.predict_file(str(path), clip=False, calibrate=False)
+    got = merged.predict_file(str(converted), clip=False, calibrate=False)
     assert max(abs(expected[k] - got[k]) for k in ATTRIBUTES) <= 0.05
 
 
@@ -140,7 +150,9 @@ def test_long_recordings_are_predicted_in_windows(
     long_wav = torch.cat([model.read_audio(str(f)) for f in files])
     path = tmp_path / "long.wav"
     soundfile.write(path, long_wav.numpy(), 16000)
-    result = model.predict_file(str(path), return_windows=True, clip=False)
+    result = model.predict_file(
+        str(path), return_windows=True, clip=False, calibrate=False
+    )
     windows = result["windows"]
     duration = long_wav.shape[0] / 16000
     assert len(windows) >= int(duration // 1.0) - 1
@@ -176,7 +188,7 @@ def test_command_line_predicts_folders_and_reports_bad_files(
     assert "unreadable" in rows["broken.wav"]["error"]
     for name in ("good0.wav", "good1.wav"):
         assert rows[name]["error"] == ""
-        assert 1.0 <= float(rows[name]["arousal"]) <= 7.0
+        assert_served(rows[name])
     json_out = tmp_path / "out.json"
     command[command.index(str(output))] = str(json_out)
     command[-1] = str(folder / "sub")
@@ -235,7 +247,10 @@ def test_odd_audio_is_named_and_nothing_else_is_lost(merged, odd_files):
     for name in rated:
         assert rows[name]["error"] is None
         for attribute in ATTRIBUTES:
-            assert low <= rows[name][attribute] <= high
+            if attribute in rows[name]["not_learned"]:
+                assert rows[name][attribute] is None
+            else:
+                assert low <= rows[name][attribute] <= high
     assert rows["normal.wav"]["warning"] is None
     assert rows["quiet.wav"]["warning"].startswith("near-silence (RMS -70.0 dBFS")
     assert rows["long_stereo_44k.wav"]["duration"] > 60
@@ -272,11 +287,11 @@ def test_values_outside_the_scale_are_clipped_and_flagged(
         source=str(trained_ft_lora / "inference"), savedir=str(tmp_path / "m")
     )
     path = str(sorted((recipe_data / "BIIC-Podcast" / "Audios").glob("*.wav"))[0])
-    before = model.predict_file(path, clip=False)
+    before = model.predict_file(path, clip=False, calibrate=False)
     with torch.no_grad():  # push valence far above the scale
         model.mods.regressor.head.regressor[-1].bias[1] += 10.0
-    raw = model.predict_file(path, clip=False)
-    shown = model.predict_file(path)
+    raw = model.predict_file(path, clip=False, calibrate=False)
+    shown = model.predict_file(path, calibrate=False)
     assert raw["valence"] > 7.0 and raw["valence"] > before["valence"]
     assert shown["valence"] == 7.0
     assert "valence" not in before["out_of_range"]
@@ -286,16 +301,18 @@ def test_values_outside_the_scale_are_clipped_and_flagged(
     clipped = min(max(before["arousal"], low), high)
     assert shown["arousal"] == pytest.approx(clipped, abs=1e-6)
     assert raw["arousal"] == pytest.approx(before["arousal"], abs=1e-6)
-    assert model.predict_batch(torch.randn(2, 16000)).max() <= 7.0
+    assert model.predict_batch(torch.randn(2, 16000), calibrate=False).max() <= 7.0
 
 
 def test_batched_files_equal_one_by_one(merged, recipe_data, odd_files):
     files = sorted((recipe_data / "BIIC-Podcast" / "Audios").glob("*.wav"))[:5]
     files += sorted((recipe_data / "MSP-Podcast" / "Audios").glob("*.wav"))[:4]
     files = [str(f) for f in files] + [str(odd_files / "long_stereo_44k.wav")]
-    batched = merged.predict_files(files, batch_size=6, files_per_chunk=4, clip=False)
+    batched = merged.predict_files(
+        files, batch_size=6, files_per_chunk=4, clip=False, calibrate=False
+    )
     for path, row in zip(files, batched, strict=True):
-        single = merged.predict_file(path, clip=False)
+        single = merged.predict_file(path, clip=False, calibrate=False)
         for attribute in ATTRIBUTES:
             assert abs(row[attribute] - single[attribute]) <= 1e-4, (path, attribute)
 
@@ -320,7 +337,7 @@ def test_command_line_on_odd_audio(trained_ft_lora, odd_files, tmp_path):
     assert rows["silence.wav"]["warning"].startswith("digital silence")
     assert rows["silence.wav"]["arousal"] == "" and rows["silence.wav"]["error"] == ""
     assert "NaN or infinite" in rows["nan.wav"]["error"]
-    assert 1.0 <= float(rows["long_stereo_44k.wav"]["valence"]) <= 7.0
+    assert_served(rows["long_stereo_44k.wav"])
     assert "out_of_range" in rows["normal.wav"]
     assert "warning: " in result.stderr and "silence.wav" in result.stderr
     assert "error: " in result.stderr and "short.wav" in result.stderr
@@ -336,7 +353,7 @@ from speechbrain_lora_ser import EncoderRegressor
 model = EncoderRegressor.from_hparams(source={str(trained_ft_lora / "inference")!r},
                                       savedir={str(tmp_path / "saved")!r})
 path = {audio!r}
-assert model.predict_file(path)['arousal'] is not None
+assert 'not_learned' in model.predict_file(path)
 loaded = sorted(m for m in sys.modules if m.startswith('speechbrain_lora_ser'))
 print(loaded)
 training = {{'corpus', 'brain', 'stages', 'pipeline', 'results', 'export',
@@ -350,3 +367,71 @@ assert not [m for m in loaded if m.split('.')[-1] in training], loaded
     exported = (trained_ft_lora / "inference" / "hyperparams.yaml").read_text()
     assert "speechbrain_lora_ser.corpus" not in exported
     assert "speechbrain_lora_ser.brain" not in exported
+
+
+# ---------------------------------------------------------------------------
+# What the served values mean: calibrated, and withheld where not learned
+# ---------------------------------------------------------------------------
+
+
+def test_served_values_follow_the_exported_calibration(
+    trained_ft_lora, recipe_data, tmp_path
+):
+    from speechbrain_lora_ser.calibration import AttributeCalibration, Calibration
+
+    model = EncoderRegressor.from_hparams(
+        source=str(trained_ft_lora / "inference"), savedir=str(tmp_path / "m")
+    )
+    # what the run exported: the dev-set calibration and its reliability
+    exported = json.loads((trained_ft_lora / "results.json").read_text())
+    assert model.mods.regressor.calibration.to_dict() == exported["calibration"]
+    assert set(exported["calibrated"]) == {"BIIC-Podcast", "MSP-Podcast"}
+    reliability = model.reliability
+    assert set(reliability) == set(ATTRIBUTES)
+    card = (trained_ft_lora / "inference" / "README.md").read_text()
+    assert "| arousal | " in card and "dev CCC (served)" in card
+    # an attribute learned, one not: the served values follow the map
+    model.mods.regressor.calibration = Calibration(
+        {
+            "arousal": AttributeCalibration(2.0, -4.0, 0.1, 0.5, 0.5, 1e-4, 400, True),
+            "valence": AttributeCalibration(1.0, 0.0, 0.0, 0.01, 0.01, 0.4, 400, False),
+            "dominance": AttributeCalibration(0.5, 2.0, 0.2, 0.3, 0.3, 1e-3, 400, True),
+        }
+    )
+    path = str(sorted((recipe_data / "BIIC-Podcast" / "Audios").glob("*.wav"))[0])
+    raw = model.predict_file(path, clip=False, calibrate=False)
+    served = model.predict_file(path, clip=False)
+    assert served["not_learned"] == ["valence"] and served["valence"] is None
+    assert served["arousal"] == pytest.approx(2.0 * raw["arousal"] - 4.0, abs=1e-4)
+    assert served["dominance"] == pytest.approx(0.5 * raw["dominance"] + 2.0, abs=1e-4)
+    clipped = model.predict_file(path)
+    low, high = model.label_range
+    assert clipped["arousal"] == pytest.approx(
+        min(max(served["arousal"], low), high), abs=1e-4
+    )
+    assert "valence" not in clipped["out_of_range"]  # withheld, not out of range
+    values = model.predict_batch(model.read_audio(path))
+    assert torch.isnan(values[0, 1]) and not torch.isnan(values[0, 0])
+
+
+def test_an_unlearned_attribute_is_withheld_not_clipped_to_a_constant(
+    trained_ft_lora, recipe_data, tmp_path
+):
+    """The issue's valence: raw values far off the scale, not learned."""
+    model = EncoderRegressor.from_hparams(
+        source=str(trained_ft_lora / "inference"), savedir=str(tmp_path / "m")
+    )
+    with torch.no_grad():  # valence pinned far below the scale, as reported
+        model.mods.regressor.head.regressor[-1].bias[1] -= 10.0
+    paths = [
+        str(p) for p in sorted((recipe_data / "MSP-Podcast" / "Audios").glob("*.wav"))
+    ][:6]
+    raw = model.predict_files(paths, calibrate=False)
+    assert all(r["valence"] == 1.0 and "valence" in r["out_of_range"] for r in raw)
+    # what the run's calibration says of valence on the development set
+    valence = model.reliability["valence"]
+    assert not valence["learned"], valence  # 6 development utterances: noise
+    served = model.predict_files(paths)
+    for row in served:
+        assert row["valence"] is None and "valence" in row["not_learned"]
+        assert "valence" not in row["out_of_range"]

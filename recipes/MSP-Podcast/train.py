@@ -37,7 +37,7 @@ from msp_podcast_prepare import prepare_msp_podcast
 from speechbrain_lora_ser.brain import EmotionBrain
 from speechbrain_lora_ser.export import export_inference_folder, model_file_of
 from speechbrain_lora_ser.manifests import check_manifests, read_manifests
-from speechbrain_lora_ser.results import test_corpora, write_results
+from speechbrain_lora_ser.results import calibrate, test_corpora, write_results
 from speechbrain_lora_ser.stages import (
     adopt_stage1_settings,
     fit_stages,
@@ -234,7 +234,7 @@ def dataio_prep(hparams):
     return datasets
 
 
-def export(hparams, hparams_file, results):
+def export(hparams, hparams_file, results, calibration):
     """Write the model repository that ``EncoderRegressor`` loads."""
     trained_on = " then ".join(
         f"{stage.corpus} ({stage.train})" for stage in hparams["stages"]
@@ -253,13 +253,19 @@ def export(hparams, hparams_file, results):
         modules=hparams["modules"],
         lora_config=hparams["lora_config"],
         merge_lora_weights=hparams["merge_lora_on_export"],
+        calibration=calibration,
         card={
             "title": f"{hparams['configuration']}: {hparams['corpus']}, "
             f"{os.path.basename(str(hparams['ssl_hub']))}",
             "configuration": hparams["configuration"],
             "encoder": hparams["ssl_hub"],
             "trained_on": trained_on,
-            "results": results,
+            "calibrated_on": hparams["corpus"],
+            "results": {
+                corpus: values
+                for corpus, values in results.items()
+                if corpus in (hparams["corpus"], hparams["cross_corpus"])
+            },
         },
     )
 
@@ -268,7 +274,7 @@ if __name__ == "__main__":
     # Command line: the YAML, SpeechBrain's run options, and overrides; a
     # reused stage 1 (--stage1_folder) brings the settings it was trained with.
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
-    overrides, _ = adopt_stage1_settings(hparams_file, overrides)
+    overrides, taken = adopt_stage1_settings(hparams_file, overrides)
     sb.utils.distributed.ddp_init_group(run_opts)
     with open(hparams_file, encoding="utf-8") as fin:
         hparams = load_hyperpyyaml(fin, overrides)
@@ -277,6 +283,12 @@ if __name__ == "__main__":
         hyperparams_to_save=hparams_file,
         overrides=overrides,
     )
+    if taken:
+        logger.info(
+            "Settings taken from the reused stage 1 (%s): %s",
+            hparams["stage1_folder"],
+            ", ".join(f"{key}={value!r}" for key, value in taken.items()),
+        )
 
     # Data: validated manifests, then datasets.
     check_data_folders(hparams, hparams_file)
@@ -308,7 +320,15 @@ if __name__ == "__main__":
         stage1_folder=hparams["stage1_folder"],
     )
 
-    # Test on every corpus (and predict their other partitions), then export.
+    # Calibrate the served values on the development set; test on every
+    # corpus (and predict their other partitions); export.
+    calibration = calibrate(
+        brain,
+        datasets[hparams["corpus"]]["valid"],
+        hparams["label_scaler"],
+        hparams["test_loader_options"],
+        f"{hparams['corpus']} valid",
+    )
     results = test_corpora(
         brain,
         datasets,
@@ -318,9 +338,11 @@ if __name__ == "__main__":
         },
         loader_kwargs=hparams["test_loader_options"],
         predictions_folder=hparams["predictions_folder"],
+        calibration=calibration,
+        model_scaler=hparams["label_scaler"],
     )
     if if_main_process():
-        export(hparams, hparams_file, results)
+        export(hparams, hparams_file, results, calibration)
         write_results(
             hparams["output_folder"],
             hparams["results_file"],
@@ -337,5 +359,5 @@ if __name__ == "__main__":
                 ],
                 "stage_fingerprints": records,
             },
-            results=results,
+            results={**results, "calibration": calibration.to_dict()},
         )
