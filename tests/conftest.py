@@ -103,6 +103,9 @@ def recipe_data(tmp_path_factory):
     return folder
 
 
+#: results.json's keys beside the corpora: the calibrated CCC, the calibration.
+CALIBRATION_KEYS = ("calibrated", "calibration")
+
 SMALL_MODEL_ARGS = [
     "--batch_size=4",
     "--test_batch_size=4",

@@ -143,7 +143,7 @@ def test_each_language_is_routed_and_rated_as_its_dedicated_model(
     folders, _ = runs
     for corpus in (M, B, D):
         files = labeled_test_files(data, corpus)
-        rows = bank.predict_files([f for f, _ in files], clip=False)
+        rows = bank.predict_files([f for f, _ in files], clip=False, calibrate=False)
         routed = [r["language"] == corpus for r in rows]
         assert sum(routed) / len(routed) >= 0.95, (
             corpus,
@@ -153,7 +153,7 @@ def test_each_language_is_routed_and_rated_as_its_dedicated_model(
         for (path, _), row in zip(files, rows, strict=True):
             if row["language"] != corpus:
                 continue  # a routing miss: rated by another language's model
-            expected = model.predict_file(path, clip=False)
+            expected = model.predict_file(path, clip=False, calibrate=False)
             for name in ATTRIBUTES:
                 assert abs(row[name] - expected[name]) <= 1e-3, (corpus, path, name)
         predictions = torch.tensor([[r[a] for a in ATTRIBUTES] for r in rows])
@@ -175,11 +175,11 @@ def test_a_mixed_batch_equals_the_files_one_by_one(runs, banks):
         batch[row, : wav.shape[0]] = wav
     lens = torch.tensor([w.shape[0] / longest for w in wavs])
     values, languages, _ = bank.predict_batch(
-        batch, lens, clip=False, return_languages=True
+        batch, lens, clip=False, return_languages=True, calibrate=False
     )
     assert set(languages) == {M, B, D}
     for row, path in enumerate(paths):
-        single = bank.predict_file(path, clip=False)
+        single = bank.predict_file(path, clip=False, calibrate=False)
         assert single["language"] == languages[row]
         expected = torch.tensor([single[a] for a in ATTRIBUTES])
         assert (values[row] - expected).abs().max() <= 1e-4
@@ -189,8 +189,8 @@ def test_adding_a_language_leaves_the_others_unchanged(runs, banks):
     _, data = runs
     two, three, *_ = banks
     paths = [f for corpus in (M, B) for f, _ in labeled_test_files(data, corpus)]
-    before = two.predict_files(paths, clip=False)
-    after = three.predict_files(paths, clip=False)
+    before = two.predict_files(paths, clip=False, calibrate=False)
+    after = three.predict_files(paths, clip=False, calibrate=False)
     for old, new in zip(before, after, strict=True):
         assert old["language"] == new["language"]
         for name in ATTRIBUTES:
@@ -202,10 +202,21 @@ def test_a_known_language_skips_routing(runs, banks, tmp_path):
     _, data = runs
     _, bank, *_ = banks
     path = labeled_test_files(data, M)[0][0]
-    forced = bank.predict_file(path, language=B, clip=False)
+    forced = bank.predict_file(path, language=B, clip=False, calibrate=False)
     assert forced["language"] == B and forced["language_probability"] == 1.0
-    expected = dedicated(runs, B, tmp_path).predict_file(path, clip=False)
+    expected = dedicated(runs, B, tmp_path).predict_file(
+        path, clip=False, calibrate=False
+    )
     assert max(abs(forced[a] - expected[a]) for a in ATTRIBUTES) <= 1e-3
+    # served values too: each language's own calibration (withheld alike)
+    served = bank.predict_file(path, language=B)
+    alone = dedicated(runs, B, tmp_path).predict_file(path)
+    assert served["not_learned"] == alone["not_learned"]
+    for name in ATTRIBUTES:
+        if alone[name] is None:
+            assert served[name] is None
+        else:
+            assert abs(served[name] - alone[name]) <= 1e-3
     with pytest.raises(ValueError, match="not in this bank"):
         bank.predict_file(path, language="Klingon")
 
@@ -215,9 +226,11 @@ def test_low_confidence_falls_back_to_the_base_model(runs, banks, tmp_path):
     *_, load, _, three = banks
     strict = load(three, min_language_probability=1.01)
     path = labeled_test_files(data, B)[0][0]
-    result = strict.predict_file(path, clip=False)
+    result = strict.predict_file(path, clip=False, calibrate=False)
     assert result["language"] == M and "language uncertain" in result["warning"]
-    expected = dedicated(runs, M, tmp_path).predict_file(path, clip=False)
+    expected = dedicated(runs, M, tmp_path).predict_file(
+        path, clip=False, calibrate=False
+    )
     assert max(abs(result[a] - expected[a]) for a in ATTRIBUTES) <= 1e-3
 
 
@@ -239,7 +252,9 @@ def test_command_line_writes_the_language_columns(runs, banks, tmp_path):
         shutil.copy(source, folder / f"{corpus}.wav")
     output = tmp_path / "out.csv"
     result = subprocess.run(
-        predict_command(three, output, tmp_path / "cli", folder),
+        predict_command(
+            three, output, tmp_path / "cli", folder, options=["--uncalibrated"]
+        ),
         capture_output=True,
         text=True,
     )

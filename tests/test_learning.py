@@ -39,3 +39,26 @@ def test_stage1_learns_and_lora_adapts_to_the_second_language(tmp_path):
     assert "stage: stage1, mode:" not in log  # stage 1 was reused, not retrained
     assert "stage: stage1, reused_from:" in log
     assert "stage: stage2, mode: lora" in log
+    # what is served: calibrated on the development set, withheld where the
+    # development set shows nothing was learned
+    from speechbrain_lora_ser import EncoderRegressor
+
+    calibration = stage1["calibration"]["attributes"]
+    assert calibration["arousal"]["learned"]
+    for values in calibration.values():
+        if values["dev_correlation"] > 0:
+            assert values["dev_ccc_calibrated"] >= values["dev_ccc_raw"] - 1e-9
+    model = EncoderRegressor.from_hparams(
+        source=str(tmp_path / "MSP-Podcast_finetune" / "inference"),
+        savedir=str(tmp_path / "served"),
+    )
+    audio = sorted((tmp_path / "data" / "MSP-Podcast" / "Audios").glob("*.wav"))
+    rows = model.predict_files([str(p) for p in audio[:40]], clip=False)
+    for name, values in calibration.items():
+        served = [row[name] for row in rows]
+        if values["learned"]:
+            inside = [1.0 <= value <= 7.0 for value in served]
+            assert sum(inside) >= 0.9 * len(inside)  # the labels' spread
+        else:
+            assert served == [None] * len(rows)
+            assert all(name in row["not_learned"] for row in rows)

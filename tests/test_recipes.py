@@ -14,7 +14,7 @@ from hyperpyyaml import load_hyperpyyaml
 from speechbrain_lora_ser.demo import load_recipe_module
 from speechbrain_lora_ser.demo_corpus import write_demo_corpus
 
-from conftest import ROOT, SMALL_MODEL_ARGS, run_train
+from conftest import CALIBRATION_KEYS, ROOT, SMALL_MODEL_ARGS, run_train
 
 TRAINING_YAMLS = ("off_the_shelf", "finetune", "lora", "ft_dual", "ft_lora")
 
@@ -93,7 +93,7 @@ def test_recipe_debug_run(row, recipe_data, tmp_path):
     for name in expected_files(row):
         assert (output / name).is_file(), name
     results = json.loads((output / "results.json").read_text())
-    assert set(results) == {"MSP-Podcast", "BIIC-Podcast"}
+    assert set(results) == {"MSP-Podcast", "BIIC-Podcast", *CALIBRATION_KEYS}
     for values in results.values():
         assert set(values) == {"arousal", "valence", "dominance"}
         assert all(math.isfinite(v) for v in values.values())
@@ -143,7 +143,9 @@ def test_single_corpus_configuration_needs_only_its_data_folder(recipe_data, tmp
         ],
         cwd=os.path.join(ROOT, "recipes", "MSP-Podcast"),
     )
-    assert set(json.loads((output / "results.json").read_text())) == {"MSP-Podcast"}
+    results = json.loads((output / "results.json").read_text())
+    assert set(results) == {"MSP-Podcast", *CALIBRATION_KEYS}
+    assert set(results["calibrated"]) == {"MSP-Podcast"}
     assert (output / "inference" / "hyperparams.yaml").is_file()
     assert sorted(os.listdir(output / "predictions")) == ["MSP-Podcast_test.csv"]
 
@@ -468,7 +470,7 @@ def test_a_new_language_is_a_copied_recipe_folder(
         cwd=str(recipe),
     )
     results = json.loads((output / "results.json").read_text())
-    assert set(results) == {"DE-Podcast", "MSP-Podcast"}
+    assert set(results) == {"DE-Podcast", "MSP-Podcast", *CALIBRATION_KEYS}
     with open(output / "predictions" / "DE-Podcast_test.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 6

@@ -11,7 +11,7 @@ from speechbrain_lora_ser.lora import add_lora, lora_config, lora_parameters
 from speechbrain_lora_ser.model import SSLEncoder
 from speechbrain_lora_ser.pipeline import TrainLoader, padded_fraction
 
-from conftest import ROOT, SMALL_MODEL_ARGS, run_train, small_head
+from conftest import CALIBRATION_KEYS, ROOT, SMALL_MODEL_ARGS, run_train, small_head
 
 SCRIPT = "recipes/BIIC-Podcast/train.py"
 HPARAMS = "recipes/BIIC-Podcast/hparams/ft_lora.yaml"
@@ -47,7 +47,7 @@ def test_torchrun_two_processes_gloo_runs_both_stages(recipe_data, tmp_path):
     )
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     results = json.loads((output / "results.json").read_text())
-    assert set(results) == {"BIIC-Podcast", "MSP-Podcast"}
+    assert set(results) == {"BIIC-Podcast", "MSP-Podcast", *CALIBRATION_KEYS}
     log = (output / "train_log.txt").read_text()
     # logged once (main process), both stages
     assert log.count("stage: stage1, mode: finetune") == 1
