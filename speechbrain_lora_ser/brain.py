@@ -9,7 +9,8 @@ bookkeeping SpeechBrain's hooks are for:
 * the development CCC, computed over every prediction of the epoch at once
   (``self.ccc_stats``), logged, and the checkpoint kept on it;
 * a non-finite loss reported with the utterances of its batch;
-* DDP with LayerDrop (layers skipped at random leave parameters unused).
+* DDP with LayerDrop (layers skipped at random leave parameters unused),
+  and on CPU processes (gloo) without SyncBatchNorm.
 
 One ``EmotionBrain`` trains one stage (``speechbrain_lora_ser.stages``).
 
@@ -20,6 +21,7 @@ Authors
 import speechbrain as sb
 import torch
 from speechbrain.utils.logger import get_logger
+from torch.nn.parallel import DistributedDataParallel as DDP
 
 from speechbrain_lora_ser.ccc import CCCStats
 
@@ -95,6 +97,23 @@ class EmotionBrain(sb.Brain):
                     layerdrop,
                 )
                 self.find_unused_parameters = True
+
+    def _wrap_distributed(self):
+        """Wrap modules for DDP, without SyncBatchNorm on CPU processes.
+
+        SpeechBrain's ``Brain._wrap_distributed`` converts every BatchNorm to
+        ``SyncBatchNorm``, which only runs on GPUs; there is no public hook
+        to skip that conversion, hence this override. On CPU (gloo) the
+        pooling's BatchNorm stays per process (its masked statistics are each
+        process's batch anyway) and DDP broadcasts its buffers from rank 0.
+        """
+        if not self.distributed_launch or str(self.device).startswith("cuda"):
+            return super()._wrap_distributed()
+        for name, module in self.modules.items():
+            if any(p.requires_grad for p in module.parameters()):
+                self.modules[name] = DDP(
+                    module, find_unused_parameters=self.find_unused_parameters
+                )
 
     def init_optimizers(self):
         """One optimizer per module with trainable parameters."""
