@@ -94,9 +94,12 @@ def test_recipe_debug_run(row, recipe_data, tmp_path):
         assert (output / name).is_file(), name
     results = json.loads((output / "results.json").read_text())
     assert set(results) == {"MSP-Podcast", "BIIC-Podcast", *CALIBRATION_KEYS}
-    for values in results.values():
-        assert set(values) == {"arousal", "valence", "dominance"}
-        assert all(math.isfinite(v) for v in values.values())
+    for corpus in ("MSP-Podcast", "BIIC-Podcast"):
+        for values in (results[corpus], results["calibrated"][corpus]):
+            assert set(values) == {"arousal", "valence", "dominance"}
+            assert all(math.isfinite(v) for v in values.values())
+    attributes = results["calibration"]["attributes"]
+    assert list(attributes) == ["arousal", "valence", "dominance"]
     log = (output / "train_log.txt").read_text()
     configuration = os.path.basename(row["Hparam_file"])[: -len(".yaml")]
     other = "MSP-Podcast" if row["Dataset"] == "BIIC-Podcast" else "BIIC-Podcast"
