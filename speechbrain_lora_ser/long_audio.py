@@ -274,7 +274,9 @@ class SpeechDetector:
         wav = torch.cat([self.rest, wav.float()])
         complete = wav.shape[0] // self.frame * self.frame
         with torch.no_grad():
-            for frame in wav[:complete].split(self.frame):
+            # (an empty tensor splits into one empty piece: range, not split)
+            for begin in range(0, complete, self.frame):
+                frame = wav[begin : begin + self.frame]
                 probability = self.model(frame, self.sample_rate).item()
                 self.flags.append(probability >= self.threshold)
         self.rest = wav[complete:].clone()
