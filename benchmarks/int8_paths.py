@@ -114,8 +114,14 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--paths", nargs="+", default=list(PATHS), choices=PATHS)
+    parser.add_argument(
+        "--folder",
+        default=None,
+        help="work folder (an earlier run's ONNX files are reused)",
+    )
     args = parser.parse_args()
-    folder = tempfile.mkdtemp(prefix="int8_paths_")
+    folder = args.folder or tempfile.mkdtemp(prefix="int8_paths_")
+    os.makedirs(folder, exist_ok=True)
     large_config(args.encoder).save_pretrained(os.path.join(folder, "config"))
     torch.manual_seed(0)
     encoder = SSLEncoder(os.path.join(folder, "config"), from_config=True).eval()
