@@ -94,14 +94,15 @@ def test_streamed_windows_equal_the_whole_file_read(tmp_path, rate, channels):
     whole = read_audio(path, AudioNormalizer(RATE))
     streamed = torch.cat(list(stream_audio(path, RATE, block_seconds=3.1)))
     assert streamed.shape == whole.shape
-    # tolerance: float32 rounding of the same sums in another order (1.5e-7 seen)
-    assert (streamed - whole).abs().max().item() < 1e-6
+    # tolerance: float32 rounding of the same sums in another order (these
+    # signals: 1.5e-7 seen; a block-edge error would be ~1e-2)
+    assert (streamed - whole).abs().max().item() < 1e-5
     windows = list(stream_windows(path, RATE, 10.0, 5.0, vad=False, block_seconds=3.1))
     assert [(w.start, w.end) for w in windows] == window_bounds(
         whole.shape[0], 10 * RATE, 5 * RATE
     )
     for window in windows:
-        assert torch.allclose(window.wav, whole[window.start : window.end], atol=1e-6)
+        assert torch.allclose(window.wav, whole[window.start : window.end], atol=1e-5)
 
 
 def test_resampling_blocks_separately_would_not_be_equal(tmp_path):
