@@ -2,8 +2,8 @@
 
 ``quantize_int8(model)`` turns a loaded fp32 ``EncoderRegressor`` into its
 int8 variant in place: the encoder (LoRA merged first, if kept separate) is
-exported to ONNX, its matrix products (not its convolutions) are quantized to int8 weights
-with int8 activations quantized on the fly
+exported to ONNX, its matrix products (not its convolutions) are quantized
+to int8 weights with int8 activations quantized on the fly
 (``onnxruntime.quantization.quantize_dynamic``), and ``model.mods.ssl``
 becomes an ``OnnxEncoder`` that runs it with ONNX Runtime. The head (a few
 small layers after the pooling, under 1 % of the arithmetic) stays fp32.
