@@ -2,8 +2,9 @@
 """int8 against fp32 on trained models: largest difference and CCC change.
 
 For each training run given (``--run``, a recipe's ``output_folder``), loads
-its ``inference/`` model in fp32 on the CPU, predicts the run's test set
-(its ``manifests/<corpus>/`` test manifest, labels included), turns the same
+its ``inference/`` model in fp32 on the CPU, predicts the run's test sets
+(its ``manifests/<corpus>/test.json``, labels included: the run's corpus and
+the other one when the recipe prepared it), turns the same
 model to int8 (``speechbrain_lora_ser.quantization.quantize_int8``), predicts
 again and prints, per attribute, the largest absolute difference between the
 two (on the label scale, raw outputs) and the test CCC of each.
@@ -27,44 +28,57 @@ from speechbrain_lora_ser.inference import EncoderRegressor
 from speechbrain_lora_ser.quantization import quantize_int8
 
 
-def test_set(run):
-    """``(wav paths, labels [N, 3])`` of a run's test manifest."""
-    manifests = glob.glob(os.path.join(run, "manifests", "*", "test.json"))
-    if len(manifests) != 1:
-        raise SystemExit(
-            f"{run}: expected one manifests/*/test.json, found {manifests}"
+def test_sets(run):
+    """``{corpus: (wav paths, labels [N, 3])}`` of a run's test manifests."""
+    manifests = sorted(glob.glob(os.path.join(run, "manifests", "*", "test.json")))
+    if not manifests:
+        raise SystemExit(f"{run}: no manifests/*/test.json")
+    sets = {}
+    for manifest in manifests:
+        with open(manifest, encoding="utf-8") as handle:
+            entries = json.load(handle)
+        paths = [entry["wav"] for entry in entries.values()]
+        labels = [[entry[a] for a in ATTRIBUTES] for entry in entries.values()]
+        sets[os.path.basename(os.path.dirname(manifest))] = (
+            paths,
+            torch.tensor(labels),
         )
-    with open(manifests[0], encoding="utf-8") as handle:
-        entries = json.load(handle)
-    paths = [entry["wav"] for entry in entries.values()]
-    labels = torch.tensor(
-        [[entry[a] for a in ATTRIBUTES] for entry in entries.values()]
-    )
-    return paths, labels
+    return sets
 
 
 def compare(run, batch_size):
-    """Predict a run's test set in fp32 and int8; return the figures."""
-    paths, labels = test_set(run)
+    """Predict a run's test sets in fp32 and int8; return the figures per corpus."""
     model = EncoderRegressor.from_hparams(
         source=os.path.join(run, "inference"),
         savedir=tempfile.mkdtemp(prefix="int8_accuracy_"),
         run_opts={"device": "cpu"},
     )
+    sets = test_sets(run)
 
     def predict():
-        rows = model.predict_files(paths, batch_size=batch_size, clip=False)
-        return torch.tensor([[row[a] for a in ATTRIBUTES] for row in rows])
+        predictions = {}
+        for corpus, (paths, _) in sets.items():
+            rows = model.predict_files(paths, batch_size=batch_size, clip=False)
+            predictions[corpus] = torch.tensor(
+                [[row[a] for a in ATTRIBUTES] for row in rows]
+            )
+        return predictions
 
     fp32 = predict()
     quantize_int8(model)
     int8 = predict()
-    return {
-        "utterances": len(paths),
-        "max_difference": (int8 - fp32).abs().max(0).values.tolist(),
-        "ccc_fp32": ccc(fp32, labels).tolist(),
-        "ccc_int8": ccc(int8, labels).tolist(),
-    }
+    figures = {}
+    for corpus, (paths, labels) in sets.items():
+        figures[corpus] = {
+            "utterances": len(paths),
+            "max_difference": (int8[corpus] - fp32[corpus])
+            .abs()
+            .max(0)
+            .values.tolist(),
+            "ccc_fp32": ccc(fp32[corpus], labels).tolist(),
+            "ccc_int8": ccc(int8[corpus], labels).tolist(),
+        }
+    return figures
 
 
 def main():
@@ -75,19 +89,20 @@ def main():
     args = parser.parse_args()
     torch.manual_seed(0)
     print(
-        "| run | test utterances | attribute | largest |int8 - fp32| "
+        "| run | test set | attribute | largest |int8 - fp32| "
         "| CCC fp32 | CCC int8 | CCC change |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for run in args.run:
-        figures = compare(run, args.batch_size)
-        for index, attribute in enumerate(ATTRIBUTES):
-            before, after = figures["ccc_fp32"][index], figures["ccc_int8"][index]
-            print(
-                f"| {run} | {figures['utterances']} | {attribute} | "
-                f"{figures['max_difference'][index]:.4f} | {before:.4f} | "
-                f"{after:.4f} | {after - before:+.4f} |"
-            )
+        for corpus, figures in compare(run, args.batch_size).items():
+            for index, attribute in enumerate(ATTRIBUTES):
+                before = figures["ccc_fp32"][index]
+                after = figures["ccc_int8"][index]
+                print(
+                    f"| {run} | {corpus} {figures['utterances']} | {attribute} | "
+                    f"{figures['max_difference'][index]:.4f} | {before:.4f} | "
+                    f"{after:.4f} | {after - before:+.4f} |"
+                )
 
 
 if __name__ == "__main__":
