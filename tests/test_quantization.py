@@ -12,8 +12,8 @@ from speechbrain_lora_ser.quantization import OnnxEncoder, quantize_int8
 
 #: Largest |int8 - fp32| allowed on the 1-7 label scale. The labels are means
 #: of annotators who differ by about one point; a change of 0.1 (1.7 % of the
-#: scale) is far below that, and the trained models here stay under 0.03
-#: (benchmarks/int8_accuracy.py: the figures).
+#: scale) is far below that. Three trained small models stayed under 0.05
+#: (0.041 at most, CCC changes under 0.002: benchmarks/int8_accuracy.py).
 TOLERANCE = 0.1
 
 
@@ -59,7 +59,8 @@ def test_int8_predictions_are_within_tolerance_of_fp32(
         cache_dir=cache,
     )
     assert os.path.getmtime(cache / cached) == written
-    assert torch.equal(values(again.predict_files(audio, clip=False)), int8)
+    reloaded = values(again.predict_files(audio, batch_size=4, clip=False))
+    assert torch.allclose(reloaded, int8, atol=1e-5)
 
 
 def test_int8_merges_adapters_kept_separate(trained_ft_lora, audio, tmp_path):
