@@ -9,12 +9,13 @@ becomes an ``OnnxEncoder`` that runs it with ONNX Runtime. The head (a few
 small layers after the pooling, under 1 % of the arithmetic) stays fp32.
 
 Why this path (``benchmarks/int8_paths.py`` measures the three on
-WavLM-large, as the project builds it): ``torch.ao.quantization.
-quantize_dynamic`` warns on every call that it is deprecated and will be
-removed; torchao's int8 dynamic-activation int8-weight is tied to one torch
-release per torchao release and was not faster than fp32 on this CPU in
-eager mode; ONNX Runtime is maintained, prints no deprecation warning, and
-was the fastest (README: figures and machine).
+WavLM-large as the project builds it; figures and machine in
+``benchmarks/LONG_AUDIO_INT8.md``): ``torch.ao.quantization.quantize_dynamic``
+warns on every call that it is deprecated and will be removed; torchao needs
+the release built for the installed torch (0.14 for torch 2.9), with which
+peft refuses to add LoRA adapters, and was the slowest int8 path in eager
+mode; ONNX Runtime is maintained, prints no deprecation warning, and was the
+fastest (2.2x less CPU time than fp32 on one thread).
 
 Export costs time (WavLM-large: about 1.5 minutes here) and memory once;
 with ``cache_dir`` the int8 model is kept there, keyed by a hash of the
@@ -34,6 +35,7 @@ import types
 import torch
 
 from speechbrain_lora_ser.lora import has_lora, merge_lora
+from speechbrain_lora_ser.model import EmotionHead, SSLEncoder
 
 _INSTALL = "pip install onnxruntime onnx onnxscript"
 
@@ -223,7 +225,8 @@ def quantize_int8(model, cache_dir=None, threads=None):
     Returns
     -------
     EncoderRegressor
-        ``model``, whose ``mods.ssl`` is now an ``OnnxEncoder``.
+        ``model``, whose ``mods.ssl`` is now an ``OnnxEncoder``; the fp32
+        encoder's weights are released.
 
     Raises
     ------
@@ -253,7 +256,7 @@ with run_opts={'device': 'cpu'}, or use precision bf16 on a GPU)
     encoder, head = model.mods.ssl, model.mods.head
     if isinstance(encoder, OnnxEncoder):
         raise ValueError("this model is already int8")
-    if not hasattr(head, "pool") or not hasattr(encoder, "model"):
+    if not (isinstance(encoder, SSLEncoder) and isinstance(head, EmotionHead)):
         raise ValueError(
             "int8 is available for an SSLEncoder with an EmotionHead, not for "
             f"{type(encoder).__name__} + {type(head).__name__} (adapter banks)"
@@ -266,9 +269,11 @@ with run_opts={'device': 'cpu'}, or use precision bf16 on a GPU)
     path = os.path.join(folder, f"encoder-{encoder_digest(encoder)[:16]}.int8.onnx")
     if not os.path.exists(path):
         export_int8(encoder, path)
-    inner = encoder.model
-    model.mods.ssl = OnnxEncoder(path, inner.config, threads)
+    model.mods.ssl = OnnxEncoder(path, encoder.model.config, threads)
     if temporary:  # the session holds the model in memory
         os.remove(path)
         os.rmdir(folder)
+    # The loaded YAML objects (hparams, pretrainer) still name the fp32
+    # encoder: release its weights (WavLM-large: 1.2 GB), keep its structure.
+    encoder.to("meta")
     return model
