@@ -32,6 +32,7 @@ Authors
  * speechbrain-lora-ser contributors 2026
 """
 
+import copy
 import math
 from typing import NamedTuple
 
@@ -259,7 +260,9 @@ class SpeechDetector:
                 f"Silero VAD runs at 8000 or 16000 Hz, not {sample_rate} "
                 "(use vad=False for the silence rules alone)"
             )
-        self.model = _silero_model()
+        # a copy (about 20 ms): the model carries its state from frame to
+        # frame, and streams may be interleaved
+        self.model = copy.deepcopy(_silero_model())
         self.model.reset_states()
         self.sample_rate, self.threshold = sample_rate, threshold
         self.frame = 512 if sample_rate == 16000 else 256

@@ -293,3 +293,17 @@ def test_timeline_rows_give_each_window_its_times_then_the_summary(tmp_path):
     ]
     assert rows[-1]["error"] == "broken.wav: bad"
     assert all(list(row) == TIMELINE_COLUMNS for row in rows)
+
+
+def test_interleaved_streams_do_not_share_the_vad_state(tmp_path, sentence):
+    rng = np.random.default_rng(1)
+    room = lambda n: (0.003 * rng.standard_normal(n)).astype(np.float32)  # noqa: E731
+    path = write(tmp_path / "gap.wav", gap_recording(sentence, room), RATE)
+    alone = [w.speech_seconds for w in stream_windows(path, RATE, 6.0, 3.0)]
+    first = stream_windows(path, RATE, 6.0, 3.0, block_seconds=2.0)
+    second = stream_windows(path, RATE, 6.0, 3.0, block_seconds=3.0)
+    together = [
+        (a.speech_seconds, b.speech_seconds) for a, b in zip(first, second, strict=True)
+    ]
+    assert [a for a, _ in together] == alone
+    assert [b for _, b in together] == alone
