@@ -13,7 +13,8 @@ process, twice:
   with speech.
 
 The model is a small WavLM (``save_tiny_encoder``) with the recipes' head
-(``emotion_head``), so that the windows really go through an encoder. Each
+(attentive statistics pooling and fully connected layers), so that the
+windows really go through an encoder. Each
 process prints its peak resident memory (``getrusage``'s ``ru_maxrss``) and
 its resident memory after the imports and the model (the bare import); the
 table gives both and their difference.
@@ -95,12 +96,25 @@ def child(mode, path, encoder_folder, batch_size):
 
     from speechbrain_lora_ser.audio import read_audio
     from speechbrain_lora_ser.long_audio import stream_windows, window_bounds
-    from speechbrain_lora_ser.model import SSLEncoder, emotion_head
+    from speechbrain_lora_ser.model import (
+        EmotionHead,
+        MaskedAttentiveStatisticsPooling,
+        SSLEncoder,
+    )
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
     ssl = SSLEncoder(encoder_folder).eval()
-    head = emotion_head(ssl.hidden_size, attention_channels=8, hidden_size=8).eval()
+    width = ssl.hidden_size
+    head = EmotionHead(  # the recipes' head (their model YAML), small
+        MaskedAttentiveStatisticsPooling(width, attention_channels=8),
+        torch.nn.Sequential(
+            torch.nn.Linear(2 * width, 8),
+            torch.nn.LayerNorm(8),
+            torch.nn.ReLU(),
+            torch.nn.Linear(8, 3),
+        ),
+    ).eval()
     bare = current_rss_mb()
     started = time.perf_counter()
     rated = withheld = 0

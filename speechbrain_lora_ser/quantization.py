@@ -4,8 +4,8 @@
 int8 variant in place: the encoder (LoRA merged first, if kept separate) is
 exported to ONNX, its matrix products (not its convolutions) are quantized
 to int8 weights with int8 activations quantized on the fly
-(``onnxruntime.quantization.quantize_dynamic``), and ``model.mods.ssl``
-becomes an ``OnnxEncoder`` that runs it with ONNX Runtime. The head (a few
+(``onnxruntime.quantization.quantize_dynamic``), and the ``SSLEncoder``
+module becomes an ``OnnxEncoder`` that runs it with ONNX Runtime. The head (a few
 small layers after the pooling, under 1 % of the arithmetic) stays fp32.
 
 Why this path (``benchmarks/int8_paths.py`` measures the three on
@@ -225,7 +225,8 @@ def quantize_int8(model, cache_dir=None, threads=None):
     Returns
     -------
     EncoderRegressor
-        ``model``, whose ``mods.ssl`` is now an ``OnnxEncoder``; the fp32
+        ``model``, whose ``SSLEncoder`` (``mods.ssl``, or the encoder of the
+        ``mods`` module that holds it) is now an ``OnnxEncoder``; the fp32
         encoder's weights are released.
 
     Raises
@@ -253,27 +254,37 @@ with run_opts={'device': 'cpu'}, or use precision bf16 on a GPU)
             f"int8 runs on the CPU only; this model is on {device} (load it with "
             "run_opts={'device': 'cpu'}, or use precision bf16 on a GPU)"
         )
-    encoder, head = model.mods.ssl, model.mods.head
-    if isinstance(encoder, OnnxEncoder):
+    slots = [
+        (parent, name, child)
+        for parent in model.mods.modules()
+        for name, child in parent.named_children()
+        if isinstance(child, (SSLEncoder, OnnxEncoder))
+    ]
+    if any(isinstance(child, OnnxEncoder) for _, _, child in slots):
         raise ValueError("this model is already int8")
-    if not (isinstance(encoder, SSLEncoder) and isinstance(head, EmotionHead)):
+    if any(hasattr(parent, "router") for parent in model.mods.modules()):
+        # a bank switches adapters per utterance: one exported graph cannot
+        raise ValueError("int8 is not available for adapter banks")
+    if not slots or not any(isinstance(m, EmotionHead) for m in model.mods.modules()):
         raise ValueError(
-            "int8 is available for an SSLEncoder with an EmotionHead, not for "
-            f"{type(encoder).__name__} + {type(head).__name__} (adapter banks)"
+            "int8 needs a model with an SSLEncoder and an EmotionHead; this one "
+            f"has {', '.join(type(m).__name__ for m in model.mods.children())}"
         )
-    if has_lora(encoder):
-        merge_lora(encoder)
-    temporary = cache_dir is None
-    folder = tempfile.mkdtemp(prefix="int8_") if temporary else cache_dir
-    os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, f"encoder-{encoder_digest(encoder)[:16]}.int8.onnx")
-    if not os.path.exists(path):
-        export_int8(encoder, path)
-    model.mods.ssl = OnnxEncoder(path, encoder.model.config, threads)
-    if temporary:  # the session holds the model in memory
-        os.remove(path)
-        os.rmdir(folder)
-    # The loaded YAML objects (hparams, pretrainer) still name the fp32
-    # encoder: release its weights (WavLM-large: 1.2 GB), keep its structure.
-    encoder.to("meta")
+    for parent, name, encoder in slots:
+        if has_lora(encoder):
+            merge_lora(encoder)
+        temporary = cache_dir is None
+        folder = tempfile.mkdtemp(prefix="int8_") if temporary else str(cache_dir)
+        os.makedirs(folder, exist_ok=True)
+        digest = encoder_digest(encoder)[:16]
+        path = os.path.join(folder, f"encoder-{digest}.int8.onnx")
+        if not os.path.exists(path):
+            export_int8(encoder, path)
+        setattr(parent, name, OnnxEncoder(path, encoder.model.config, threads))
+        if temporary:  # the session holds the model in memory
+            os.remove(path)
+            os.rmdir(folder)
+        # The loaded YAML objects (hparams, pretrainer) still name the fp32
+        # encoder: release its weights (WavLM-large: 1.2 GB), keep its structure.
+        encoder.to("meta")
     return model
