@@ -168,7 +168,7 @@ def main():
         )
         print(
             f"int8 / fp32: {reference_s / batched_s:.2f}x files/s "
-            f"(batched, {torch.get_num_threads()} threads); largest |int8 - fp32|: "
+            f"(batched, {torch.get_num_threads()} thread(s)); largest |int8 - fp32|: "
             f"{change:.4f} (random weights)"
         )
 
