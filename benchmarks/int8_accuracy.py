@@ -7,7 +7,8 @@ its ``inference/`` model in fp32 on the CPU, predicts the run's test sets
 the other one when the recipe prepared it), turns the same
 model to int8 (``speechbrain_lora_ser.quantization.quantize_int8``), predicts
 again and prints, per attribute, the largest absolute difference between the
-two (on the label scale, raw outputs) and the test CCC of each.
+two (on the label scale, raw outputs: unclipped and, where the model has a
+calibration, uncalibrated) and the test CCC of each.
 
 > python benchmarks/int8_accuracy.py --run results/finetune/1986 [--run ...]
 
@@ -17,6 +18,7 @@ Authors
 
 import argparse
 import glob
+import inspect
 import json
 import os
 import tempfile
@@ -55,10 +57,14 @@ def compare(run, batch_size):
     )
     sets = test_sets(run)
 
+    options = {"batch_size": batch_size, "clip": False}
+    if "calibrate" in inspect.signature(model.predict_files).parameters:
+        options["calibrate"] = False  # the network's own outputs
+
     def predict():
         predictions = {}
         for corpus, (paths, _) in sets.items():
-            rows = model.predict_files(paths, batch_size=batch_size, clip=False)
+            rows = model.predict_files(paths, **options)
             predictions[corpus] = torch.tensor(
                 [[row[a] for a in ATTRIBUTES] for row in rows]
             )
