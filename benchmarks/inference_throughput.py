@@ -13,8 +13,14 @@ MSP-Podcast-like durations (2.75-11 s), and times
 after one warm-up pass each. It also checks that both give the same values
 (max absolute difference) and prints the throughput ratio.
 
+With ``--precision int8`` (CPU), the fp32 model is timed batched first, then
+turned to int8 (``speechbrain_lora_ser.quantization.quantize_int8``; the
+export is not timed) and timed the same way; the last line compares them:
+``int8 / fp32: N.NNx files/s`` and the largest difference of the values.
+
 > python benchmarks/inference_throughput.py                      # CPU
 > python benchmarks/inference_throughput.py --device cuda --files 256 --batch_size 32
+> python benchmarks/inference_throughput.py --device cpu --precision int8
 
 Authors
  * speechbrain-lora-ser contributors 2026
@@ -35,6 +41,7 @@ from speechbrain_lora_ser.ccc import ATTRIBUTES
 from speechbrain_lora_ser.export import export_inference_folder
 from speechbrain_lora_ser.inference import EncoderRegressor
 from speechbrain_lora_ser.model import SSLEncoder, emotion_head
+from speechbrain_lora_ser.quantization import quantize_int8
 
 TEMPLATE = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -95,18 +102,31 @@ def main():
     parser.add_argument("--files", type=int, default=24)
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "int8"))
     args = parser.parse_args()
+    int8 = args.precision == "int8"
     folder = tempfile.mkdtemp(prefix="throughput_")
     model = EncoderRegressor.from_hparams(
         source=make_model_folder(args.encoder, folder),
         savedir=os.path.join(folder, "saved"),
-        run_opts={"device": args.device, "precision": args.precision},
+        run_opts={
+            "device": args.device,
+            "precision": "fp32" if int8 else args.precision,
+        },
     )
     os.makedirs(os.path.join(folder, "audio"))
     paths = write_files(os.path.join(folder, "audio"), args.files)
     audio_seconds = sum(soundfile.info(p).duration for p in paths)
     model.predict_files(paths[:2], batch_size=args.batch_size)  # warm-up
+    if int8:
+        reference, reference_s = timed(
+            lambda: model.predict_files(paths, batch_size=args.batch_size, clip=False),
+            args.device,
+        )
+        started = time.perf_counter()
+        quantize_int8(model)
+        print(f"int8 export and quantization: {time.perf_counter() - started:.0f} s")
+        model.predict_files(paths[:2], batch_size=args.batch_size)  # warm-up
     single, single_s = timed(
         lambda: [model.predict_file(p, clip=False) for p in paths], args.device
     )
@@ -125,10 +145,13 @@ def main():
     )
     print("| mode | seconds | files/s | real-time factor |")
     print("| --- | --- | --- | --- |")
-    for label, seconds in (
+    rows = [
         ("one by one (predict_file)", single_s),
         (f"batched (predict_files, batch {args.batch_size})", batched_s),
-    ):
+    ]
+    if int8:
+        rows.append((f"fp32, batched (batch {args.batch_size})", reference_s))
+    for label, seconds in rows:
         print(
             f"| {label} | {seconds:.1f} | {args.files / seconds:.2f} | "
             f"{seconds / audio_seconds:.3f} |"
@@ -137,6 +160,17 @@ def main():
         f"batched / one by one: {single_s / batched_s:.2f}x the files per second; "
         f"largest difference between the two: {difference:.2e}"
     )
+    if int8:
+        change = max(
+            abs(a[name] - b[name])
+            for a, b in zip(reference, batched, strict=True)
+            for name in ATTRIBUTES
+        )
+        print(
+            f"int8 / fp32: {reference_s / batched_s:.2f}x files/s "
+            f"(batched, {torch.get_num_threads()} thread(s)); largest |int8 - fp32|: "
+            f"{change:.4f} (random weights)"
+        )
 
 
 if __name__ == "__main__":
