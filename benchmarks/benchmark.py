@@ -48,39 +48,12 @@ import tempfile
 import time
 
 import torch
-from hyperpyyaml import load_hyperpyyaml
+from recipe_model import RECIPE, recipe_hparams
 
-from speechbrain_lora_ser.architectures import LARGE_CONFIGS, large_config
 from speechbrain_lora_ser.ccc import CCCLoss
 from speechbrain_lora_ser.lora import add_lora, merge_lora
 from speechbrain_lora_ser.pipeline import duration_bucket_boundaries, padded_fraction
 from speechbrain_lora_ser.stages import configure_encoder, count_trainable
-
-RECIPE = os.path.join(os.path.dirname(__file__), os.pardir, "recipes", "MSP-Podcast")
-HPARAMS = os.path.join(RECIPE, "hparams", "ft_lora.yaml")
-
-
-def recipe_hparams(name, folder=None, **overrides):
-    """Load the recipe's hyperparameters and model for an encoder, without data.
-
-    ``name``: a paper architecture (built from its configuration with random
-    weights) or an encoder folder.
-    """
-    folder = folder or tempfile.mkdtemp(prefix="benchmark_")
-    source, from_config = name, False
-    if name in LARGE_CONFIGS:
-        source, from_config = os.path.join(folder, "encoder_config"), True
-        large_config(name).save_pretrained(source)
-    values = {
-        "data_folder": os.path.join(folder, "unused"),
-        "output_folder": os.path.join(folder, "run"),
-        "ssl_hub": source,
-        "ssl_from_config": from_config,
-        "encoder_layerdrop": 0.0,
-        **overrides,
-    }
-    with open(HPARAMS, encoding="utf-8") as handle:
-        return load_hyperpyyaml(handle, values)
 
 
 def build_encoder(name, device):

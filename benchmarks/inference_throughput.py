@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Files per second of EncoderRegressor: batched ``predict_files`` vs one by one.
 
-Exports an inference folder (the BIIC-Podcast recipe's ``inference.yaml``)
-for an encoder architecture (the paper's WavLM-large by default, random
+Exports the recipes' model (``benchmarks/recipe_model.py``) for an encoder
+architecture (the paper's WavLM-large by default, random
 weights, so nothing is downloaded), writes ``--files`` WAV files with
 MSP-Podcast-like durations (2.75-11 s), and times
 
@@ -35,39 +35,11 @@ import time
 import numpy as np
 import soundfile
 import torch
+from recipe_model import export_recipe_model
 
-from speechbrain_lora_ser.architectures import LARGE_CONFIGS, large_config
 from speechbrain_lora_ser.ccc import ATTRIBUTES
-from speechbrain_lora_ser.export import export_inference_folder
 from speechbrain_lora_ser.inference import EncoderRegressor
-from speechbrain_lora_ser.model import SSLEncoder, emotion_head
 from speechbrain_lora_ser.quantization import quantize_int8
-
-TEMPLATE = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-    "recipes",
-    "BIIC-Podcast",
-    "hparams",
-    "inference.yaml",
-)
-
-
-def make_model_folder(encoder, folder):
-    """Export a randomly initialised model of ``encoder``'s architecture."""
-    source, from_config = encoder, False
-    if encoder in LARGE_CONFIGS:
-        source, from_config = os.path.join(folder, "config"), True
-        large_config(encoder).save_pretrained(source)
-    torch.manual_seed(0)
-    ssl = SSLEncoder(source, from_config=from_config, layerdrop=0.0)
-    head = emotion_head(ssl.hidden_size)
-    export_inference_folder(
-        os.path.join(folder, "inference"),
-        TEMPLATE,
-        {"ssl": ssl, "head": head},
-        values={"attention_channels": 128, "head_hidden_size": 256},
-    )
-    return os.path.join(folder, "inference")
 
 
 def write_files(folder, count, seed=0):
@@ -107,7 +79,7 @@ def main():
     int8 = args.precision == "int8"
     folder = tempfile.mkdtemp(prefix="throughput_")
     model = EncoderRegressor.from_hparams(
-        source=make_model_folder(args.encoder, folder),
+        source=export_recipe_model(args.encoder, folder),
         savedir=os.path.join(folder, "saved"),
         run_opts={
             "device": args.device,

@@ -36,12 +36,11 @@ from speechbrain_lora_ser.audio import (
     NEAR_SILENCE_DBFS,
     SILENCE_PEAK,
     AudioProblem,
-    check_duration,
     read_audio,
     receptive_field,
-    signal_warning,
 )
 from speechbrain_lora_ser.ccc import ATTRIBUTES
+from speechbrain_lora_ser.long_audio import audio_seconds, rate_windows, stream_windows
 
 
 class EncoderRegressor(Pretrained):
@@ -207,7 +206,13 @@ class EncoderRegressor(Pretrained):
         return ratings._replace(values=ratings.values.float())
 
     def predict_file(
-        self, path, return_windows=False, clip=True, language=None, calibrate=True
+        self,
+        path,
+        return_windows=False,
+        clip=True,
+        language=None,
+        calibrate=True,
+        **options,
     ):
         """Predict the attributes of an audio file (any rate, any channels).
 
@@ -226,6 +231,9 @@ class EncoderRegressor(Pretrained):
             For an adapter bank: the known language (no routing).
         calibrate : bool
             Calibrated values (False: the raw regression output).
+        **options
+            ``vad``, ``window_seconds``, ``hop_seconds``, silence thresholds
+            (see ``predict_files``).
 
         Returns
         -------
@@ -249,6 +257,7 @@ class EncoderRegressor(Pretrained):
             clip=clip,
             language=language,
             calibrate=calibrate,
+            **options,
         )[0]
         if result["error"]:
             raise AudioProblem(path, result["error"].split(": ", 1)[-1])
@@ -267,34 +276,50 @@ class EncoderRegressor(Pretrained):
         near_silence_dbfs=NEAR_SILENCE_DBFS,
         language=None,
         calibrate=True,
+        vad=True,
+        window_seconds=None,
+        hop_seconds=None,
     ):
         """Predict many files, several windows per forward pass.
 
-        Files are read ``files_per_chunk`` at a time; their windows are
-        sorted by duration and batched ``batch_size`` at a time (padding is
-        masked, so each value equals the file's one-by-one prediction). A
-        file that cannot be rated gets an ``error`` and the others go on.
+        Every file is read in blocks and cut into windows of
+        ``window_seconds`` every ``hop_seconds`` (the last aligned to the
+        end); a window without speech is not rated. Files up to
+        ``long_file_seconds`` are read ``files_per_chunk`` at a time and
+        their windows batched together by duration (padding is masked, so
+        each value equals the file's one-by-one prediction); a longer file
+        is streamed on its own, window batch by window batch, so memory does
+        not grow with its length. A file that cannot be rated gets an
+        ``error`` and the others go on.
 
         Arguments
         ---------
         paths : list of str
-            Audio files.
+            Audio files (any format soundfile reads, rate, channel count).
         batch_size : int
             Windows per forward pass.
         return_windows : bool
-            Also return each file's per-window values.
+            Also return each file's windows (``start``, ``end`` in seconds,
+            the attributes, ``speech_seconds``, ``warning``): a timeline.
         clip : bool
-            Values clamped into the label range (False: raw outputs).
+            Values clamped into the label range (False: as computed).
         progress : bool
-            Show a progress bar counting files.
+            Show a progress bar counting seconds of audio.
         files_per_chunk : int
-            Files held in memory at once.
+            Short files held in memory at once.
         silence_peak, near_silence_dbfs : float
             Silence thresholds (see ``speechbrain_lora_ser.audio``).
         language : str, optional
             For an adapter bank: the known language of every file.
         calibrate : bool
             Calibrated values (False: the raw regression output).
+        vad : bool
+            Judge speech with Silero VAD: a window with less than
+            ``long_audio.MIN_SPEECH_SECONDS`` of speech is not rated. False:
+            only digital silence and constant signals are not rated.
+        window_seconds, hop_seconds : float, optional
+            The windows (the model's ``window_seconds`` and ``hop_seconds``
+            by default).
 
         Returns
         -------
@@ -305,95 +330,141 @@ class EncoderRegressor(Pretrained):
             ``language_probability`` (and ``windows``).
         """
         self.mods.regressor.check_language(language)
-        results = []
+        options = _Options(
+            batch_size=batch_size,
+            return_windows=return_windows,
+            clip=clip,
+            language=language,
+            calibrate=calibrate,
+            stream={
+                "sample_rate": self.hparams.sample_rate,
+                "window_seconds": window_seconds or self.hparams.window_seconds,
+                "hop_seconds": hop_seconds or self.hparams.hop_seconds,
+                "vad": vad,
+                "min_samples": self.min_samples,
+                "silence_peak": silence_peak,
+                "near_silence_dbfs": near_silence_dbfs,
+            },
+        )
+        seconds = [audio_seconds(path) or 0.0 for path in paths]
+        results = [None] * len(paths)
+        short = [i for i, s in enumerate(seconds) if s <= self.long_file_seconds]
         with tqdm(
-            total=len(paths), disable=not progress, desc="predicting", unit="file"
+            total=sum(seconds),
+            disable=not progress,
+            desc="predicting",
+            unit="s",
+            unit_scale=True,
         ) as bar:
-            for start in range(0, len(paths), files_per_chunk):
-                chunk = paths[start : start + files_per_chunk]
-                results += self._predict_chunk(
-                    chunk,
-                    batch_size,
-                    return_windows,
-                    clip,
-                    (silence_peak, near_silence_dbfs),
-                    language,
-                    calibrate,
-                )
-                bar.update(len(chunk))
+            for index, path in enumerate(paths):
+                if index not in short:
+                    results[index] = self._predict_long(path, options, bar)
+                    bar.update(seconds[index] - options.counted)
+            for start in range(0, len(short), files_per_chunk):
+                chunk = short[start : start + files_per_chunk]
+                rows = self._predict_chunk([paths[i] for i in chunk], options)
+                for index, row in zip(chunk, rows, strict=True):
+                    results[index] = row
+                bar.update(sum(seconds[i] for i in chunk))
         return results
 
-    def _predict_chunk(
-        self, paths, batch_size, return_windows, clip, thresholds, language, calibrate
-    ):
-        rate = self.hparams.sample_rate
-        results, segments = [], []
+    #: Files longer than this (seconds) are streamed on their own.
+    long_file_seconds = 60.0
+
+    def _new_result(self, path):
+        result = {"file": str(path), **dict.fromkeys(ATTRIBUTES)}
+        result.update(not_learned=[], out_of_range=[], warning=None)
+        result.update(error=None, duration=None)
+        result.update(language=None, language_probability=None)
+        return result
+
+    def _predict_chunk(self, paths, options):
+        """Short files: their windows rated together, batched by duration."""
+        results, windows = [], []
         for index, path in enumerate(paths):
-            result = {"file": str(path), **dict.fromkeys(ATTRIBUTES)}
-            result.update(not_learned=[], out_of_range=[], warning=None)
-            result.update(error=None, duration=None)
-            result.update(language=None, language_probability=None)
-            results.append(result)
+            results.append(self._new_result(path))
             try:
-                wav = self.read_audio(path)
-                result["duration"] = wav.shape[0] / rate
-                check_duration(path, wav, rate, self.min_samples)
+                for window in stream_windows(path, **options.stream):
+                    windows.append((index, window))
             except AudioProblem as error:
-                result["error"] = str(error)
-                continue
-            result["warning"], withhold = signal_warning(wav, *thresholds)
-            if withhold:
-                continue
-            for begin, end in self._windows(wav.shape[0]):
-                segments.append((index, begin, end, wav))
-        rated = self._rate_segments(segments, batch_size, language, calibrate)
+                results[index]["error"] = str(error)
+                windows = [(i, w) for i, w in windows if i != index]
+        to_rate = [(i, w) for i, w in windows if not w.withhold]
+        ratings = dict(
+            zip(
+                [id(w) for _, w in to_rate],
+                self._rate_windows([w for _, w in to_rate], options),
+                strict=True,
+            )
+        )
         for index, result in enumerate(results):
-            windows = [
-                (s[1], s[2], window)
-                for s, window in zip(segments, rated, strict=True)
-                if s[0] == index
-            ]
-            if windows:
-                self._summarise(result, windows, return_windows, clip)
+            mine = [(w, ratings.get(id(w))) for i, w in windows if i == index]
+            if mine:
+                self._summarise(result, mine, options)
         return results
 
-    def _rate_segments(self, segments, batch_size, language=None, calibrate=True):
-        """Rate every segment, in batches grouped by duration.
+    def _predict_long(self, path, options, bar):
+        """One long file, streamed: windows rated as they are read."""
+        result = self._new_result(path)
+        rate = self.hparams.sample_rate
+        options.counted, rated = 0.0, []
+        try:
+            for window, rating in rate_windows(
+                stream_windows(path, **options.stream),
+                lambda wavs: self._rate_rows(wavs, None, options),
+                options.batch_size,
+            ):
+                rated.append((window, rating))
+                covered = window.end / rate
+                if covered > options.counted:
+                    bar.update(covered - options.counted)
+                    options.counted = covered
+        except AudioProblem as error:
+            result["error"] = str(error)  # nothing of a part is given as the file's
+            return result
+        self._summarise(result, rated, options)
+        return result
 
-        Each is a dict: ``values``, ``low``, ``high``, ``learned`` (tensors on
-        the CPU), ``language``, ``probability``, ``note``.
-        """
-        rated = [None] * len(segments)
-        for chosen in self._batches(segments, batch_size):
-            lengths = [segments[i][2] - segments[i][1] for i in chosen]
-            longest = max(lengths)
+    def _rate_windows(self, windows, options):
+        """Rate windows (of many files) in batches grouped by duration."""
+        rated = [None] * len(windows)
+        lengths = [w.end - w.start for w in windows]
+        for chosen in self._batches(lengths, options.batch_size):
+            longest = max(lengths[i] for i in chosen)
             wavs = torch.zeros(len(chosen), longest)
             for row, i in enumerate(chosen):
-                _, begin, end, wav = segments[i]
-                wavs[row, : end - begin] = wav[begin:end]
-            lens = torch.tensor(lengths, dtype=torch.float32) / longest
-            ratings = self.rate_batch(wavs, lens, language, calibrate)
-            for row, i in enumerate(chosen):
-                rated[i] = {
-                    "values": ratings.values[row].cpu(),
-                    "learned": ratings.learned[row].cpu(),
-                    "low": ratings.low[row].cpu(),
-                    "high": ratings.high[row].cpu(),
-                    "language": ratings.languages[row],
-                    "probability": ratings.probabilities[row],
-                    "note": ratings.notes[row],
-                }
+                wavs[row, : lengths[i]] = windows[i].wav
+            lens = torch.tensor([lengths[i] for i in chosen]).float() / longest
+            for i, rating in zip(
+                chosen, self._rate_rows(wavs, lens, options), strict=True
+            ):
+                rated[i] = rating
         return rated
 
-    def _batches(self, segments, batch_size):
-        """Segments grouped by duration, at most ``max_padding`` of each batch padded.
+    def _rate_rows(self, wavs, lens, options):
+        """Each row's rating: a dict of CPU tensors and its language."""
+        ratings = self.rate_batch(wavs, lens, options.language, options.calibrate)
+        return [
+            {
+                "values": ratings.values[row].cpu(),
+                "learned": ratings.learned[row].cpu(),
+                "low": ratings.low[row].cpu(),
+                "high": ratings.high[row].cpu(),
+                "language": ratings.languages[row],
+                "probability": ratings.probabilities[row],
+                "note": ratings.notes[row],
+            }
+            for row in range(wavs.shape[0])
+        ]
+
+    def _batches(self, lengths, batch_size):
+        """Windows grouped by duration, at most ``max_padding`` of each batch padded.
 
         Padding is computed too (a CPU pays for every padded sample), so a
-        batch closes when adding the next, longer segment would pad more than
+        batch closes when adding the next, longer window would pad more than
         ``self.max_padding`` of it.
         """
-        lengths = [end - begin for _, begin, end, _ in segments]
-        order = sorted(range(len(segments)), key=lengths.__getitem__)
+        order = sorted(range(len(lengths)), key=lengths.__getitem__)
         batch, total = [], 0
         for index in order:
             length = lengths[index]
@@ -409,34 +480,68 @@ class EncoderRegressor(Pretrained):
         if batch:
             yield batch
 
-    def _summarise(self, result, windows, return_windows, clip):
-        """Duration-weighted mean of a file's windows, checked against the scale.
+    def _summarise(self, result, windows, options):
+        """Summarise a file: the duration-weighted mean of its rated windows.
 
-        ``windows`` are ``(begin, end, rating)``. The file's language is the
-        one heard longest; notes of its windows (e.g. an uncertain language)
-        join the file's warning.
+        ``windows`` are ``(AudioWindow, rating or None)`` in time order. The
+        file's language is the one heard longest; windows that could not be
+        rated (no speech) are counted in the warning, and when none could,
+        the values are withheld.
         """
-        weights = torch.tensor([end - begin for begin, end, _ in windows]).float()
-        values = torch.stack([w["values"] for _, _, w in windows])
-        mean = (values * weights[:, None]).sum(0) / weights.sum()
+        rate = self.hparams.sample_rate
+        result["duration"] = windows[-1][0].end / rate
+        rated = [(w, r) for w, r in windows if r is not None]
+        warnings = list(dict.fromkeys(w.warning for w, _ in windows if w.warning))
+        skipped = len(windows) - len(rated)
+        if not rated:
+            warning = warnings[0] if warnings else "no window to rate"
+            if len(windows) > 1:
+                warning = f"none of the {len(windows)} windows rated: {warning}"
+            result["warning"] = warning
+        else:
+            notes = [w for w, r in rated if w.warning]
+            result["warning"] = (
+                "; ".join(
+                    filter(
+                        None,
+                        [
+                            f"{skipped} of {len(windows)} windows without speech, "
+                            "not rated"
+                            if skipped
+                            else None,
+                            *dict.fromkeys(w.warning for w in notes),
+                            *dict.fromkeys(r["note"] for _, r in rated if r["note"]),
+                        ],
+                    )
+                )
+                or None
+            )
+            self._combine(result, rated, options)
+        if options.return_windows:
+            result["windows"] = [
+                self._window_entry(window, rating, options)
+                for window, rating in windows
+            ]
+
+    def _combine(self, result, rated, options):
+        weights = torch.tensor([w.end - w.start for w, _ in rated]).float()
+        values = torch.stack([r["values"] for _, r in rated])
         share = {}
-        for weight, (_, _, window) in zip(weights.tolist(), windows, strict=True):
-            share[window["language"]] = share.get(window["language"], 0.0) + weight
+        for weight, (_, rating) in zip(weights.tolist(), rated, strict=True):
+            share[rating["language"]] = share.get(rating["language"], 0.0) + weight
         language = max(share, key=share.get)
         heard = [
-            (weight, window)
-            for weight, (_, _, window) in zip(weights.tolist(), windows, strict=True)
-            if window["language"] == language
+            (weight, r)
+            for weight, (_, r) in zip(weights.tolist(), rated, strict=True)
+            if r["language"] == language
         ]
         if language is not None:
             result["language"] = language
             result["language_probability"] = float(
-                sum(weight * w["probability"] for weight, w in heard)
+                sum(weight * r["probability"] for weight, r in heard)
                 / sum(weight for weight, _ in heard)
             )
-        notes = dict.fromkeys(w["note"] for _, _, w in windows if w["note"])
-        if notes:
-            result["warning"] = "; ".join(filter(None, [result["warning"], *notes]))
+        mean = (values * weights[:, None]).sum(0) / weights.sum()
         low, high = heard[0][1]["low"], heard[0][1]["high"]
         learned = heard[0][1]["learned"]
         outside = ((mean < low) | (mean > high)) & learned
@@ -446,46 +551,29 @@ class EncoderRegressor(Pretrained):
         result["out_of_range"] = [
             a for a, o in zip(ATTRIBUTES, outside, strict=True) if o
         ]
-        shown = torch.maximum(torch.minimum(mean, high), low) if clip else mean
-        result.update(
-            {
-                name: value if known else None
-                for name, value, known in zip(
-                    ATTRIBUTES, shown.tolist(), learned.tolist(), strict=True
-                )
-            }
-        )
-        if return_windows:
-            rate = self.hparams.sample_rate
-            result["windows"] = []
-            for begin, end, w in windows:
-                value = w["values"]
-                if clip:
-                    value = torch.maximum(torch.minimum(value, w["high"]), w["low"])
-                entry = {"start": begin / rate, "end": end / rate}
-                entry |= {
-                    name: item if known else None
-                    for name, item, known in zip(
-                        ATTRIBUTES, value.tolist(), w["learned"].tolist(), strict=True
-                    )
-                }
-                if w["language"] is not None:
-                    entry |= {
-                        "language": w["language"],
-                        "language_probability": w["probability"],
-                    }
-                result["windows"].append(entry)
+        shown = torch.maximum(torch.minimum(mean, high), low) if options.clip else mean
+        result.update(_attributes(shown, learned))
 
-    def _windows(self, samples):
+    def _window_entry(self, window, rating, options):
         rate = self.hparams.sample_rate
-        window = int(self.hparams.window_seconds * rate)
-        hop = int(self.hparams.hop_seconds * rate)
-        if samples <= window:
-            return [(0, samples)]
-        starts = list(range(0, samples - window + 1, hop))
-        if starts[-1] + window < samples:
-            starts.append(samples - window)
-        return [(s, s + window) for s in starts]
+        entry = {"start": window.start / rate, "end": window.end / rate}
+        entry["speech_seconds"] = window.speech_seconds
+        entry["warning"] = window.warning
+        if rating is None:
+            return entry | dict.fromkeys(ATTRIBUTES) | {"not_learned": []}
+        value = rating["values"]
+        if options.clip:
+            value = torch.maximum(torch.minimum(value, rating["high"]), rating["low"])
+        entry |= _attributes(value, rating["learned"])
+        entry["not_learned"] = [
+            a
+            for a, known in zip(ATTRIBUTES, rating["learned"], strict=True)
+            if not known
+        ]
+        if rating["language"] is not None:
+            entry["language"] = rating["language"]
+            entry["language_probability"] = rating["probability"]
+        return entry
 
     def _prepare(self, wavs, wav_lens):
         if wavs.dim() == 1:
@@ -493,3 +581,21 @@ class EncoderRegressor(Pretrained):
         if wav_lens is None:
             wav_lens = torch.ones(wavs.shape[0])
         return wavs.float().to(self.device), wav_lens.float().to(self.device)
+
+
+class _Options:
+    """What ``predict_files`` was asked for, passed to its helpers."""
+
+    def __init__(self, **options):
+        self.__dict__.update(options)
+        self.counted = 0.0
+
+
+def _attributes(values, learned):
+    """``{attribute: value}``, None where the attribute is not learned."""
+    return {
+        name: value if known else None
+        for name, value, known in zip(
+            ATTRIBUTES, values.tolist(), learned.tolist(), strict=True
+        )
+    }

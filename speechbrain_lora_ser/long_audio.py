@@ -64,6 +64,7 @@ TIMELINE_COLUMNS = [
     "speech_seconds",
     "language",
     "language_probability",
+    "not_learned",
     "out_of_range",
     "warning",
     "error",
@@ -472,7 +473,7 @@ def stream_windows(
     cutter = _WindowCutter(window, hop)
     for block in stream_audio(path, sample_rate, block_seconds):
         if detector is not None:
-            detector.push(block)
+            detector.push(vad_level(block, silence_peak))
         cutter.push(block)
         ready = cutter.buffer_end if detector is None else detector.covered
         for start, end, wav in cutter.ready(ready):
@@ -499,6 +500,33 @@ def stream_windows(
             silence_peak,
             near_silence_dbfs,
         )
+
+
+#: RMS level (dBFS) the VAD hears each block at.
+VAD_LEVEL_DBFS = -26.0
+
+
+def vad_level(block, silence_peak=SILENCE_PEAK):
+    """Scale a block to the level the VAD hears: ``VAD_LEVEL_DBFS`` RMS.
+
+    Silero VAD is trained on speech at everyday levels and hears nothing in
+    speech recorded at -70 dBFS, which the model rates well (its input is
+    normalised); the gain of a recording is not what makes it speech. Digital
+    silence stays silence.
+
+    Example
+    -------
+    >>> quiet = 1e-4 * torch.sin(torch.arange(16000.0))
+    >>> level = vad_level(quiet).pow(2).mean().sqrt().log10().item() * 20
+    >>> round(level, 1)
+    -26.0
+    >>> bool(vad_level(torch.zeros(8)).abs().max() == 0)
+    True
+    """
+    if block.numel() == 0 or block.abs().max() < silence_peak:
+        return block
+    rms = block.double().pow(2).mean().sqrt().item()
+    return block * (10 ** (VAD_LEVEL_DBFS / 20) / rms)
 
 
 def _judged(start, end, wav, detector, min_speech, silence_peak, near_silence_dbfs):
@@ -646,6 +674,7 @@ def timeline_rows(results):
             row.update({k: v for k, v in window.items() if k in row})
             row["file"] = result["file"]
             row["out_of_range"] = window.get("out_of_range") or []
+            row["not_learned"] = window.get("not_learned") or []
             rows.append(row)
         summary = dict.fromkeys(TIMELINE_COLUMNS)
         summary.update({k: v for k, v in result.items() if k in summary})
@@ -653,5 +682,6 @@ def timeline_rows(results):
         summary["start"] = None if duration is None else 0.0
         summary["end"] = duration
         summary["out_of_range"] = result.get("out_of_range") or []
+        summary["not_learned"] = result.get("not_learned") or []
         rows.append(summary)
     return rows
