@@ -18,7 +18,6 @@ Authors
 
 import argparse
 import glob
-import inspect
 import json
 import os
 import tempfile
@@ -58,8 +57,7 @@ def compare(run, batch_size):
     sets = test_sets(run)
 
     options = {"batch_size": batch_size, "clip": False}
-    if "calibrate" in inspect.signature(model.predict_files).parameters:
-        options["calibrate"] = False  # the network's own outputs
+    options["calibrate"] = False  # the network's own outputs
 
     def predict():
         predictions = {}

@@ -53,6 +53,10 @@ from speechbrain_lora_ser.ccc import ATTRIBUTES
 #: Seconds of the file read at once (input rate): the block of "a window plus
 #: a block" held in memory.
 BLOCK_SECONDS = 20.0
+#: RMS level (dBFS) at which the VAD hears the audio (span by span).
+VAD_LEVEL_DBFS = -26.0
+#: Frames of a span rescaled together for the VAD (about 1 s at 16 kHz).
+SPAN_FRAMES = 32
 #: A window with less speech than this (seconds, VAD) is not rated.
 MIN_SPEECH_SECONDS = 0.5
 #: Columns of a timeline (``timeline_rows``), in order.
@@ -245,6 +249,8 @@ class SpeechDetector:
         16000 or 8000 (Silero's rates).
     threshold : float
         Speech probability from which a frame is speech (Silero's default).
+    silence_peak : float
+        Peak below which a span is digital silence (not rescaled).
 
     Example
     -------
@@ -255,7 +261,7 @@ class SpeechDetector:
     0.0
     """
 
-    def __init__(self, sample_rate=16000, threshold=0.5):
+    def __init__(self, sample_rate=16000, threshold=0.5, silence_peak=SILENCE_PEAK):
         if sample_rate not in (8000, 16000):
             raise ValueError(
                 f"Silero VAD runs at 8000 or 16000 Hz, not {sample_rate} "
@@ -267,6 +273,8 @@ class SpeechDetector:
         self.model.reset_states()
         self.sample_rate, self.threshold = sample_rate, threshold
         self.frame = 512 if sample_rate == 16000 else 256
+        self.span = SPAN_FRAMES * self.frame
+        self.silence_peak = silence_peak
         self.rest = torch.zeros(0)
         self.flags = bytearray()
 
@@ -276,24 +284,41 @@ class SpeechDetector:
         return len(self.flags) * self.frame
 
     def push(self, wav):
-        """Judge the complete frames of the next ``[samples]`` of the stream."""
+        """Judge the complete spans of the next ``[samples]`` of the stream."""
         wav = torch.cat([self.rest, wav.float()])
-        complete = wav.shape[0] // self.frame * self.frame
-        with torch.no_grad():
-            # (an empty tensor splits into one empty piece: range, not split)
-            for begin in range(0, complete, self.frame):
-                frame = wav[begin : begin + self.frame]
-                probability = self.model(frame, self.sample_rate).item()
-                self.flags.append(probability >= self.threshold)
+        complete = wav.shape[0] // self.span * self.span
+        for begin in range(0, complete, self.span):
+            self._judge(wav[begin : begin + self.span])
         self.rest = wav[complete:].clone()
 
     def flush(self):
-        """Judge the last, partial frame (zero-padded, as Silero's own tools do)."""
+        """Judge what is left (its last frame zero-padded, as Silero's tools do)."""
         if self.rest.shape[0]:
-            padded = torch.zeros(self.frame)
+            frames = -(-self.rest.shape[0] // self.frame)
+            padded = torch.zeros(frames * self.frame)
             padded[: self.rest.shape[0]] = self.rest
             self.rest = torch.zeros(0)
-            self.push(padded)
+            self._judge(padded)
+
+    def _judge(self, span):
+        """Silero's verdict on each frame of a span, heard at ``VAD_LEVEL_DBFS``.
+
+        Silero is trained on speech at everyday levels and hears nothing in
+        speech recorded at -70 dBFS, which the model rates well (its input is
+        normalised): the gain of a recording is not what makes it speech. So
+        each span (a fixed grid of 32 frames from the start of the stream,
+        whatever the blocks it is read in) is scaled to ``VAD_LEVEL_DBFS`` RMS
+        first; digital silence stays silence.
+        """
+        peak = span.abs().max().item() if span.numel() else 0.0
+        if peak >= self.silence_peak:
+            rms = span.double().pow(2).mean().sqrt().item()
+            span = span * (10 ** (VAD_LEVEL_DBFS / 20) / rms)
+        with torch.no_grad():
+            for begin in range(0, span.shape[0], self.frame):
+                frame = span[begin : begin + self.frame]
+                probability = self.model(frame, self.sample_rate).item()
+                self.flags.append(probability >= self.threshold)
 
     def speech_seconds(self, start, end):
         """Seconds of speech between samples ``start`` and ``end``."""
@@ -467,13 +492,13 @@ def stream_windows(
     _check_window(window, hop)
     detector = vad
     if vad is True:
-        detector = SpeechDetector(sample_rate)
+        detector = SpeechDetector(sample_rate, silence_peak=silence_peak)
     elif vad is False or vad is None:
         detector = None
     cutter = _WindowCutter(window, hop)
     for block in stream_audio(path, sample_rate, block_seconds):
         if detector is not None:
-            detector.push(vad_level(block, silence_peak))
+            detector.push(block)
         cutter.push(block)
         ready = cutter.buffer_end if detector is None else detector.covered
         for start, end, wav in cutter.ready(ready):
@@ -500,33 +525,6 @@ def stream_windows(
             silence_peak,
             near_silence_dbfs,
         )
-
-
-#: RMS level (dBFS) the VAD hears each block at.
-VAD_LEVEL_DBFS = -26.0
-
-
-def vad_level(block, silence_peak=SILENCE_PEAK):
-    """Scale a block to the level the VAD hears: ``VAD_LEVEL_DBFS`` RMS.
-
-    Silero VAD is trained on speech at everyday levels and hears nothing in
-    speech recorded at -70 dBFS, which the model rates well (its input is
-    normalised); the gain of a recording is not what makes it speech. Digital
-    silence stays silence.
-
-    Example
-    -------
-    >>> quiet = 1e-4 * torch.sin(torch.arange(16000.0))
-    >>> level = vad_level(quiet).pow(2).mean().sqrt().log10().item() * 20
-    >>> round(level, 1)
-    -26.0
-    >>> bool(vad_level(torch.zeros(8)).abs().max() == 0)
-    True
-    """
-    if block.numel() == 0 or block.abs().max() < silence_peak:
-        return block
-    rms = block.double().pow(2).mean().sqrt().item()
-    return block * (10 ** (VAD_LEVEL_DBFS / 20) / rms)
 
 
 def _judged(start, end, wav, detector, min_speech, silence_peak, near_silence_dbfs):
