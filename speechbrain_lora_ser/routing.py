@@ -49,14 +49,32 @@ import contextlib
 
 import torch
 import torch.nn.functional as F
+import torchaudio
 from peft.tuners.tuners_utils import BaseTunerLayer
 
 #: The representations a router can read (see the module's description).
-SOURCES = ("conv_energy", "cnn", "layer")
+SOURCES = ("log_mel", "conv_energy", "cnn", "layer")
 
 #: What a bank's router reads unless told otherwise: chosen with
 #: ``benchmarks/routing_robustness.py`` (figures in ``benchmarks/NOTES.md``).
-DEFAULT_FEATURES = {"source": "layer", "layer": 1}
+DEFAULT_FEATURES = {"source": "log_mel"}
+
+#: A route whose probability is under this goes to the base model (with a
+#: warning): chosen on held-out data with ``benchmarks/routing_robustness.py``
+#: (with calibrated probabilities it catches most misrouted utterances and
+#: keeps about 96 % of the correct routes).
+DEFAULT_MIN_LANGUAGE_PROBABILITY = 0.9
+
+#: The log-mel filterbank: 25-ms windows every 10 ms, 40 bands, 50-7600 Hz.
+MEL = {
+    "sample_rate": 16000,
+    "n_fft": 512,
+    "win_length": 400,
+    "hop_length": 160,
+    "f_min": 50.0,
+    "f_max": 7600.0,
+    "n_mels": 40,
+}
 
 #: Quantiles of each first-convolution channel's log energy, beside its mean
 #: and std (the spread of quiet and loud parts).
@@ -162,7 +180,7 @@ def base_weights(module):
             layer._disable_adapters = disabled
 
 
-def feature_size(config, source="layer", layer=1):
+def feature_size(config, source="log_mel", layer=1):
     """Width of the router's features for an encoder configuration.
 
     Arguments
@@ -181,6 +199,8 @@ def feature_size(config, source="layer", layer=1):
     2048
     """
     _check_source(source, layer, config.num_hidden_layers)
+    if source == "log_mel":
+        return (2 + len(QUANTILES)) * MEL["n_mels"]
     if source == "conv_energy":
         return (2 + len(QUANTILES)) * config.conv_dim[0]
     if source == "cnn":
@@ -236,7 +256,7 @@ class FeatureTap:
     (torch.Size([1, 64]), True)
     """
 
-    def __init__(self, encoder, source="layer", layer=1):
+    def __init__(self, encoder, source="log_mel", layer=1):
         model = encoder.model
         config = model.config
         _check_source(source, layer, config.num_hidden_layers)
@@ -252,7 +272,13 @@ class FeatureTap:
         self._handles = [
             model.register_forward_pre_hook(self._input_hook, with_kwargs=True)
         ]
-        if source == "conv_energy":
+        if source == "log_mel":
+            # center=False: a frame holds only its own samples, so an
+            # utterance's real frames do not depend on the batch's padding.
+            self._mel = torchaudio.transforms.MelSpectrogram(
+                **MEL, center=False, power=2.0
+            )
+        elif source == "conv_energy":
             target = model.feature_extractor.conv_layers[0]
             self._handles.append(target.register_forward_hook(self._energy_hook))
         elif source == "cnn":
@@ -312,6 +338,28 @@ class FeatureTap:
             )
         else:
             self._samples = mask.sum(-1)
+        if self.source == "log_mel":
+            self._ready(self._log_mel(wavs))
+
+    def _log_mel(self, wavs):
+        """Spectral shape statistics: each frame's log-mel minus its mean.
+
+        Subtracting the frame's mean removes the level (gain); the
+        channel's colouring is left to the training augmentation.
+        """
+        wavs = wavs.float()
+        samples = self._samples.to(wavs.device)
+        real = _mask(samples, wavs.shape[-1]).to(wavs.dtype)
+        power = (wavs * real).pow(2).sum(-1, keepdim=True) / samples[:, None]
+        wavs = wavs * real / power.sqrt().clamp_min(1e-8)
+        window = MEL["win_length"]
+        if wavs.shape[-1] < window:
+            wavs = F.pad(wavs, (0, window - wavs.shape[-1]))
+        mel = self._mel.to(wavs.device)(wavs)
+        log_mel = torch.log(mel + 1e-6).transpose(1, 2)
+        shape = log_mel - log_mel.mean(-1, keepdim=True)
+        frames = (samples - window) // MEL["hop_length"] + 1
+        return masked_statistics(shape, _mask(frames, shape.shape[1]), QUANTILES)
 
     def _energy_hook(self, module, args, output):
         kernel, stride = self._first_conv
@@ -412,7 +460,7 @@ def extract_features(encoder, wavs, wav_lens, taps):
     >>> taps = [FeatureTap(encoder, s) for s in SOURCES]
     >>> [f.shape[1] for f in extract_features(encoder, torch.randn(2, 9000),
     ...     None, taps)]
-    [160, 64, 128]
+    [200, 160, 64, 128]
     """
     session = set(taps)
     for tap in taps:
