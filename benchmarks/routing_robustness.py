@@ -54,6 +54,7 @@ from speechbrain_lora_ser.demo_corpus import write_demo_corpus
 from speechbrain_lora_ser.model import SSLEncoder
 from speechbrain_lora_ser.routing import FeatureTap
 from speechbrain_lora_ser.routing_training import (
+    HIDDEN,
     add_noise,
     augmented_features,
     batch_features,
@@ -147,6 +148,7 @@ def make_encoder(name, folder):
 def candidate_taps(encoder, layers):
     """Every candidate feature: name -> FeatureTap."""
     taps = {
+        "cepstra": FeatureTap(encoder, "cepstra"),
         "log_mel": FeatureTap(encoder, "log_mel"),
         "conv_energy": FeatureTap(encoder, "conv_energy"),
         "cnn": FeatureTap(encoder, "cnn"),
@@ -184,7 +186,10 @@ def robustness(encoder, taps, data, copies, batch_size):
     feature_seconds = time.perf_counter() - started
     results = {}
     for index, name in enumerate(names):
-        for training in ("clean", "augmented"):
+        variants = [("clean", HIDDEN), ("augmented", HIDDEN)]
+        if name in ("cepstra", "log_mel"):
+            variants.append(("augmented", 0))
+        for training, hidden in variants:
             keep_t = clean_train if training == "clean" else slice(None)
             keep_v = clean_valid if training == "clean" else slice(None)
             router, info = fit_router(
@@ -194,8 +199,10 @@ def robustness(encoder, taps, data, copies, batch_size):
                 valid_labels[keep_v],
                 taps[name].config,
                 len(LANGUAGES),
+                hidden=hidden,
             )
-            results[f"{name}/{training}"] = evaluate(
+            model = "logistic" if hidden == 0 else f"MLP {hidden}"
+            results[f"{name}/{training}/{model}"] = evaluate(
                 router, test_features, name, test_labels, info
             )
     return results, feature_seconds
@@ -367,7 +374,7 @@ def print_robustness(results):
         print(f"| {name} | " + " | ".join(cells) + f" | {result['ece']:.3f} |")
     print("(accuracy % English/Mandarin/German on held-out utterances)")
     for name, result in results.items():
-        if not name.endswith("augmented"):
+        if "/augmented/" not in name:
             continue
         probabilities = [
             p

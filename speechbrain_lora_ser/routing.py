@@ -1,33 +1,47 @@
 r"""Language routing for an adapter bank: features that carry language, a router.
 
 A bank sends each utterance to its language's adapter before the adapted
-transformer layers run. This module computes what the router reads, from the
-bank's frozen encoder inside its own forward pass, and the router itself:
+transformer layers run. This module computes what the router reads, inside
+the bank's encoder's own forward pass, and the router itself:
 
-* ``FeatureTap`` pools one of three front-end representations over each
-  utterance's real frames (padding-correct):
+* ``FeatureTap`` pools one of these representations over each utterance's
+  real frames (padding-correct):
 
-  - ``"conv_energy"``: log energies of the first convolution's channels over
-    10-ms frames (mean, std and quantiles); free, but they carry the channel
-    and the speaker as much as the language;
-  - ``"cnn"``: the convolutional feature extractor's output (mean and std),
-    shared by every adapter (LoRA is only in the transformer), so free too;
+  - ``"cepstra"`` (the default): cepstral coefficients c1..c19 of a 40-band
+    log-mel spectrum (25-ms windows every 10 ms) of the waveform, scaled to
+    unit power: mean, std and quantiles, and the std of their 20-ms deltas.
+    The spectral envelope and its movement carry what is said; the level
+    (c0) and the pitch harmonics (the high cepstra) are left out. It does
+    not depend on the encoder's weights and costs a few milliseconds;
+  - ``"log_mel"``: each frame's log-mel spectrum minus its mean (mean, std,
+    quantiles);
+  - ``"conv_energy"``: log energies of the encoder's first convolution's
+    channels over 10-ms frames (mean, std and quantiles): what banks read
+    before; they carry the channel and the speaker as much as the language;
+  - ``"cnn"``: the encoder's convolutional feature extractor's output (mean
+    and std), shared by every adapter (LoRA is only in the transformer);
   - ``"layer"``: the hidden states after the first ``layer`` transformer
     layers run with the base weights (adapters off), normalised per frame
-    (mean and std). Self-supervised encoders carry phonetic content there;
-    the cost is an extra ``layer / num_hidden_layers`` of the transformer
-    (the convolutional front end is computed once).
+    (mean and std), where pre-trained encoders carry phonetic content; it
+    costs an extra ``layer / num_hidden_layers`` of the transformer (the
+    convolutional front end is computed once).
 
-* ``LanguageRouter``: logistic regression on standardised features with a
+  ``benchmarks/routing_robustness.py`` measures them all: with the small
+  random encoders the tests can afford, only the encoder-independent
+  features route reliably; ``"layer"`` is there for measuring a real
+  encoder.
+
+* ``LanguageRouter``: a small detector per language (one hidden layer of 16
+  units) on standardised features, the softmax of their scores divided by a
   temperature fitted on development data, so its probabilities are
-  calibrated; ``min_language_probability`` then guards the routes. Adding a
-  language adds one row to it and leaves the earlier rows, the
-  standardisation and the temperature unchanged
+  calibrated and ``min_language_probability`` can guard the routes (default
+  ``DEFAULT_MIN_LANGUAGE_PROBABILITY``). Adding a language adds a detector
+  and leaves the others, the standardisation and the temperature unchanged
   (``speechbrain_lora_ser.routing_training.add_language``).
 
-Serving code: this module imports only torch, peft (to switch adapters off)
-and the package's model code. Training the router (channel augmentation,
-fitting, comparing two routers) is in ``routing_training``.
+Serving code: this module imports only torch, torchaudio, peft (to switch
+adapters off) and nothing else of the package. Training the router (channel
+augmentation, fitting, comparing two routers) is in ``routing_training``.
 
 Example
 -------
@@ -35,11 +49,12 @@ Example
 >>> from speechbrain_lora_ser.architectures import save_tiny_encoder
 >>> from speechbrain_lora_ser.model import SSLEncoder
 >>> encoder = SSLEncoder(save_tiny_encoder(tempfile.mkdtemp())).eval()
->>> tap = FeatureTap(encoder, "layer", layer=1)
+>>> tap = FeatureTap(encoder, **DEFAULT_FEATURES)
 >>> features = tap(torch.randn(2, 16000), torch.tensor([1.0, 0.5]))
->>> router = LanguageRouter(features.shape[1], 3, tap.config)
->>> router(features).shape
-torch.Size([2, 3])
+>>> router = LanguageRouter(tap.size, 3, tap.config)
+>>> routes, probabilities = router.route(features, DEFAULT_MIN_LANGUAGE_PROBABILITY)
+>>> features.shape, probabilities.shape
+(torch.Size([2, 114]), torch.Size([2, 3]))
 
 Authors
  * speechbrain-lora-ser contributors 2026
@@ -53,17 +68,17 @@ import torchaudio
 from peft.tuners.tuners_utils import BaseTunerLayer
 
 #: The representations a router can read (see the module's description).
-SOURCES = ("log_mel", "conv_energy", "cnn", "layer")
+SOURCES = ("cepstra", "log_mel", "conv_energy", "cnn", "layer")
 
 #: What a bank's router reads unless told otherwise: chosen with
 #: ``benchmarks/routing_robustness.py`` (figures in ``benchmarks/NOTES.md``).
-DEFAULT_FEATURES = {"source": "log_mel"}
+DEFAULT_FEATURES = {"source": "cepstra"}
 
 #: A route whose probability is under this goes to the base model (with a
 #: warning): chosen on held-out data with ``benchmarks/routing_robustness.py``
 #: (with calibrated probabilities it catches most misrouted utterances and
 #: keeps about 96 % of the correct routes).
-DEFAULT_MIN_LANGUAGE_PROBABILITY = 0.9
+DEFAULT_MIN_LANGUAGE_PROBABILITY = 0.8
 
 #: The log-mel filterbank: 25-ms windows every 10 ms, 40 bands, 50-7600 Hz.
 MEL = {
@@ -75,6 +90,10 @@ MEL = {
     "f_max": 7600.0,
     "n_mels": 40,
 }
+#: Cepstral coefficients c1..c19 of the log-mel spectrum (c0, the level, is
+#: left out), and the step of their deltas (frame t+2 minus frame t: 20 ms).
+CEPSTRA = 20
+DELTA_FRAMES = 2
 
 #: Quantiles of each first-convolution channel's log energy, beside its mean
 #: and std (the spread of quiet and loud parts).
@@ -180,7 +199,7 @@ def base_weights(module):
             layer._disable_adapters = disabled
 
 
-def feature_size(config, source="log_mel", layer=1):
+def feature_size(config, source="cepstra", layer=1):
     """Width of the router's features for an encoder configuration.
 
     Arguments
@@ -199,6 +218,8 @@ def feature_size(config, source="log_mel", layer=1):
     2048
     """
     _check_source(source, layer, config.num_hidden_layers)
+    if source == "cepstra":
+        return (3 + len(QUANTILES)) * (CEPSTRA - 1)
     if source == "log_mel":
         return (2 + len(QUANTILES)) * MEL["n_mels"]
     if source == "conv_energy":
@@ -256,7 +277,7 @@ class FeatureTap:
     (torch.Size([1, 64]), True)
     """
 
-    def __init__(self, encoder, source="log_mel", layer=1):
+    def __init__(self, encoder, source="cepstra", layer=1):
         model = encoder.model
         config = model.config
         _check_source(source, layer, config.num_hidden_layers)
@@ -272,11 +293,14 @@ class FeatureTap:
         self._handles = [
             model.register_forward_pre_hook(self._input_hook, with_kwargs=True)
         ]
-        if source == "log_mel":
+        if source in ("cepstra", "log_mel"):
             # center=False: a frame holds only its own samples, so an
             # utterance's real frames do not depend on the batch's padding.
             self._mel = torchaudio.transforms.MelSpectrogram(
                 **MEL, center=False, power=2.0
+            )
+            self._dct = torchaudio.functional.create_dct(
+                CEPSTRA, MEL["n_mels"], "ortho"
             )
         elif source == "conv_energy":
             target = model.feature_extractor.conv_layers[0]
@@ -338,14 +362,16 @@ class FeatureTap:
             )
         else:
             self._samples = mask.sum(-1)
-        if self.source == "log_mel":
+        if self.source == "cepstra":
+            self._ready(self._cepstra(wavs))
+        elif self.source == "log_mel":
             self._ready(self._log_mel(wavs))
 
-    def _log_mel(self, wavs):
-        """Spectral shape statistics: each frame's log-mel minus its mean.
+    def _frames_log_mel(self, wavs):
+        """Log-mel frames ``[batch, frames, n_mels]`` and the real-frame mask.
 
-        Subtracting the frame's mean removes the level (gain); the
-        channel's colouring is left to the training augmentation.
+        Each waveform is scaled to unit power over its real samples (the
+        level says nothing about the language).
         """
         wavs = wavs.float()
         samples = self._samples.to(wavs.device)
@@ -357,9 +383,33 @@ class FeatureTap:
             wavs = F.pad(wavs, (0, window - wavs.shape[-1]))
         mel = self._mel.to(wavs.device)(wavs)
         log_mel = torch.log(mel + 1e-6).transpose(1, 2)
-        shape = log_mel - log_mel.mean(-1, keepdim=True)
         frames = (samples - window) // MEL["hop_length"] + 1
+        return log_mel, frames
+
+    def _log_mel(self, wavs):
+        """Spectral shape statistics: each frame's log-mel minus its mean."""
+        log_mel, frames = self._frames_log_mel(wavs)
+        shape = log_mel - log_mel.mean(-1, keepdim=True)
         return masked_statistics(shape, _mask(frames, shape.shape[1]), QUANTILES)
+
+    def _cepstra(self, wavs):
+        """Cepstral statistics: c1..c19 (mean, std, quantiles), std of deltas.
+
+        The low cepstral coefficients describe the spectral envelope (what
+        is said) apart from the pitch harmonics and the level (who says it,
+        how loud); the deltas' spread describes how fast it changes.
+        """
+        log_mel, frames = self._frames_log_mel(wavs)
+        cepstra = (log_mel @ self._dct.to(log_mel.device))[..., 1:]
+        length = cepstra.shape[1]
+        statistics = masked_statistics(cepstra, _mask(frames, length), QUANTILES)
+        deltas = cepstra[:, DELTA_FRAMES:] - cepstra[:, :-DELTA_FRAMES]
+        if deltas.shape[1] == 0:
+            deltas = torch.zeros_like(cepstra[:, :1])
+        spread = masked_statistics(
+            deltas, _mask(frames - DELTA_FRAMES, deltas.shape[1])
+        )[:, cepstra.shape[-1] :]
+        return torch.cat([statistics, spread], dim=-1)
 
     def _energy_hook(self, module, args, output):
         kernel, stride = self._first_conv
@@ -460,7 +510,7 @@ def extract_features(encoder, wavs, wav_lens, taps):
     >>> taps = [FeatureTap(encoder, s) for s in SOURCES]
     >>> [f.shape[1] for f in extract_features(encoder, torch.randn(2, 9000),
     ...     None, taps)]
-    [200, 160, 64, 128]
+    [114, 200, 160, 64, 128]
     """
     session = set(taps)
     for tap in taps:
@@ -484,11 +534,13 @@ def extract_features(encoder, wavs, wav_lens, taps):
 class LanguageRouter(torch.nn.Module):
     """Calibrated language probabilities from pooled features.
 
-    Logistic regression on standardised features; the logits are divided by
-    a temperature fitted on development data (``routing_training``), so the
-    top probability is a usable confidence. Each language's logit depends
-    only on its own row, so a language added later leaves the others'
-    logits unchanged.
+    One small detector per language (a one-hidden-layer network, or a
+    linear score with ``hidden=0``) scores the standardised features; the
+    scores are the logits of a softmax, divided by a temperature fitted on
+    development data (``routing_training``) so that the top probability is a
+    usable confidence. A language's logit depends only on its own detector,
+    so a language added later (``add_detector``) leaves the others' logits
+    unchanged.
 
     Arguments
     ---------
@@ -499,41 +551,82 @@ class LanguageRouter(torch.nn.Module):
     features : dict, optional
         What the features are (``FeatureTap.config``), kept with the router
         so a bank rebuilds the same tap.
+    hidden : int
+        Hidden units of each language's detector (0: linear, i.e.
+        multinomial logistic regression).
 
     Example
     -------
-    >>> router = LanguageRouter(4, 3, {"source": "cnn"})
-    >>> probabilities = router(torch.randn(2, 4))
+    >>> router = LanguageRouter(4, 3, {"source": "cepstra"})
+    >>> with torch.no_grad():
+    ...     probabilities = router(torch.randn(2, 4))
     >>> probabilities.shape, round(float(probabilities.sum()), 4)
     (torch.Size([2, 3]), 2.0)
     >>> router.config
-    {'input_size': 4, 'languages': 3, 'features': {'source': 'cnn'}}
+    {'input_size': 4, 'languages': 3, 'features': {'source': 'cepstra'}, 'hidden': 16}
     """
 
-    def __init__(self, input_size, languages, features=None):
+    def __init__(self, input_size, languages, features=None, hidden=16):
         super().__init__()
         self.features = dict(DEFAULT_FEATURES if features is None else features)
+        self.input_size = int(input_size)
+        self.hidden = int(hidden)
         self.register_buffer("mean", torch.zeros(input_size))
         self.register_buffer("std", torch.ones(input_size))
         self.register_buffer("temperature", torch.ones(()))
-        self.linear = torch.nn.Linear(input_size, languages)
+        self.detectors = torch.nn.ModuleList(
+            [self.new_detector() for _ in range(languages)]
+        )
+
+    @property
+    def languages(self):
+        """Number of languages."""
+        return len(self.detectors)
 
     @property
     def config(self):
         """Constructor arguments (JSON), to rebuild the router before loading."""
         return {
-            "input_size": self.linear.in_features,
-            "languages": self.linear.out_features,
+            "input_size": self.input_size,
+            "languages": self.languages,
             "features": dict(self.features),
+            "hidden": self.hidden,
         }
+
+    def new_detector(self):
+        """A freshly initialised detector (one language's score)."""
+        if self.hidden == 0:
+            return torch.nn.Linear(self.input_size, 1)
+        return torch.nn.Sequential(
+            torch.nn.Linear(self.input_size, self.hidden),
+            torch.nn.ReLU(),
+            torch.nn.Linear(self.hidden, 1),
+        )
+
+    def add_detector(self):
+        """Append a new language's detector (the others are untouched).
+
+        Returns
+        -------
+        torch.nn.Module
+            The new detector (to be trained).
+        """
+        detector = self.new_detector().to(self.mean.device)
+        self.detectors.append(detector)
+        return detector
 
     def standardize(self, features):
         """Features standardised with the training set's mean and std."""
         return (features.float() - self.mean) / self.std
 
+    def scores(self, features):
+        """Uncalibrated logits ``[batch, languages]`` (before the temperature)."""
+        inputs = self.standardize(features)
+        return torch.cat([detector(inputs) for detector in self.detectors], dim=-1)
+
     def logits(self, features):
         """Calibrated logits ``[batch, languages]``."""
-        return self.linear(self.standardize(features)) / self.temperature
+        return self.scores(features) / self.temperature
 
     def forward(self, features):
         """Probabilities ``[batch, languages]``."""
@@ -560,10 +653,11 @@ class LanguageRouter(torch.nn.Module):
 
         Example
         -------
-        >>> router = LanguageRouter(2, 3)
+        >>> router = LanguageRouter(2, 3, hidden=0)
         >>> with torch.no_grad():
-        ...     _ = router.linear.weight.copy_(torch.tensor([[0, 0], [9, 0], [0, 9]]))
-        ...     _ = router.linear.bias.zero_()
+        ...     for detector, weight in zip(router.detectors, ([0, 0], [9, 0], [0, 9])):
+        ...         _ = detector.weight.copy_(torch.tensor([weight]))
+        ...         _ = detector.bias.zero_()
         >>> routes, probabilities = router.route(
         ...     torch.tensor([[1.0, 0.0], [0.1, 0.1]]), min_probability=0.6)
         >>> routes, probabilities.max(-1).values

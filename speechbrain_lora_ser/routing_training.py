@@ -24,6 +24,7 @@ Authors
  * speechbrain-lora-ser contributors 2026
 """
 
+import copy
 import math
 
 import torch
@@ -32,9 +33,14 @@ import torchaudio.functional as AF
 from speechbrain_lora_ser.routing import LanguageRouter
 
 SAMPLE_RATE = 16000
-#: L2 weights tried when fitting; the one with the lowest development
+#: Hidden units of each language's detector.
+HIDDEN = 16
+#: AdamW weight decays tried when fitting; the lowest development
 #: cross-entropy wins.
-DECAYS = (1e-4, 1e-3, 1e-2, 1e-1)
+DECAYS = (1e-3, 1e-2, 1e-1)
+#: Full-batch training steps and learning rate.
+STEPS = 600
+LEARNING_RATE = 1e-2
 
 
 # ---------------------------------------------------------------------------
@@ -272,36 +278,88 @@ def _class_weights(labels, classes):
     return counts.sum() / counts.clamp_min(1) / classes
 
 
-def _minimize(parameters, loss_function):
-    """Full-batch L-BFGS (the problems here are convex and small)."""
-    optimizer = torch.optim.LBFGS(
-        parameters, lr=1.0, max_iter=500, line_search_fn="strong_wolfe"
-    )
-
-    def closure():
-        optimizer.zero_grad()
-        loss = loss_function()
-        loss.backward()
-        return loss
-
-    optimizer.step(closure)
-
-
 def _balanced_entropy(logits, labels, classes):
     return torch.nn.functional.cross_entropy(
         logits, labels, weight=_class_weights(labels, classes)
     ).item()
 
 
+def _train_detectors(router, detectors, data, decays, steps, seed):
+    """Train ``detectors`` (the others frozen) on class-balanced cross-entropy.
+
+    Full-batch AdamW (the sets are small); the state with the lowest
+    development cross-entropy over the steps and the weight decays wins
+    (early stopping and the L2 choice in one).
+
+    Returns
+    -------
+    float
+        The chosen weight decay.
+    """
+    train_features, train_labels, valid_features, valid_labels = data
+    classes = router.languages
+    weights = _class_weights(train_labels, classes)
+    inputs = router.standardize(train_features)
+    valid_inputs = router.standardize(valid_features)
+    others = [d for d in router.detectors if all(d is not t for t in detectors)]
+    with torch.no_grad():
+        frozen = {id(d): (d(inputs), d(valid_inputs)) for d in others}
+
+    def logits(x, which):
+        columns = [
+            frozen[id(d)][which] if id(d) in frozen else d(x) for d in router.detectors
+        ]
+        return torch.cat(columns, dim=-1) / router.temperature
+
+    parameters = [p for d in detectors for p in d.parameters()]
+    best = None
+    for decay in decays:
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            for detector in detectors:
+                for module in detector.modules():
+                    if isinstance(module, torch.nn.Linear):
+                        module.reset_parameters()
+        optimizer = torch.optim.AdamW(parameters, lr=LEARNING_RATE, weight_decay=decay)
+        for step in range(steps):
+            optimizer.zero_grad()
+            loss = torch.nn.functional.cross_entropy(
+                logits(inputs, 0), train_labels, weight=weights
+            )
+            loss.backward()
+            optimizer.step()
+            if (step + 1) % 10 == 0:
+                with torch.no_grad():
+                    entropy = _balanced_entropy(
+                        logits(valid_inputs, 1), valid_labels, classes
+                    )
+                if best is None or entropy < best[0]:
+                    state = [
+                        {k: v.clone() for k, v in d.state_dict().items()}
+                        for d in detectors
+                    ]
+                    best = (entropy, decay, state)
+    for detector, state in zip(detectors, best[2], strict=True):
+        detector.load_state_dict(state)
+    return best[1]
+
+
 def _fit_temperature(router, features, labels):
     """The temperature that minimises the development cross-entropy."""
     with torch.no_grad():
-        logits = router.linear(router.standardize(features))
+        scores = router.scores(features)
     log_t = torch.zeros((), requires_grad=True)
-    _minimize(
-        [log_t],
-        lambda: torch.nn.functional.cross_entropy(logits / log_t.exp(), labels),
+    optimizer = torch.optim.LBFGS(
+        [log_t], lr=1.0, max_iter=100, line_search_fn="strong_wolfe"
     )
+
+    def closure():
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(scores / log_t.exp(), labels)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
     router.temperature.fill_(float(log_t.exp().detach()))
 
 
@@ -312,15 +370,19 @@ def fit_router(
     valid_labels,
     features=None,
     languages=None,
+    hidden=HIDDEN,
     decays=DECAYS,
+    steps=STEPS,
+    seed=0,
 ):
-    """Train a ``LanguageRouter``: L2 chosen and temperature fitted on dev.
+    """Train a ``LanguageRouter``; early stopping, L2 and temperature on dev.
 
-    The logistic regression is trained with class-balanced cross-entropy;
-    the L2 weight with the lowest (balanced) development cross-entropy
-    wins; then one temperature scales the logits to minimise the development
-    cross-entropy (temperature scaling), which leaves every route unchanged
-    and makes the top probability calibrated.
+    The detectors are trained jointly on class-balanced cross-entropy; the
+    state with the lowest (balanced) development cross-entropy over the
+    training steps and the weight decays wins; then one temperature scales
+    the logits to minimise the development cross-entropy (temperature
+    scaling), which leaves every route unchanged and makes the top
+    probability calibrated.
 
     Arguments
     ---------
@@ -332,8 +394,14 @@ def fit_router(
         What the features are (``FeatureTap.config``).
     languages : int, optional
         Number of languages (default: the largest label + 1).
+    hidden : int
+        Hidden units of each language's detector (0: logistic regression).
     decays : tuple of float
-        L2 weights to try.
+        AdamW weight decays to try.
+    steps : int
+        Full-batch optimisation steps.
+    seed : int
+        Seed of the initial weights.
 
     Returns
     -------
@@ -344,42 +412,21 @@ def fit_router(
 
     Example
     -------
-    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
-    <torch._C.Generator object at ...>
+    >>> generator = torch.Generator().manual_seed(0)
     >>> labels = torch.arange(3).repeat(40)
-    >>> features = torch.randn(120, 5) + 3 * torch.nn.functional.one_hot(labels, 5)
+    >>> features = torch.randn(120, 5, generator=generator)
+    >>> features += 3 * torch.nn.functional.one_hot(labels, 5)
     >>> router, info = fit_router(features[:90], labels[:90],
-    ...     features[90:], labels[90:], {"source": "cnn"})
+    ...     features[90:], labels[90:], {"source": "cepstra"}, steps=100)
     >>> info["accuracy"] > 0.9, info["temperature"] > 0
     (True, True)
     """
     classes = int(languages or int(train_labels.max()) + 1)
-    router = LanguageRouter(train_features.shape[1], classes, features)
+    router = LanguageRouter(train_features.shape[1], classes, features, hidden)
     router.mean.copy_(train_features.float().mean(0))
     router.std.copy_(train_features.float().std(0).clamp_min(1e-6))
-    inputs = router.standardize(train_features)
-    weights = _class_weights(train_labels, classes)
-    best = None
-    for decay in decays:
-        weight = torch.zeros(classes, inputs.shape[1], requires_grad=True)
-        bias = torch.zeros(classes, requires_grad=True)
-
-        def loss(weight=weight, bias=bias, decay=decay):
-            logits = inputs @ weight.T + bias
-            return torch.nn.functional.cross_entropy(
-                logits, train_labels, weight=weights
-            ) + decay * weight.pow(2).sum()
-
-        _minimize([weight, bias], loss)
-        with torch.no_grad():
-            logits = router.standardize(valid_features) @ weight.T + bias
-        entropy = _balanced_entropy(logits, valid_labels, classes)
-        if best is None or entropy < best[0]:
-            best = (entropy, decay, weight.detach(), bias.detach())
-    _, decay, weight, bias = best
-    with torch.no_grad():
-        router.linear.weight.copy_(weight)
-        router.linear.bias.copy_(bias)
+    data = (train_features, train_labels, valid_features, valid_labels)
+    decay = _train_detectors(router, list(router.detectors), data, decays, steps, seed)
     _fit_temperature(router, valid_features, valid_labels)
     return router, _summary(router, valid_features, valid_labels, decay=decay)
 
@@ -396,14 +443,21 @@ def _summary(router, features, labels, **extra):
 
 
 def add_language(
-    router, train_features, train_labels, valid_features, valid_labels, decays=DECAYS
+    router,
+    train_features,
+    train_labels,
+    valid_features,
+    valid_labels,
+    decays=DECAYS,
+    steps=STEPS,
+    seed=0,
 ):
     """A router with one more language; the earlier languages' logits unchanged.
 
-    The new router copies the earlier rows of the logistic regression, the
-    feature standardisation and the temperature, and trains only the new
-    language's row (class-balanced cross-entropy over every language's
-    utterances, L2 chosen on dev). An earlier language's utterance can then
+    The new router is a copy of ``router`` (its detectors, feature
+    standardisation and temperature) with one more detector, the only part
+    trained (class-balanced cross-entropy over every language's utterances,
+    early stopping and L2 on dev). An earlier language's utterance can then
     change route only where the new language's logit becomes the largest or
     lowers the top probability under the bank's threshold:
     ``compare_routes`` lists those.
@@ -411,12 +465,16 @@ def add_language(
     Arguments
     ---------
     router : LanguageRouter
-        The trained router of the earlier languages.
+        The trained router of the earlier languages (left unchanged).
     train_features, train_labels, valid_features, valid_labels : torch.Tensor
         Every language's features, the new language labelled
-        ``router.linear.out_features``.
+        ``router.languages``.
     decays : tuple of float
-        L2 weights to try for the new row.
+        AdamW weight decays to try for the new detector.
+    steps : int
+        Full-batch optimisation steps.
+    seed : int
+        Seed of the new detector's initial weights.
 
     Returns
     -------
@@ -426,55 +484,30 @@ def add_language(
 
     Example
     -------
-    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
-    <torch._C.Generator object at ...>
+    >>> generator = torch.Generator().manual_seed(0)
     >>> labels = torch.arange(3).repeat(40)
-    >>> features = torch.randn(120, 5) + 3 * torch.nn.functional.one_hot(labels, 5)
+    >>> features = torch.randn(120, 5, generator=generator)
+    >>> features += 3 * torch.nn.functional.one_hot(labels, 5)
     >>> old = labels < 2
     >>> router, _ = fit_router(features[:90][old[:90]], labels[:90][old[:90]],
-    ...     features[90:][old[90:]], labels[90:][old[90:]])
+    ...     features[90:][old[90:]], labels[90:][old[90:]], steps=100)
     >>> new, info = add_language(router, features[:90], labels[:90],
-    ...     features[90:], labels[90:])
-    >>> torch.equal(new.linear.weight[:2], router.linear.weight)
+    ...     features[90:], labels[90:], steps=100)
+    >>> torch.equal(new.logits(features)[:, :2], router.logits(features))
     True
     >>> info["accuracy"] > 0.9
     True
     """
-    old = router.linear.out_features
-    classes = old + 1
-    new = LanguageRouter(router.linear.in_features, classes, router.features)
-    new.mean.copy_(router.mean)
-    new.std.copy_(router.std)
-    new.temperature.copy_(router.temperature)
-    with torch.no_grad():
-        earlier = router.linear(router.standardize(train_features))
-        valid_earlier = router.linear(router.standardize(valid_features))
-    inputs = router.standardize(train_features)
-    valid_inputs = router.standardize(valid_features)
-    weights = _class_weights(train_labels, classes)
-    temperature = router.temperature
-    best = None
-    for decay in decays:
-        weight = torch.zeros(inputs.shape[1], requires_grad=True)
-        bias = torch.zeros((), requires_grad=True)
-
-        def loss(weight=weight, bias=bias, decay=decay):
-            logits = torch.cat([earlier, (inputs @ weight + bias)[:, None]], 1)
-            return torch.nn.functional.cross_entropy(
-                logits / temperature, train_labels, weight=weights
-            ) + decay * weight.pow(2).sum()
-
-        _minimize([weight, bias], loss)
-        with torch.no_grad():
-            column = (valid_inputs @ weight + bias)[:, None]
-            logits = torch.cat([valid_earlier, column], 1) / temperature
-        entropy = _balanced_entropy(logits, valid_labels, classes)
-        if best is None or entropy < best[0]:
-            best = (entropy, decay, weight.detach(), bias.detach())
-    _, decay, weight, bias = best
-    with torch.no_grad():
-        new.linear.weight.copy_(torch.cat([router.linear.weight, weight[None]]))
-        new.linear.bias.copy_(torch.cat([router.linear.bias, bias[None]]))
+    new = copy.deepcopy(router)
+    for parameter in new.parameters():
+        parameter.requires_grad_(False)
+    detector = new.add_detector()
+    for parameter in detector.parameters():
+        parameter.requires_grad_(True)
+    data = (train_features, train_labels, valid_features, valid_labels)
+    decay = _train_detectors(new, [detector], data, decays, steps, seed)
+    for parameter in new.parameters():
+        parameter.requires_grad_(True)
     return new, _summary(new, valid_features, valid_labels, decay=decay)
 
 
