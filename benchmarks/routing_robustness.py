@@ -67,7 +67,11 @@ from speechbrain_lora_ser.routing_training import (
 )
 
 LANGUAGES = ("english", "mandarin", "german")
-LAYOUT = {"english": "MSP-Podcast", "mandarin": "BIIC-Podcast", "german": "BIIC-Podcast"}
+LAYOUT = {
+    "english": "MSP-Podcast",
+    "mandarin": "BIIC-Podcast",
+    "german": "BIIC-Podcast",
+}
 TRAIN_SEEDS = {"english": 100, "mandarin": 101, "german": 102}
 TEST_SEEDS = {"english": 200, "mandarin": 201, "german": 202}
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98)
@@ -129,9 +133,12 @@ def write_corpora(folder, sizes):
 
 
 def make_encoder(name, folder):
-    """A frozen encoder: ``tiny-wavlm``, ``tiny-hubert`` (random init),
-    ``large-wavlm`` / ``large-hubert`` (the paper's, random weights), or a
-    local folder (e.g. a real encoder's weights)."""
+    """Build a frozen encoder by name.
+
+    ``tiny-wavlm``, ``tiny-hubert`` (random init), ``large-wavlm`` /
+    ``large-hubert`` (the paper's, random weights), or a local folder (e.g. a
+    real encoder's weights).
+    """
     if os.path.isdir(name):
         return SSLEncoder(name, freeze=True).eval()
     size, family = name.split("-")

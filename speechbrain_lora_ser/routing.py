@@ -78,7 +78,7 @@ DEFAULT_FEATURES = {"source": "cepstra"}
 #: warning): chosen on held-out data with ``benchmarks/routing_robustness.py``
 #: (with calibrated probabilities it catches most misrouted utterances and
 #: keeps about 96 % of the correct routes).
-DEFAULT_MIN_LANGUAGE_PROBABILITY = 0.8
+DEFAULT_MIN_LANGUAGE_PROBABILITY = 0.95
 
 #: The log-mel filterbank: 25-ms windows every 10 ms, 40 bands, 50-7600 Hz.
 MEL = {
@@ -378,12 +378,12 @@ class FeatureTap:
         real = _mask(samples, wavs.shape[-1]).to(wavs.dtype)
         power = (wavs * real).pow(2).sum(-1, keepdim=True) / samples[:, None]
         wavs = wavs * real / power.sqrt().clamp_min(1e-8)
-        window = MEL["win_length"]
-        if wavs.shape[-1] < window:
-            wavs = F.pad(wavs, (0, window - wavs.shape[-1]))
+        span = MEL["n_fft"]  # samples a frame reads (its window is centred in it)
+        if wavs.shape[-1] < span:
+            wavs = F.pad(wavs, (0, span - wavs.shape[-1]))
         mel = self._mel.to(wavs.device)(wavs)
         log_mel = torch.log(mel + 1e-6).transpose(1, 2)
-        frames = (samples - window) // MEL["hop_length"] + 1
+        frames = (samples - span) // MEL["hop_length"] + 1
         return log_mel, frames
 
     def _log_mel(self, wavs):
@@ -594,7 +594,7 @@ class LanguageRouter(torch.nn.Module):
         }
 
     def new_detector(self):
-        """A freshly initialised detector (one language's score)."""
+        """Return a freshly initialised detector (one language's score)."""
         if self.hidden == 0:
             return torch.nn.Linear(self.input_size, 1)
         return torch.nn.Sequential(

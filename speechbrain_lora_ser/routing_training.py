@@ -25,7 +25,6 @@ Authors
 """
 
 import copy
-import math
 
 import torch
 import torchaudio.functional as AF
@@ -47,7 +46,7 @@ LEARNING_RATE = 1e-2
 # Channels (torchaudio.functional does the signal processing)
 # ---------------------------------------------------------------------------
 def telephone_band(wav, sample_rate=SAMPLE_RATE, low_hz=300.0, mu_law=False):
-    """The telephone band: high-pass, down to 8 kHz (and G.711 mu-law), and back.
+    """Pass through the telephone band: high-pass, 8 kHz (and mu-law), and back.
 
     Arguments
     ---------
@@ -67,6 +66,7 @@ def telephone_band(wav, sample_rate=SAMPLE_RATE, low_hz=300.0, mu_law=False):
 
     Example
     -------
+    >>> import math
     >>> def level(hz):  # peak amplitude of a sine after the band, past the edges
     ...     wav = torch.sin(2 * math.pi * hz * torch.arange(16000) / 16000)
     ...     return round(float(telephone_band(wav)[1000:-1000].abs().max()), 2)
@@ -74,7 +74,9 @@ def telephone_band(wav, sample_rate=SAMPLE_RATE, low_hz=300.0, mu_law=False):
     (0.11, 1.0, 0.0)
     """
     length = wav.shape[-1]
-    narrow = AF.resample(AF.highpass_biquad(wav, sample_rate, low_hz), sample_rate, 8000)
+    narrow = AF.resample(
+        AF.highpass_biquad(wav, sample_rate, low_hz), sample_rate, 8000
+    )
     if mu_law:
         narrow = AF.mu_law_decoding(AF.mu_law_encoding(narrow.clamp(-1, 1), 256), 256)
     wide = AF.resample(narrow, 8000, sample_rate)[..., :length]
@@ -143,7 +145,7 @@ def reverberate(wav, rt60, generator=None, sample_rate=SAMPLE_RATE):
 
 
 def random_channel(wav, generator, sample_rate=SAMPLE_RATE):
-    """A random recording channel for training the router.
+    """Pass ``wav`` through a random recording channel (router training).
 
     Each effect is drawn independently, in the order a recording meets them:
     reverberation (p = 0.3, RT60 0.2-0.8 s), noise (p = 0.5, 5-30 dB SNR,
@@ -345,7 +347,7 @@ def _train_detectors(router, detectors, data, decays, steps, seed):
 
 
 def _fit_temperature(router, features, labels):
-    """The temperature that minimises the development cross-entropy."""
+    """Set the temperature that minimises the development cross-entropy."""
     with torch.no_grad():
         scores = router.scores(features)
     log_t = torch.zeros((), requires_grad=True)
@@ -452,7 +454,7 @@ def add_language(
     steps=STEPS,
     seed=0,
 ):
-    """A router with one more language; the earlier languages' logits unchanged.
+    """Return a router with one more language, the earlier logits unchanged.
 
     The new router is a copy of ``router`` (its detectors, feature
     standardisation and temperature) with one more detector, the only part
@@ -620,7 +622,7 @@ def reliability(probabilities, labels, bins=10):
 
 
 def threshold_table(probabilities, labels, thresholds):
-    """What a ``min_language_probability`` catches: misrouted vs correct routes.
+    """Tabulate what each threshold catches: misrouted vs correct routes.
 
     Arguments
     ---------
@@ -663,20 +665,3 @@ def threshold_table(probabilities, labels, thresholds):
             }
         )
     return rows
-
-
-def to_report(value, digits=4):
-    """Round floats in nested lists and dicts (for JSON reports).
-
-    Example
-    -------
-    >>> to_report({"a": [math.pi]}, 2)
-    {'a': [3.14]}
-    """
-    if isinstance(value, float):
-        return round(value, digits)
-    if isinstance(value, dict):
-        return {k: to_report(v, digits) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_report(v, digits) for v in value]
-    return value

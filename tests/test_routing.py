@@ -28,13 +28,18 @@ from speechbrain_lora_ser.routing_training import (
     fit_router,
     gain_and_clip,
     reliability,
+    reverberate,
     telephone_band,
 )
 
 LANGUAGES = ("english", "mandarin", "german")
-LAYOUT = {"english": "MSP-Podcast", "mandarin": "BIIC-Podcast", "german": "BIIC-Podcast"}
-SIZES = (200, 50, 100)  # train, dev (seen seeds); test (held-out seeds)
-COPIES = 6
+LAYOUT = {
+    "english": "MSP-Podcast",
+    "mandarin": "BIIC-Podcast",
+    "german": "BIIC-Podcast",
+}
+SIZES = (300, 50, 100)  # train, dev (seen seeds); test (held-out seeds)
+COPIES = 4
 
 CONDITIONS = {
     "clean": lambda wav, g: wav,
@@ -43,6 +48,11 @@ CONDITIONS = {
         gain_and_clip(wav, 6.0), 20.0, g
     ),
     "-20 dB": lambda wav, g: AF.gain(wav, -20.0),
+}
+#: Channels only the calibration test uses (more misrouted utterances to see).
+HARDER = {
+    "reverberation, RT60 0.5 s": lambda wav, g: reverberate(wav, 0.5, g),
+    "1.5-kHz low-pass": lambda wav, g: AF.lowpass_biquad(wav, 16000, 1500.0),
 }
 
 
@@ -95,12 +105,18 @@ def features(corpora):
     """The default features: augmented train/dev, and each held-out condition."""
     data, encoder = corpora
     tap = FeatureTap(encoder, **DEFAULT_FEATURES)
-    train = augmented_features(tap, [data[lang]["train"] for lang in LANGUAGES], COPIES, 1)
-    valid = augmented_features(tap, [data[lang]["valid"] for lang in LANGUAGES], COPIES, 2)
+    train = augmented_features(
+        tap, [data[lang]["train"] for lang in LANGUAGES], COPIES, 1
+    )
+    valid = augmented_features(
+        tap, [data[lang]["valid"] for lang in LANGUAGES], COPIES, 2
+    )
     wavs = [w for lang in LANGUAGES for w in data[lang]["test"]]
-    labels = torch.tensor([i for i, lang in enumerate(LANGUAGES) for _ in data[lang]["test"]])
+    labels = torch.tensor(
+        [i for i, lang in enumerate(LANGUAGES) for _ in data[lang]["test"]]
+    )
     test = {}
-    for name, channel in CONDITIONS.items():
+    for name, channel in {**CONDITIONS, **HARDER}.items():
         channeled = [
             channel(w, torch.Generator().manual_seed(i)) for i, w in enumerate(wavs)
         ]
@@ -136,21 +152,22 @@ def test_routing_survives_another_channel(router, features, condition):
     assert min(accuracy.values()) >= 0.95, (condition, accuracy)
 
 
-def test_confidence_is_calibrated_and_the_threshold_catches_misroutes(
-    router, features
-):
+def test_confidence_is_calibrated_and_the_threshold_catches_misroutes(router, features):
     _, _, test, labels, _ = features
-    probabilities = torch.cat([router(test[c]) for c in CONDITIONS]).detach()
-    everything = labels.repeat(len(CONDITIONS))
+    with torch.no_grad():
+        probabilities = torch.cat([router(features) for features in test.values()])
+    everything = labels.repeat(len(test))
     _, ece = reliability(probabilities, everything, bins=6)
-    assert ece <= 0.05, ece
+    assert ece <= 0.02, ece
     top, routes = probabilities.max(-1)
     wrong = routes != everything
-    # what the guard costs: correct routes it would send to the base model
-    assert (top[~wrong] < DEFAULT_MIN_LANGUAGE_PROBABILITY).float().mean() <= 0.05
-    if wrong.any():  # misrouted utterances mostly fall under the threshold
-        caught = (top[wrong] < DEFAULT_MIN_LANGUAGE_PROBABILITY).float().mean()
-        assert caught >= 0.5, top[wrong]
+    assert wrong.sum() >= 5  # enough misrouted utterances to judge
+    # misrouted utterances mostly fall under the threshold (to the base model)
+    caught = (top[wrong] < DEFAULT_MIN_LANGUAGE_PROBABILITY).float().mean()
+    assert caught >= 0.5, top[wrong]
+    # at the cost of few correct routes
+    lost = (top[~wrong] < DEFAULT_MIN_LANGUAGE_PROBABILITY).float().mean()
+    assert lost <= 0.03, lost
 
 
 def test_a_router_trained_on_clean_audio_only_is_not_enough(features):
@@ -241,6 +258,7 @@ def test_the_layer_features_read_the_base_weights_before_the_adapters_run(
     for name, parameter in encoder.named_parameters():
         if "lora_B" in name:
             torch.nn.init.normal_(parameter, std=0.5)
+    encoder.eval()  # the adapters' dropout too
     with torch.no_grad():
         adapted, _ = encoder(wav, lens)
         with base_weights(encoder.model):
@@ -248,15 +266,17 @@ def test_the_layer_features_read_the_base_weights_before_the_adapters_run(
     assert not torch.allclose(adapted, base, atol=1e-3)  # the adapter acts
     # the tap's features are the base encoder's, computed inside the pass
     # before the first (adapted) transformer layer runs
-    order = []
-    tap.on_features = lambda f: order.append(("features", f))
+    events = []
+    tap.on_features = lambda f: events.append(("features", f))
     first = encoder.model.encoder.layers[0]
-    handle = first.register_forward_pre_hook(lambda *a: order.append(("layer",)))
+    handle = first.register_forward_pre_hook(
+        lambda *a: events.append(("base pass" if tap.in_base_pass else "adapted",))
+    )
     with torch.no_grad():
         output, _ = encoder(wav, lens)
     handle.remove()
-    assert order[0][0] == "features"
-    assert torch.allclose(order[0][1], plain, atol=1e-5)
+    assert [e[0] for e in events] == ["base pass", "features", "adapted"]
+    assert torch.allclose(events[1][1], plain, atol=1e-5)
     assert torch.allclose(output, adapted, atol=1e-6)  # the pass still adapts
 
 
