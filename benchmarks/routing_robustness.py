@@ -4,11 +4,14 @@
 Writes synthetic corpora in English (MSP-Podcast layout), Mandarin and German
 (BIIC-Podcast layout, as a copied recipe would) with one set of seeds for
 training and development, and held-out corpora with other seeds; trains a
-router on each candidate feature (first-convolution log energies, the
-convolutional feature extractor's output, hidden states after the first k
-frozen transformer layers), once on clean audio only and once with channel
-augmentation; and evaluates each on the held-out utterances, clean and
-through other channels:
+router (``routing_training.fit_router``: a small detector per language,
+temperature fitted on dev) on each candidate feature of ``routing.SOURCES``
+(cepstral and log-mel statistics of the waveform, first-convolution log
+energies, the convolutional feature extractor's output, hidden states after
+the first k frozen transformer layers), once on clean audio only and once
+with channel augmentation (``routing_training.random_channel``), and for the
+waveform features also as plain logistic regression; and evaluates each on
+the held-out utterances, clean and through other channels:
 
 * ``clean``;
 * ``telephone``: 300-Hz high-pass, 8 kHz and back;
@@ -18,12 +21,14 @@ through other channels:
 * ``muffled``: 1.5-kHz low-pass (no training channel is like it).
 
 It prints accuracy per language and condition, the probabilities of the
-misrouted utterances, calibration (reliability of the top probability,
-expected calibration error), what each ``min_language_probability`` catches,
-and the cost of each feature next to a full encoder forward pass (time on
-this machine and FLOPs, ``torch.utils.flop_counter``) for the tiny encoders
-and the paper's large ones (``architectures.build_large_encoder``, random
-weights, one utterance of 4 s).
+misrouted utterances, calibration (expected calibration error; the
+reliability of the top probability for the default features), what each
+``min_language_probability`` catches, and the cost of each feature next to a
+full encoder forward pass (time on this machine and FLOPs counted by
+``torch.utils.flop_counter``, which leaves out the FFT) for the tiny encoders
+and the paper's large ones (``architectures.large_config``, random weights,
+one utterance of 4 s). The cepstral and log-mel features do not depend on
+the encoder: their rows are the same for every encoder.
 
 > python benchmarks/routing_robustness.py                       # tiny encoders
 > python benchmarks/routing_robustness.py --encoders tiny-wavlm large-wavlm \
@@ -52,7 +57,7 @@ from speechbrain_lora_ser.architectures import large_config, save_tiny_encoder
 from speechbrain_lora_ser.demo import recipe_layouts
 from speechbrain_lora_ser.demo_corpus import write_demo_corpus
 from speechbrain_lora_ser.model import SSLEncoder
-from speechbrain_lora_ser.routing import FeatureTap
+from speechbrain_lora_ser.routing import DEFAULT_FEATURES, FeatureTap
 from speechbrain_lora_ser.routing_training import (
     HIDDEN,
     add_noise,
@@ -380,6 +385,16 @@ def print_robustness(results):
             cells.append("/".join(f"{100 * accuracy[lang]:.0f}" for lang in LANGUAGES))
         print(f"| {name} | " + " | ".join(cells) + f" | {result['ece']:.3f} |")
     print("(accuracy % English/Mandarin/German on held-out utterances)")
+    default = f"{DEFAULT_FEATURES['source']}/augmented/MLP {HIDDEN}"
+    if default in results:
+        print(f"reliability of the top probability, {default}, all conditions:")
+        print("| top probability | utterances | mean probability | accuracy |")
+        print("| --- | --- | --- | --- |")
+        for row in results[default]["reliability"]:
+            print(
+                f"| {row['low']:.2f}-{row['high']:.2f} | {row['count']} | "
+                f"{row['confidence']:.3f} | {row['accuracy']:.3f} |"
+            )
     for name, result in results.items():
         if "/augmented/" not in name:
             continue

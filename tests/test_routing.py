@@ -1,7 +1,10 @@
 """The language router: routes held-out speech by language, whatever the channel."""
 
 import csv
+import json
 import os
+import subprocess
+import sys
 
 import pytest
 import soundfile
@@ -296,3 +299,45 @@ def test_unknown_features_are_refused_with_the_choices(corpora):
         FeatureTap(encoder, "mfcc")
     with pytest.raises(ValueError, match="layers 1-2"):
         FeatureTap(encoder, "layer", layer=5)
+
+
+def test_the_benchmark_runs_and_prints_its_tables(tmp_path):
+    """A small run of benchmarks/routing_robustness.py (figures not judged)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    output = tmp_path / "routing.json"
+    command = [
+        sys.executable,
+        os.path.join(root, "benchmarks", "routing_robustness.py"),
+        "--encoders",
+        "tiny-wavlm",
+        "--sizes",
+        "6",
+        "3",
+        "4",
+        "--copies",
+        "1",
+        "--layers",
+        "1",
+        "--repeats",
+        "1",
+        "--output",
+        str(output),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for line in (
+        "| cepstra/augmented/MLP 16 |",
+        "| conv_energy/clean/MLP 16 |",
+        "| layer1/augmented/MLP 16 |",
+        "reliability of the top probability",
+        "## cost on tiny-wavlm",
+    ):
+        assert line in result.stdout, result.stdout
+    report = json.loads(output.read_text())
+    assert set(report["cost"]["tiny-wavlm"]) == {
+        "cepstra",
+        "log_mel",
+        "conv_energy",
+        "cnn",
+        "layer1",
+    }
