@@ -258,6 +258,7 @@ class FeatureTap:
     encoder : speechbrain_lora_ser.model.SSLEncoder
         The bank's frozen encoder (in eval mode when features are computed).
     source : str
+        One of ``SOURCES``: ``"cepstra"`` (the default), ``"log_mel"``,
         ``"conv_energy"``, ``"cnn"`` or ``"layer"`` (see the module).
     layer : int
         For ``"layer"``: how many transformer layers run (1 = the first).
@@ -369,7 +370,7 @@ class FeatureTap:
             self._ready(self._log_mel(wavs))
 
     def _frames_log_mel(self, wavs):
-        """Log-mel frames ``[batch, frames, n_mels]`` and the real-frame mask.
+        """Log-mel frames ``[batch, frames, n_mels]`` and each row's real frames.
 
         Each waveform is scaled to unit power over its real samples (the
         level says nothing about the language).
@@ -377,7 +378,8 @@ class FeatureTap:
         wavs = wavs.float()
         samples = self._samples.to(wavs.device)
         real = _mask(samples, wavs.shape[-1]).to(wavs.dtype)
-        power = (wavs * real).pow(2).sum(-1, keepdim=True) / samples[:, None]
+        count = samples.clamp_min(1)[:, None].to(wavs.dtype)
+        power = (wavs * real).pow(2).sum(-1, keepdim=True) / count
         wavs = wavs * real / power.sqrt().clamp_min(1e-8)
         span = MEL["n_fft"]  # samples a frame reads (its window is centred in it)
         if wavs.shape[-1] < span:
