@@ -2,13 +2,15 @@
 """Inference cost of an adapter bank against the plain encoder, and where it goes.
 
 Builds, for an encoder architecture (the paper's WavLM-large by default,
-random weights), a plain model (encoder + head) and an adapter bank with the
-same frozen encoder, ``--adapters`` LoRA adapters (the paper's settings,
-non-zero weights) and a head per language, and times one forward pass over a
-batch whose utterances the router sends to different languages:
+random weights), the recipes' model (``recipe_model.py``) exported once per
+language, and a bank of them: the same frozen encoder, ``--adapters`` LoRA
+adapters (the paper's settings, non-zero weights), a head per language and
+the language router. It times one forward pass over a batch whose
+utterances the router sends to different languages:
 
 * plain: the encoder and one head (a merged FT+LoRA export costs the same);
-* routing only: the router's features (the first convolution) and decision;
+* routing only: the router's features (cepstral statistics of the waveform)
+  and its decision;
 * bank, all to the base: routing + the encoder with no adapter applied;
 * bank, mixed: every utterance through its own adapter and head.
 
@@ -22,42 +24,36 @@ Authors
 import argparse
 import json
 import os
+import shutil
 import tempfile
 import time
 from collections import Counter
 
 import torch
+from recipe_model import export_recipe_model, recipe_hparams
 
-from speechbrain_lora_ser.architectures import LARGE_CONFIGS, large_config
-from speechbrain_lora_ser.bank import AdapterBank
-from speechbrain_lora_ser.model import SSLEncoder, emotion_head
+from speechbrain_lora_ser.bank import DESCRIPTION, LANGUAGES, AdapterBank
+from speechbrain_lora_ser.routing import DEFAULT_FEATURES, LanguageRouter, feature_size
 
 
 def make_bank(encoder, adapters, folder):
-    """Build a bank with random weights (and its folder description)."""
-    os.makedirs(os.path.join(folder, "encoder"))
-    if encoder in LARGE_CONFIGS:
-        large_config(encoder).save_pretrained(os.path.join(folder, "encoder"))
-    else:
-        from transformers import AutoConfig
-
-        AutoConfig.from_pretrained(encoder).save_pretrained(
-            os.path.join(folder, "encoder")
-        )
+    """Build a bank of ``adapters`` + 1 languages with random weights."""
+    exported = export_recipe_model(encoder, os.path.join(folder, "model"))
     languages = ["base"] + [f"language{i}" for i in range(1, adapters + 1)]
-    head = {"attention_channels": 128, "hidden_size": 256}
-    lora = {"rank": 32, "alpha": 64, "dropout": 0.05}
-    description = {
-        "languages": languages,
-        "normalize_waveform": True,
-        "adapters": {lang: lora for lang in languages[1:]},
-        "heads": {lang: head for lang in languages},
-        "label_ranges": {lang: [1.0, 7.0] for lang in languages},
-    }
-    with open(os.path.join(folder, "bank.json"), "w") as handle:
-        json.dump(description, handle)
+    bank_folder = os.path.join(folder, "bank")
+    os.makedirs(os.path.join(bank_folder, LANGUAGES))
+    for language in languages:
+        shutil.copyfile(
+            os.path.join(exported, "hyperparams.yaml"),
+            os.path.join(bank_folder, LANGUAGES, f"{language}.yaml"),
+        )
+    router = LanguageRouter(
+        feature_size(None, **DEFAULT_FEATURES), len(languages), DEFAULT_FEATURES
+    )
+    with open(os.path.join(bank_folder, DESCRIPTION), "w") as handle:
+        json.dump({"languages": languages, "router": router.config}, handle)
     torch.manual_seed(0)
-    bank = AdapterBank(os.path.join(folder, "bank.json"), min_language_probability=0.0)
+    bank = AdapterBank(bank_folder, min_language_probability=0.0)
     for name, parameter in bank.named_parameters():
         if "lora_B" in name:
             torch.nn.init.normal_(parameter, std=0.01)
@@ -91,7 +87,8 @@ def main():
     args = parser.parse_args()
     folder = tempfile.mkdtemp(prefix="bank_cost_")
     bank = make_bank(args.encoder, args.adapters, folder).to(args.device).eval()
-    plain = SSLEncoder(os.path.join(folder, "encoder"), from_config=True).eval()
+    hparams = recipe_hparams(args.encoder, os.path.join(folder, "plain"))
+    plain, head = hparams["modules"]["ssl"], hparams["modules"]["head"]
     plain.load_state_dict(
         {
             k.replace(".base_layer", ""): v
@@ -99,20 +96,21 @@ def main():
             if "lora_" not in k
         }
     )
-    plain.to(args.device)
-    head = emotion_head(plain.hidden_size).to(args.device).eval()
+    plain.to(args.device).eval()
+    head.to(args.device).eval()
     generator = torch.Generator().manual_seed(0)
     wavs = torch.randn(args.batch, int(args.seconds * 16000), generator=generator)
     wavs = (wavs * torch.linspace(0.2, 2.0, args.batch)[:, None]).to(args.device)
     lens = torch.ones(args.batch, device=args.device)
     with torch.no_grad():
         # a router that sends the batch to every language in turn
-        features = bank.front_features(wavs, lens)
+        features = bank.router_features(wavs, lens)
         bank.router.mean.copy_(features.mean(0))
         bank.router.std.copy_(features.std(0).clamp_min(1e-6))
-        weights = torch.randn(bank.router.linear.weight.shape, generator=generator)
-        bank.router.linear.weight.copy_(weights.to(args.device))
-        _, routes, _ = bank(wavs, lens)
+        for detector in bank.router.detectors:
+            for parameter in detector.parameters():
+                parameter.copy_(torch.randn(parameter.shape, generator=generator))
+        routes, _, _ = bank.route(wavs, lens)
     mix = Counter(bank.languages[i] for i in routes)
 
     def plain_pass():
@@ -121,7 +119,7 @@ def main():
 
     def routing_pass():
         with torch.no_grad():
-            bank.router(bank.front_features(wavs, lens))
+            bank.route(wavs, lens)
 
     def base_pass():
         with torch.no_grad():
@@ -148,7 +146,7 @@ def main():
     print("| --- | --- | --- |")
     for name, label in (
         ("plain", "plain encoder + head"),
-        ("routing", "routing only (first convolution + router)"),
+        ("routing", "routing only (cepstral features + router)"),
         ("base", "bank, every utterance to the base"),
         ("mixed", "bank, mixed languages (adapters + heads)"),
     ):

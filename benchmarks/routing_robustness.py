@@ -57,7 +57,8 @@ from speechbrain_lora_ser.architectures import large_config, save_tiny_encoder
 from speechbrain_lora_ser.demo import recipe_layouts
 from speechbrain_lora_ser.demo_corpus import write_demo_corpus
 from speechbrain_lora_ser.model import SSLEncoder
-from speechbrain_lora_ser.routing import DEFAULT_FEATURES, FeatureTap
+from speechbrain_lora_ser.routing import DEFAULT_FEATURES
+from speechbrain_lora_ser.routing_taps import FeatureTap
 from speechbrain_lora_ser.routing_training import (
     HIDDEN,
     add_noise,

@@ -5,12 +5,16 @@ further language, the LoRA adapter and the head of an FT+LoRA run whose
 stage 1 is that encoder. Each language's model is declared by its run's
 export (``languages/<language>.yaml``: the recipe's model file with that
 run's values), so a bank takes each head and LoRA configuration from where
-the recipe declared it. A language router picks each utterance's language
-from features computed before the transformer runs; the batch then goes
-through the transformer once, each utterance with its own adapter (peft's
-mixed-batch LoRA), and through its language's head. Audio whose language is
-uncertain (below ``min_language_probability``) goes to the base model, with
-a note.
+the recipe declared it. A language router (``speechbrain_lora_ser.routing``:
+cepstral statistics of the waveform, a calibrated detector per language)
+picks each utterance's language before the transformer runs; the batch then
+goes through the transformer once, each utterance with its own adapter
+(peft's mixed-batch LoRA), and through its language's head and calibration.
+Audio whose language is uncertain (below ``min_language_probability``) goes
+to the base model, with a note. A bank serves one output scale (``scale``
+in ``bank.json``; the base language's by default): each language's values
+are mapped onto it, so a table of mixed languages has one scale per column;
+``calibrate=False`` gives each language's raw outputs on its own scale.
 
 This module only serves a bank (``EncoderRegressor.from_hparams(source=
 BANK)``); ``speechbrain_lora_ser.bank_builder`` builds one from runs.
@@ -27,18 +31,18 @@ import torch
 from hyperpyyaml import load_hyperpyyaml
 from peft.tuners.lora import LoraLayer
 
+from speechbrain_lora_ser.labels import LabelScaler
 from speechbrain_lora_ser.lora import add_lora
 from speechbrain_lora_ser.regressor import Ratings, calibrated
+from speechbrain_lora_ser.routing import (
+    DEFAULT_MIN_LANGUAGE_PROBABILITY,
+    LanguageRouter,
+    RouterFeatures,
+)
 
 DESCRIPTION = "bank.json"
 LANGUAGES = "languages"
 BASE = "__base__"  # peft's name for "no adapter" in a mixed batch
-
-#: Quantiles of each channel's log energy over time, beside mean and std.
-QUANTILES = (0.1, 0.5, 0.9)
-#: Energies are averaged over this many first-convolution frames (10 ms at
-#: 16 kHz for WavLM / HuBERT, whose first convolution has a stride of 5).
-ENERGY_FRAMES = 32
 
 
 def load_language_model(folder, language, with_encoder=False):
@@ -65,92 +69,6 @@ def load_language_model(folder, language, with_encoder=False):
         overrides["ssl"] = None
     with open(path, encoding="utf-8") as handle:
         return load_hyperpyyaml(handle, overrides)
-
-
-def pooled_statistics(values, mask):
-    """Mean, std and quantiles over the real frames: ``[batch, 5 * dim]``.
-
-    The quantiles describe the spread of each channel's level (quiet and
-    loud parts), which a mean and a standard deviation summarise poorly.
-
-    Example
-    -------
-    >>> values = torch.tensor([[[1.0], [3.0], [100.0]]])
-    >>> pooled_statistics(values, torch.tensor([[True, True, False]]))
-    tensor([[2.0000, 1.0000, 1.2000, 2.0000, 2.8000]])
-    """
-    rows = []
-    quantiles = torch.tensor(QUANTILES, device=values.device, dtype=values.dtype)
-    for row, keep in zip(values, mask, strict=True):
-        real = row[keep] if keep.any() else row[:1]
-        mean = real.mean(0)
-        std = real.std(0, correction=0)
-        rows.append(
-            torch.cat([mean, std, torch.quantile(real, quantiles, dim=0).flatten()])
-        )
-    return torch.stack(rows)
-
-
-def front_features(encoder, wavs, wav_lens):
-    """Router features: statistics of the first convolution's log energies.
-
-    The encoder's first convolution (a learned filterbank shared by every
-    adapter) on its normalised input; channel energies over 10-ms frames, in
-    log, summarised over the real frames by mean, std and quantiles.
-
-    Arguments
-    ---------
-    encoder : speechbrain_lora_ser.model.SSLEncoder
-        The bank's encoder.
-    wavs, wav_lens : torch.Tensor
-        Padded 16 kHz waveforms and relative lengths.
-
-    Returns
-    -------
-    torch.Tensor
-        ``[batch, 5 * channels]``.
-    """
-    inputs, _, samples = encoder.prepare_input(wavs, wav_lens)
-    first = encoder.model.feature_extractor.conv_layers[0]
-    output = first(inputs[:, None, :])
-    power = torch.nn.functional.avg_pool1d(
-        output.float().pow(2), ENERGY_FRAMES, ENERGY_FRAMES
-    )
-    kernel, stride = first.conv.kernel_size[0], first.conv.stride[0]
-    frames = ((samples - kernel) // stride + 1).clamp_min(1)
-    real = (frames // ENERGY_FRAMES).clamp_min(1).to(output.device)
-    mask = torch.arange(power.shape[-1], device=output.device)[None, :] < real[:, None]
-    energies = torch.log(power + 1e-4).transpose(1, 2)
-    return pooled_statistics(energies, mask)
-
-
-class LanguageRouter(torch.nn.Module):
-    """Language probabilities from pooled front-end features (logistic regression).
-
-    Arguments
-    ---------
-    input_size : int
-        Width of the pooled features.
-    languages : int
-        Number of languages.
-
-    Example
-    -------
-    >>> router = LanguageRouter(4, 3)
-    >>> probabilities = router(torch.randn(2, 4))
-    >>> probabilities.shape, round(float(probabilities.sum()), 4)
-    (torch.Size([2, 3]), 2.0)
-    """
-
-    def __init__(self, input_size, languages):
-        super().__init__()
-        self.register_buffer("mean", torch.zeros(input_size))
-        self.register_buffer("std", torch.ones(input_size))
-        self.linear = torch.nn.Linear(input_size, languages)
-
-    def forward(self, features):
-        """Probabilities ``[batch, languages]``."""
-        return self.linear((features - self.mean) / self.std).softmax(-1)
 
 
 @contextlib.contextmanager
@@ -195,14 +113,17 @@ class AdapterBank(torch.nn.Module):
     Arguments
     ---------
     folder : str
-        The bank folder: ``bank.json`` (the languages, the base first) and
+        The bank folder: ``bank.json`` (the languages, the base first, the
+        router's configuration, the output scale) and
         ``languages/<language>.yaml`` (each language's exported model).
     min_language_probability : float
         Utterances whose most likely language is less probable than this go
         to the base model.
     """
 
-    def __init__(self, folder, min_language_probability=0.5):
+    def __init__(
+        self, folder, min_language_probability=DEFAULT_MIN_LANGUAGE_PROBABILITY
+    ):
         super().__init__()
         with open(os.path.join(folder, DESCRIPTION), encoding="utf-8") as handle:
             info = json.load(handle)
@@ -221,15 +142,21 @@ class AdapterBank(torch.nn.Module):
         )
         self.scalers = [model["label_scaler"] for model in models]
         self.calibrations = [model.get("calibration") for model in models]
-        channels = self.encoder.model.config.conv_dim[0]
-        self.router = LanguageRouter(
-            (2 + len(QUANTILES)) * channels, len(self.languages)
-        )
+        if "router" not in info:
+            raise ValueError(
+                f"{folder}: a bank built by an earlier version (its router reads "
+                "other features); build it again with python -m "
+                "speechbrain_lora_ser.bank_builder build"
+            )
+        self.router = LanguageRouter(**info["router"])
+        self.router_features = RouterFeatures(self.encoder, **self.router.features)
+        base = self.scalers[0]
+        self.output_scaler = LabelScaler(*(info.get("scale") or (base.low, base.high)))
 
     @property
     def label_range(self):
-        """The base language's label scale."""
-        return self.scalers[0].low, self.scalers[0].high
+        """The bank's output scale (every language's values are mapped onto it)."""
+        return self.output_scaler.low, self.output_scaler.high
 
     def check_language(self, language):
         """Refuse a language the bank does not hold (None: route)."""
@@ -250,25 +177,24 @@ class AdapterBank(torch.nn.Module):
     def route(self, wavs, wav_lens, language=None):
         """Each utterance's language index, probability and note."""
         self.check_language(language)
+        count = wavs.shape[0]
         if language is not None:
             index = self.languages.index(language)
-            return [index] * wavs.shape[0], [1.0] * wavs.shape[0], [None] * len(wavs)
-        probabilities = self.router(front_features(self.encoder, wavs, wav_lens))
-        best_probability, best = probabilities.max(-1)
-        routes, chosen, notes = [], [], []
-        for row in range(probabilities.shape[0]):
-            if best_probability[row] < self.min_language_probability:
-                routes.append(0)
-                chosen.append(float(probabilities[row, 0]))
-                notes.append(
-                    "language uncertain (probability below "
-                    f"{self.min_language_probability:g}): base model used"
-                )
-            else:
-                routes.append(int(best[row]))
-                chosen.append(float(best_probability[row]))
-                notes.append(None)
-        return routes, chosen, notes
+            return [index] * count, [1.0] * count, [None] * count
+        features = self.router_features(wavs, wav_lens)
+        routes, probabilities = self.router.route(
+            features, self.min_language_probability, fallback=0
+        )
+        uncertain = probabilities.max(-1).values < self.min_language_probability
+        notes = [
+            "language uncertain (probability below "
+            f"{self.min_language_probability:g}): base model used"
+            if doubt
+            else None
+            for doubt in uncertain.tolist()
+        ]
+        chosen = probabilities.gather(1, routes[:, None]).squeeze(1)
+        return routes.tolist(), chosen.tolist(), notes
 
     def encode(self, wavs, wav_lens, routes):
         """Hidden states, each utterance through its language's adapter."""
@@ -288,7 +214,8 @@ class AdapterBank(torch.nn.Module):
         """Route, encode and rate a batch (``Ratings``).
 
         Each utterance's values are its language's: that language's head,
-        label scale and calibration (``calibrate=False``: raw outputs).
+        label scale and calibration, mapped onto the bank's output scale
+        (``calibrate=False``: the raw outputs on the language's own scale).
         """
         routes, probabilities, notes = self.route(wavs, wav_lens, language)
         hidden, frame_lens = self.encode(wavs, wav_lens, routes)
@@ -299,12 +226,15 @@ class AdapterBank(torch.nn.Module):
                 head(hidden[rows], frame_lens[rows]).float()
             )
             values, learned = calibrated(values, self.calibrations[index], calibrate)
+            if calibrate:  # onto the bank's scale
+                values = self.output_scaler.unscale(self.scalers[index].scale(values))
             return torch.cat([values, learned.to(values.dtype)], dim=1)
 
         rated = self._per_language(routes, rate)
         values, learned = rated[:, :3], rated[:, 3:].bool()
-        low = torch.tensor([[self.scalers[i].low] for i in routes])
-        high = torch.tensor([[self.scalers[i].high] for i in routes])
+        scalers = [self.output_scaler if calibrate else self.scalers[i] for i in routes]
+        low = torch.tensor([[scaler.low] for scaler in scalers])
+        high = torch.tensor([[scaler.high] for scaler in scalers])
         return Ratings(
             values=values,
             low=low.to(values.device),

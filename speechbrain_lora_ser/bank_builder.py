@@ -7,10 +7,16 @@ r"""Build an adapter bank from finished runs, and add languages to it.
 The base is a FineTuned run (language 1: its encoder and head); each adapter
 is an FT+LoRA run whose stage 1 is that encoder. Each language's model comes
 from its run's export (``<run>/inference/hyperparams.yaml``: the recipe's
-model file with the run's values, and its head's weights), its adapter from
-the best checkpoint of its LoRA stage. The language router is trained on the
-runs' own training manifests and selected on their development manifests.
-The bank then loads with ``EncoderRegressor.from_hparams(source=BANK)``.
+model file with the run's values and its calibration, and its head's
+weights), its adapter from the best checkpoint of its LoRA stage. The
+language router (``speechbrain_lora_ser.routing``) is trained on the runs'
+own training utterances, each heard clean and through random channels
+(telephone band, gain and clipping, noise, reverberation:
+``routing_training``), and its early stopping, L2 weight and temperature are
+chosen on their development utterances heard the same way. ``add`` trains
+only the new language's detector, so the earlier languages' scores do not
+change, and lists every development utterance whose route changed. The bank
+then loads with ``EncoderRegressor.from_hparams(source=BANK)``.
 
 Authors
  * speechbrain-lora-ser contributors 2026
@@ -28,13 +34,26 @@ from speechbrain.dataio.preprocess import AudioNormalizer
 from speechbrain.utils.checkpoints import Checkpointer
 
 from speechbrain_lora_ser.audio import read_audio
-from speechbrain_lora_ser.bank import (
-    DESCRIPTION,
-    LANGUAGES,
-    AdapterBank,
-    front_features,
-)
+from speechbrain_lora_ser.bank import DESCRIPTION, LANGUAGES, AdapterBank
 from speechbrain_lora_ser.manifests import read_manifests
+from speechbrain_lora_ser.routing import (
+    DEFAULT_FEATURES,
+    DEFAULT_MIN_LANGUAGE_PROBABILITY,
+    LanguageRouter,
+    RouterFeatures,
+    feature_size,
+)
+from speechbrain_lora_ser.routing_training import (
+    HIDDEN,
+    add_language,
+    augmented_features,
+    batch_features,
+    compare_routes,
+    fit_router,
+)
+
+#: Channel-augmented copies of each utterance the router is trained on.
+COPIES = 4
 
 BANK_YAML = """\
 # ############################################################################
@@ -53,8 +72,9 @@ sample_rate: {sample_rate}
 # hop_seconds; a file's value is the duration-weighted mean.
 window_seconds: {window_seconds}
 hop_seconds: {hop_seconds}
+# Every language's values are given on this scale ({scale_note}).
 # An utterance whose most likely language has a lower probability than this
-# goes to the base model ({base}).
+# goes to the base model ({base}), with a warning.
 min_language_probability: {min_language_probability}
 
 regressor: !new:speechbrain_lora_ser.bank.AdapterBank
@@ -127,9 +147,11 @@ def build_bank(
     base_run,
     adapter_runs,
     output,
-    min_language_probability=0.5,
+    min_language_probability=DEFAULT_MIN_LANGUAGE_PROBABILITY,
     max_utterances=2000,
     batch_size=8,
+    scale=None,
+    previous_router=None,
 ):
     """Build a bank folder from a FineTuned run and FT+LoRA runs.
 
@@ -146,12 +168,19 @@ def build_bank(
     max_utterances : int
         Utterances per language and partition used to train the router.
     batch_size : int
-        Utterances per forward pass when computing router features.
+        Utterances per pass when computing router features.
+    scale : tuple of float, optional
+        The bank's output scale (default: the base language's).
+    previous_router : LanguageRouter, optional
+        The router of this bank without its last language: only that
+        language's detector is trained (``bank add``).
 
     Returns
     -------
     dict
-        The router's development accuracy per language.
+        ``accuracy`` (the router's development accuracy per language, clean)
+        and, with ``previous_router``, ``changes`` (development utterances of
+        the earlier languages whose route changed).
 
     Example
     -------
@@ -193,6 +222,13 @@ def build_bank(
     description = {
         "languages": languages,
         "runs": {"base": base["folder"], "adapters": [a["folder"] for a in adapters]},
+        "router": LanguageRouter(
+            feature_size(None, **DEFAULT_FEATURES),
+            len(languages),
+            DEFAULT_FEATURES,
+            HIDDEN,
+        ).config,
+        "scale": None if scale is None else [float(v) for v in scale],
     }
     _write_json(os.path.join(output, DESCRIPTION), description)
     bank = AdapterBank(output, min_language_probability)
@@ -207,32 +243,50 @@ def build_bank(
     bank.encoder.load_state_dict(state)
     for index, run in enumerate(runs):
         bank.heads[str(index)].load_state_dict(_load(run["export"], "head"))
-    accuracy = train_router(bank, runs, max_utterances, batch_size)
+    report = train_router(
+        bank,
+        runs,
+        max_utterances,
+        batch_size,
+        previous_router,
+        min_language_probability,
+    )
+    description["scale"] = list(bank.label_range)
     torch.save(
         {k: v.detach().cpu() for k, v in bank.state_dict().items()},
         os.path.join(output, "bank.ckpt"),
     )
+    low, high = bank.label_range
     with open(os.path.join(output, "hyperparams.yaml"), "w", encoding="utf-8") as f:
         f.write(
             BANK_YAML.format(
                 folder=output,
                 min_language_probability=min_language_probability,
                 base=languages[0],
+                scale_note=f"{low:g} to {high:g}",
                 **base["serving"],
             )
         )
-    description["router_dev_accuracy"] = accuracy
+    description["router_dev_accuracy"] = report["accuracy"]
+    if "changes" in report:
+        description["router_changes"] = report["changes"]
     _write_json(os.path.join(output, DESCRIPTION), description)
-    return accuracy
+    return report
 
 
 def add_to_bank(bank_folder, adapter_run, **options):
-    """Add a language (one more FT+LoRA run) to a bank; only the router retrains.
+    """Add a language (one more FT+LoRA run) to a bank.
+
+    The earlier languages' weights are copied; the router gets one more
+    detector, trained alone, so the earlier languages' scores are unchanged
+    (a route can still change where the new language's score is the highest
+    or lowers the top probability under the threshold: the report lists
+    every development utterance for which it does).
 
     Returns
     -------
     dict
-        The router's development accuracy per language.
+        As ``build_bank``'s, with ``changes``.
 
     Example
     -------
@@ -243,87 +297,94 @@ def add_to_bank(bank_folder, adapter_run, **options):
     FileNotFoundError: ...bank.json...
     """
     with open(os.path.join(bank_folder, DESCRIPTION), encoding="utf-8") as handle:
-        runs = json.load(handle)["runs"]
+        description = json.load(handle)
     with open(os.path.join(bank_folder, "hyperparams.yaml"), encoding="utf-8") as f:
         threshold = float(YAML().load(f)["min_language_probability"])
     options.setdefault("min_language_probability", threshold)
+    options.setdefault("scale", description.get("scale"))
+    router = LanguageRouter(**description["router"])
+    state = torch.load(os.path.join(bank_folder, "bank.ckpt"), weights_only=True)
+    router.load_state_dict(
+        {k[len("router.") :]: v for k, v in state.items() if k.startswith("router.")}
+    )
+    runs = description["runs"]
     return build_bank(
-        runs["base"], [*runs["adapters"], adapter_run], bank_folder, **options
+        runs["base"],
+        [*runs["adapters"], adapter_run],
+        bank_folder,
+        previous_router=router,
+        **options,
     )
 
 
-def train_router(bank, runs, max_utterances=2000, batch_size=8, steps=300):
-    """Train the bank's router on the runs' own training and dev partitions.
+def train_router(
+    bank,
+    runs,
+    max_utterances=2000,
+    batch_size=8,
+    previous_router=None,
+    min_language_probability=DEFAULT_MIN_LANGUAGE_PROBABILITY,
+):
+    """Train the bank's router on the runs' own training and development sets.
 
-    A logistic regression on standardised features; the L2 weight with the
-    lowest development cross-entropy wins (not the highest accuracy, which
-    ties easily on small sets and then favours an over-confident router).
+    Each utterance is heard clean and through ``COPIES`` random channels.
+    Without ``previous_router`` every language's detector is trained; with
+    it, only the last language's (``routing_training.add_language``).
 
     Returns
     -------
     dict
-        Development accuracy per language.
+        ``accuracy``: the development accuracy per language (clean), and
+        with ``previous_router`` ``changes``: each earlier language's
+        development utterance whose route changed.
     """
     bank.eval()
-    features, labels = _router_data(bank, runs, "train", max_utterances, batch_size)
-    valid = _router_data(bank, runs, "valid", max_utterances, batch_size)
-    router = bank.router
-    router.mean.copy_(features.mean(0))
-    router.std.copy_(features.std(0).clamp_min(1e-6))
-    counts = torch.bincount(labels, minlength=len(runs)).float()
-    class_weights = counts.sum() / counts.clamp_min(1) / len(counts)
-    inputs = (features - router.mean) / router.std
-    best = None
-    with torch.enable_grad():
-        for decay in (0.0, 1e-4, 1e-3, 1e-2, 1e-1):
-            torch.manual_seed(0)
-            router.linear.reset_parameters()
-            optimizer = torch.optim.Adam(router.linear.parameters(), lr=0.05)
-            for _ in range(steps):
-                optimizer.zero_grad()
-                loss = torch.nn.functional.cross_entropy(
-                    router.linear(inputs), labels, weight=class_weights
-                )
-                loss = loss + decay * router.linear.weight.pow(2).sum()
-                loss.backward()
-                optimizer.step()
-            with torch.no_grad():
-                probabilities = router(valid[0])
-                entropy = torch.nn.functional.nll_loss(
-                    probabilities.clamp_min(1e-12).log(), valid[1]
-                ).item()
-            if best is None or entropy < best[0]:
-                best = (entropy, {k: v.clone() for k, v in router.state_dict().items()})
-    router.load_state_dict(best[1])
+    features = RouterFeatures(bank.encoder, **DEFAULT_FEATURES)
+    train_wavs, _ = _router_waveforms(runs, "train", max_utterances)
+    valid_wavs, valid_names = _router_waveforms(runs, "valid", max_utterances)
+    train = augmented_features(
+        features, train_wavs, COPIES, seed=0, batch_size=batch_size
+    )
+    valid = augmented_features(
+        features, valid_wavs, COPIES, seed=1, batch_size=batch_size
+    )
+    report = {}
+    if previous_router is None:
+        router, _ = fit_router(*train, *valid, features=features.config)
+    else:
+        router, _ = add_language(previous_router, *train, *valid)
+        earlier = [w for wavs in valid_wavs[:-1] for w in wavs]
+        names = [n for group in valid_names[:-1] for n in group]
+        report["changes"] = compare_routes(
+            previous_router,
+            router,
+            batch_features(features, earlier, batch_size),
+            names,
+            bank.languages,
+            min_language_probability,
+        )
+    bank.router.load_state_dict(router.state_dict())
+    clean = [batch_features(features, wavs, batch_size) for wavs in valid_wavs]
     with torch.no_grad():
-        predicted = router(valid[0]).argmax(-1)
-    return {
-        language: float((predicted[valid[1] == i] == i).float().mean())
-        for i, language in enumerate(bank.languages)
-    }
+        report["accuracy"] = {
+            language: float((bank.router(values).argmax(-1) == index).float().mean())
+            for index, (language, values) in enumerate(
+                zip(bank.languages, clean, strict=True)
+            )
+        }
+    return report
 
 
-def _router_data(bank, runs, split, max_utterances, batch_size):
-    """Router features and language labels of the runs' ``split`` manifests."""
+def _router_waveforms(runs, split, max_utterances):
+    """Each run's ``split`` utterances (16 kHz waveforms) and their names."""
     normalizer = AudioNormalizer(sample_rate=16000)
-    features, labels = [], []
-    for index, run in enumerate(runs):
+    waveforms, names = [], []
+    for run in runs:
         with open(read_manifests(run["manifests"])[split], encoding="utf-8") as f:
-            entries = list(json.load(f).values())[:max_utterances]
-        for start in range(0, len(entries), batch_size):
-            wavs = [
-                read_audio(entry["wav"], normalizer)
-                for entry in entries[start : start + batch_size]
-            ]
-            longest = max(w.shape[0] for w in wavs)
-            batch = torch.zeros(len(wavs), longest)
-            for row, wav in enumerate(wavs):
-                batch[row, : wav.shape[0]] = wav
-            lens = torch.tensor([w.shape[0] / longest for w in wavs])
-            with torch.no_grad():
-                features.append(front_features(bank.encoder, batch, lens))
-            labels += [index] * len(wavs)
-    return torch.cat(features), torch.tensor(labels)
+            entries = list(json.load(f).items())[:max_utterances]
+        waveforms.append([read_audio(entry["wav"], normalizer) for _, entry in entries])
+        names.append([utt_id for utt_id, _ in entries])
+    return waveforms, names
 
 
 def _load(folder, name):
@@ -366,11 +427,25 @@ def main(argv=None):
         "--adapter", action="append", default=[], help="a finished FT+LoRA run"
     )
     build.add_argument("--output", required=True, help="the bank folder")
+    build.add_argument(
+        "--scale",
+        type=float,
+        nargs=2,
+        default=None,
+        metavar=("LOW", "HIGH"),
+        help="the bank's output scale (default: the base language's)",
+    )
     add = commands.add_parser("add", help="add a language to a bank")
     add.add_argument("--bank", required=True)
     add.add_argument("--adapter", required=True, help="a finished FT+LoRA run")
     for command in (build, add):
-        command.add_argument("--min_language_probability", type=float, default=None)
+        command.add_argument(
+            "--min_language_probability",
+            type=float,
+            default=None,
+            help="routes less probable go to the base model (default: "
+            f"{DEFAULT_MIN_LANGUAGE_PROBABILITY:g}, or the bank's)",
+        )
         command.add_argument("--max_utterances", type=int, default=2000)
     args = parser.parse_args(argv)
     options = {"max_utterances": args.max_utterances}
@@ -378,17 +453,32 @@ def main(argv=None):
         options["min_language_probability"] = args.min_language_probability
     try:
         if args.command == "build":
-            accuracy = build_bank(args.base, args.adapter, args.output, **options)
+            if args.scale is not None:
+                options["scale"] = args.scale
+            report = build_bank(args.base, args.adapter, args.output, **options)
             folder = args.output
         else:
-            accuracy = add_to_bank(args.bank, args.adapter, **options)
+            report = add_to_bank(args.bank, args.adapter, **options)
             folder = args.bank
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(f"bank written to {folder}")
-    for language, value in accuracy.items():
+    for language, value in report["accuracy"].items():
         print(f"  router accuracy on {language} development set: {value:.1%}")
+    if "changes" in report:
+        changes = report["changes"]
+        print(
+            f"  earlier languages' development utterances whose route changed: "
+            f"{len(changes)} (listed in {DESCRIPTION})"
+        )
+        for change in changes[:10]:
+            print(
+                f"    {change['utterance']}: {change['before']} -> "
+                f"{change['after']} (top probability "
+                f"{change['probability_before']:.2f} -> "
+                f"{change['probability_after']:.2f})"
+            )
     return 0
 
 

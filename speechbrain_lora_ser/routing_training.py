@@ -15,10 +15,10 @@ reports).
 
 Typical use when building a bank::
 
-    tap = FeatureTap(encoder, **DEFAULT_FEATURES)
-    train = augmented_features(tap, train_wavs, copies=4, seed=0)
-    valid = augmented_features(tap, valid_wavs, copies=4, seed=1)
-    router, info = fit_router(*train, *valid, features=tap.config)
+    features = RouterFeatures(encoder, **DEFAULT_FEATURES)
+    train = augmented_features(features, train_wavs, copies=4, seed=0)
+    valid = augmented_features(features, valid_wavs, copies=4, seed=1)
+    router, info = fit_router(*train, *valid, features=features.config)
 
 Authors
  * speechbrain-lora-ser contributors 2026
@@ -191,12 +191,13 @@ def random_channel(wav, generator, sample_rate=SAMPLE_RATE):
 # Features of lists of waveforms
 # ---------------------------------------------------------------------------
 def batch_features(taps, wavs, batch_size=8):
-    """Each tap's features of a list of waveforms (batched by length).
+    """Each extractor's features of a list of waveforms (batched by length).
 
     Arguments
     ---------
-    taps : FeatureTap or list of FeatureTap
-        Taps of one encoder (computed in one pass per batch).
+    taps : RouterFeatures, FeatureTap, or a list of them
+        Feature extractors of one encoder (``routing_taps.FeatureTap``s are
+        computed in one pass of the encoder per batch).
     wavs : list of torch.Tensor
         ``[samples]`` 16 kHz waveforms.
     batch_size : int
@@ -212,13 +213,13 @@ def batch_features(taps, wavs, batch_size=8):
     >>> import tempfile
     >>> from speechbrain_lora_ser.architectures import save_tiny_encoder
     >>> from speechbrain_lora_ser.model import SSLEncoder
-    >>> from speechbrain_lora_ser.routing import FeatureTap
+    >>> from speechbrain_lora_ser.routing import RouterFeatures
     >>> encoder = SSLEncoder(save_tiny_encoder(tempfile.mkdtemp())).eval()
-    >>> batch_features(FeatureTap(encoder, "cnn"), [torch.randn(n)
+    >>> batch_features(RouterFeatures(encoder), [torch.randn(n)
     ...     for n in (4000, 9000, 6000)], batch_size=2).shape
-    torch.Size([3, 64])
+    torch.Size([3, 114])
     """
-    from speechbrain_lora_ser.routing import extract_features
+    from speechbrain_lora_ser.routing_taps import FeatureTap, extract_features
 
     single = not isinstance(taps, list | tuple)
     taps = [taps] if single else list(taps)
@@ -231,7 +232,10 @@ def batch_features(taps, wavs, batch_size=8):
         for position, i in enumerate(rows):
             batch[position, : wavs[i].shape[-1]] = wavs[i]
         lens = torch.tensor([wavs[i].shape[-1] / longest for i in rows])
-        outputs = extract_features(taps[0].encoder, batch, lens, taps)
+        if all(isinstance(tap, FeatureTap) for tap in taps):
+            outputs = extract_features(taps[0].encoder, batch, lens, taps)
+        else:
+            outputs = [tap(batch, lens) for tap in taps]
         for result, output in zip(results, outputs, strict=True):
             for position, i in enumerate(rows):
                 result[i] = output[position]
@@ -244,8 +248,8 @@ def augmented_features(taps, wavs_per_language, copies=4, seed=0, batch_size=8):
 
     Arguments
     ---------
-    taps : FeatureTap or list of FeatureTap
-        Taps of one encoder.
+    taps : RouterFeatures, FeatureTap, or a list of them
+        Feature extractors of one encoder.
     wavs_per_language : list of list of torch.Tensor
         For each language (its index is its label), its waveforms.
     copies : int
@@ -393,7 +397,7 @@ def fit_router(
     valid_features, valid_labels : torch.Tensor
         Development features and labels (seen through the same channels).
     features : dict, optional
-        What the features are (``FeatureTap.config``).
+        What the features are (``RouterFeatures.config``).
     languages : int, optional
         Number of languages (default: the largest label + 1).
     hidden : int

@@ -18,10 +18,10 @@ from speechbrain_lora_ser.model import SSLEncoder
 from speechbrain_lora_ser.routing import (
     DEFAULT_FEATURES,
     DEFAULT_MIN_LANGUAGE_PROBABILITY,
-    FeatureTap,
     LanguageRouter,
-    base_weights,
+    RouterFeatures,
 )
+from speechbrain_lora_ser.routing_taps import FeatureTap, base_weights
 from speechbrain_lora_ser.routing_training import (
     add_language,
     add_noise,
@@ -107,7 +107,7 @@ def corpora(tmp_path_factory):
 def features(corpora):
     """The default features: augmented train/dev, and each held-out condition."""
     data, encoder = corpora
-    tap = FeatureTap(encoder, **DEFAULT_FEATURES)
+    tap = RouterFeatures(encoder, **DEFAULT_FEATURES)
     train = augmented_features(
         tap, [data[lang]["train"] for lang in LANGUAGES], COPIES, 1
     )
@@ -341,3 +341,18 @@ def test_the_benchmark_runs_and_prints_its_tables(tmp_path):
         "cnn",
         "layer1",
     }
+
+
+def test_the_banks_direct_features_equal_the_measured_tap(tiny_wavlm):
+    """What a bank serves with is what the benchmark measured (one pass)."""
+    encoder = SSLEncoder(tiny_wavlm).eval()
+    wavs = torch.randn(3, 20000)
+    lens = torch.tensor([1.0, 0.6, 0.35])
+    for source in ("cepstra", "log_mel"):
+        direct = RouterFeatures(encoder, source)(wavs, lens)
+        tap = FeatureTap(encoder, source)
+        tapped = tap(wavs, lens)
+        tap.remove()
+        assert torch.allclose(direct, tapped, atol=1e-5), source
+    with pytest.raises(ValueError, match="waveform features"):
+        RouterFeatures(encoder, "cnn")
