@@ -172,7 +172,7 @@ def run_info(encoder, configuration, corpus, seed, lr=1e-5):
         "seed": seed,
         "train_subset": None,
         "stages": [{"name": "stage1"}],
-        "stage_fingerprints": {"stage1": {"lr": lr, "seed": seed}},
+        "stage_fingerprints": {"stage1": {"settings": {"lr": lr, "seed": seed}}},
     }
 
 
@@ -278,7 +278,7 @@ def test_runs_that_differ_in_more_than_the_seed_are_refused(tmp_path):
     with pytest.raises(
         RunMismatch,
         match=r"differ in more than the seed: "
-        r"stage_fingerprints\.stage1\.lr",
+        r"stage_fingerprints\.stage1\.settings\.lr",
     ):
         write_tables(str(tmp_path / "runs"), str(tmp_path / "out"), "seeds")
 

@@ -250,7 +250,13 @@ def _without_seed(info):
     """Return what must agree between runs averaged together (all but the seed)."""
     stages = {}
     for name, fingerprint in info.get("stage_fingerprints", {}).items():
+        # the seed is a setting of the stage record (speechbrain_lora_ser.stages)
         stages[name] = {k: v for k, v in fingerprint.items() if k != "seed"}
+        settings = fingerprint.get("settings")
+        if isinstance(settings, dict):
+            stages[name]["settings"] = {
+                k: v for k, v in settings.items() if k != "seed"
+            }
     return {"stages": info.get("stages"), "stage_fingerprints": stages}
 
 
