@@ -143,16 +143,25 @@ def test_each_language_is_routed_and_rated_as_its_dedicated_model(
     runs, banks, tmp_path
 ):
     _, data = runs
-    _, bank, *_ = banks
+    _, bank, load, _, three = banks
+    # the router's own choice (no guard): its accuracy
+    unguarded = load(three, min_language_probability=0.0)
     folders, _ = runs
     for corpus in (M, B, D):
         files = labeled_test_files(data, corpus)
-        rows = bank.predict_files([f for f, _ in files], clip=False, calibrate=False)
+        paths = [f for f, _ in files]
+        chosen = unguarded.predict_files(paths, clip=False, calibrate=False)
+        right = [r["language"] == corpus for r in chosen]
+        assert sum(right) / len(right) >= 0.95, [r["language"] for r in chosen]
+        # with the default guard (0.98), a route it doubts goes to the base
+        # model with a warning; a small bank's router (96 training
+        # utterances a language) doubts more than the benchmark's
+        rows = bank.predict_files(paths, clip=False, calibrate=False)
         routed = [r["language"] == corpus for r in rows]
-        assert sum(routed) / len(routed) >= 0.95, (
-            corpus,
-            [r["language"] for r in rows],
-        )
+        assert sum(routed) / len(routed) >= 0.9, [r["language"] for r in rows]
+        for row, own in zip(rows, chosen, strict=True):
+            if row["language"] != own["language"]:
+                assert row["language"] == M and "language uncertain" in row["warning"]
         model = dedicated(runs, corpus, tmp_path)
         for (path, _), row in zip(files, rows, strict=True):
             if row["language"] != corpus:
