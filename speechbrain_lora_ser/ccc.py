@@ -208,7 +208,7 @@ class CCCStats:
         for name, value in self.summary.items():
             filestream.write(f"{name}: {value:.4f}\n")
 
-    def write_predictions(self, path, to_original_scale=None):
+    def write_predictions(self, path, to_original_scale=None, label_range=None):
         """Write a CSV with ``ID`` and predicted and true values.
 
         Arguments
@@ -218,6 +218,9 @@ class CCCStats:
         to_original_scale : callable, optional
             Maps a ``[N, K]`` tensor from the model's range to the corpus's
             original scale.
+        label_range : tuple of float, optional
+            The scale the values are on, written in ``label_low`` and
+            ``label_high`` columns.
         """
         predictions, targets = self.tensors()
         if to_original_scale is not None:
@@ -226,6 +229,8 @@ class CCCStats:
         header = ["ID"]
         for name in self.attributes:
             header += [name, f"true_{name}"]
+        if label_range is not None:
+            header += ["label_low", "label_high"]
         with open(path, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             writer.writerow(header)
@@ -237,4 +242,6 @@ class CCCStats:
                         f"{predictions[index, column].item():.6f}",
                         "" if math.isnan(true) else f"{true:.6f}",
                     ]
+                if label_range is not None:
+                    row += [f"{float(label_range[0]):g}", f"{float(label_range[1]):g}"]
                 writer.writerow(row)

@@ -105,8 +105,11 @@ def test_corpora(
                     )
             path = os.path.join(predictions_folder, f"{corpus}_{partition}.csv")
             if if_main_process():
+                scaler = label_scalers[corpus]
                 stats.write_predictions(
-                    path, to_original_scale=label_scalers[corpus].unscale
+                    path,
+                    to_original_scale=scaler.unscale,
+                    label_range=(scaler.low, scaler.high),
                 )
             labeled = sum(
                 1 for entry in dataset.data.values() if entry["arousal"] is not None

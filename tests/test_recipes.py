@@ -479,6 +479,12 @@ def test_a_new_language_is_a_copied_recipe_folder(
     assert len(rows) == 6
     truth = [float(r["true_arousal"]) for r in rows]
     assert all(low <= value <= high for value in truth)
+    # the scale is stated wherever values are: predictions, run, export
+    assert {(float(r["label_low"]), float(r["label_high"])) for r in rows} == {
+        (low, high)
+    }
+    info = json.loads((output / "run_info.json").read_text())
+    assert info["label_ranges"]["DE-Podcast"] == [low, high]
     assert max(truth) - min(truth) > 0.25 * (high - low)  # on the corpus's scale
     inference = (output / "inference" / "hyperparams.yaml").read_text()
     assert f"label_low: {low}\n" in inference and f"label_high: {high}\n" in inference

@@ -353,6 +353,16 @@ if __name__ == "__main__":
                 "ssl_hub": hparams["ssl_hub"],
                 "seed": hparams["seed"],
                 "train_subset": hparams["train_subset"],
+                "label_ranges": {
+                    hparams["corpus"]: [
+                        hparams["label_low"],
+                        hparams["label_high"],
+                    ],
+                    hparams["cross_corpus"]: [
+                        hparams["cross_label_low"],
+                        hparams["cross_label_high"],
+                    ],
+                },
                 "stages": [
                     {"name": s.name, "train": s.train, "corpus": s.corpus}
                     for s in hparams["stages"]
