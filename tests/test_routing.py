@@ -124,7 +124,6 @@ def features(corpora):
             channel(w, torch.Generator().manual_seed(i)) for i, w in enumerate(wavs)
         ]
         test[name] = batch_features(tap, channeled)
-    tap.remove()
     return train, valid, test, labels, tap.config
 
 
