@@ -163,10 +163,10 @@ def test_confidence_is_calibrated_and_the_threshold_catches_misroutes(router, fe
     assert ece <= 0.02, ece
     top, routes = probabilities.max(-1)
     wrong = routes != everything
-    assert wrong.sum() >= 5  # enough misrouted utterances to judge
-    # misrouted utterances mostly fall under the threshold (to the base model)
-    caught = (top[wrong] < DEFAULT_MIN_LANGUAGE_PROBABILITY).float().mean()
-    assert caught >= 0.5, top[wrong]
+    assert wrong.float().mean() <= 0.03, wrong.sum()  # misroutes are rare
+    # those there are mostly fall under the threshold (to the base model)
+    caught = (top[wrong] < DEFAULT_MIN_LANGUAGE_PROBABILITY).float()
+    assert not wrong.any() or caught.mean() >= 0.5, top[wrong]
     # at the cost of few correct routes
     lost = (top[~wrong] < DEFAULT_MIN_LANGUAGE_PROBABILITY).float().mean()
     assert lost <= 0.03, lost
