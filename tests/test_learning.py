@@ -57,8 +57,12 @@ def test_stage1_learns_and_lora_adapts_to_the_second_language(tmp_path):
     for name, values in calibration.items():
         served = [row[name] for row in rows]
         if values["learned"]:
+            # the development labels' mean and spread (uniform on 1-7): most
+            # values inside the scale, the extremes of a normal-ish spread out
             inside = [1.0 <= value <= 7.0 for value in served]
-            assert sum(inside) >= 0.9 * len(inside)  # the labels' spread
+            assert sum(inside) >= 0.8 * len(inside), served
+            mean = sum(served) / len(served)
+            assert 2.5 <= mean <= 5.5, served
         else:
             assert served == [None] * len(rows)
             assert all(name in row["not_learned"] for row in rows)

@@ -75,9 +75,16 @@ def test_killed_runs_resume_to_the_same_results(recipe_data, tmp_path):
     assert not (output / "results.json").exists()
     run_train(SCRIPT, HPARAMS, args)
     got = json.loads((output / "results.json").read_text())
-    for corpus, values in expected.items():
-        for name, value in values.items():
-            assert abs(got[corpus][name] - value) <= 1e-6, (corpus, name)
+    calibration = expected.pop("calibration")["attributes"]
+    calibrated = expected.pop("calibrated")
+    for results, reference in ((got, expected), (got["calibrated"], calibrated)):
+        for corpus, values in reference.items():
+            for name, value in values.items():
+                assert abs(results[corpus][name] - value) <= 1e-6, (corpus, name)
+    for name, values in calibration.items():  # the served values' calibration too
+        for key in ("scale", "shift", "dev_correlation"):
+            got_value = got["calibration"]["attributes"][name][key]
+            assert abs(got_value - values[key]) <= 1e-5, (name, key)
     assert "stage: stage2, epoch: 2" in _log(output)
 
 
