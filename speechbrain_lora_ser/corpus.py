@@ -95,7 +95,13 @@ class CorpusLayout:
         set): prepared for prediction only.
     audio_folder : str
         Folder the audio paths of the table are relative to, itself relative
-        to the corpus folder (``""``: the corpus folder).
+        to the corpus folder (``""``: the corpus folder). With
+        ``{partition}`` in it, each partition's paths are relative to its own
+        folder (``data/{partition}``: a dataset-hub ``audiofolder`` export,
+        whose ``data/train/metadata.csv`` names ``spk1/a001.ogg`` in
+        ``data/train/``); the IDs then start with the partition
+        (``train/spk1/a001``), so a name used in two partitions stays two
+        utterances.
     label_files : tuple
         Candidate label tables, relative to the corpus folder (first found
         wins: several spellings of one file). With ``{partition}`` in the
@@ -208,6 +214,48 @@ class CorpusLayout:
     def table_per_partition(self):
         """Whether each partition has its own table (``{partition}`` in it)."""
         return PARTITION_PLACEHOLDER in self.label_files[0]
+
+    def audio_root(self, data_folder, partition):
+        """Return the folder a partition's audio paths are relative to.
+
+        Example
+        -------
+        >>> layout = CorpusLayout({"train": "train", "valid": "validation",
+        ...     "test": "test"}, audio_folder="data/{partition}",
+        ...     label_files="data/{partition}/metadata.csv", id_column="file_name")
+        >>> layout.audio_root("/corpus", "validation")
+        '/corpus/data/validation'
+        """
+        folder = self.audio_folder.replace(PARTITION_PLACEHOLDER, partition)
+        return os.path.normpath(os.path.join(data_folder, folder))
+
+    def utterance_id(self, data_folder, partition, path):
+        """Return the ID of an audio file: its path relative to the audio folder.
+
+        Without extension, ``/`` between folders; prefixed with the partition
+        when each partition has its own audio folder.
+
+        Example
+        -------
+        >>> layout = CorpusLayout({"train": "train", "valid": "dev",
+        ...     "test": "test"}, audio_folder="clips")
+        >>> layout.utterance_id("/c", "train", "/c/clips/spk03/utt_0001.flac")
+        'spk03/utt_0001'
+        >>> layout.utterance_id("/c", "train", "/elsewhere/a.wav")
+        '/elsewhere/a'
+        >>> per_folder = CorpusLayout({"train": "train", "valid": "dev",
+        ...     "test": "test"}, audio_folder="data/{partition}")
+        >>> per_folder.utterance_id("/c", "test", "/c/data/test/spk1/a001.ogg")
+        'test/spk1/a001'
+        """
+        audio_root = self.audio_root(data_folder, partition)
+        relative = os.path.relpath(path, audio_root)
+        if relative == os.pardir or relative.startswith(os.pardir + os.sep):
+            return os.path.splitext(path)[0].replace(os.sep, "/")
+        relative = os.path.splitext(relative)[0].replace(os.sep, "/")
+        if PARTITION_PLACEHOLDER in self.audio_folder:
+            return f"{partition}/{relative}"
+        return relative
 
     def all_partitions(self):
         """Every partition name this layout knows."""
@@ -558,11 +606,10 @@ def _audio_path(audio_root, cell):
     return os.path.normpath(os.path.join(audio_root, cell))
 
 
-def _utterance_id(audio_root, path):
-    relative = os.path.relpath(path, audio_root)
-    if relative == os.pardir or relative.startswith(os.pardir + os.sep):
-        relative = path
-    return os.path.splitext(relative)[0].replace(os.sep, "/")
+def _row_partition(layout, table_partition, row):
+    if table_partition is not None:
+        return table_partition
+    return str(row.get(layout.partition_column) or "").strip()
 
 
 def _read_rows(data_folder, layout):
@@ -580,15 +627,15 @@ def _read_rows(data_folder, layout):
 
 def _rows_to_utterances(data_folder, layout, rows):
     """Manifest entries of the table rows, and the rows that cannot be one."""
-    audio_root = os.path.normpath(os.path.join(data_folder, layout.audio_folder))
     known = set(layout.all_partitions())
     utterances = {split: {} for split in SPLITS}
     locations, problems, lines = {}, [], {}
     for where, table_partition, row in rows:
+        partition = _row_partition(layout, table_partition, row)
         file_name = str(row.get(layout.id_column) or "").strip()
         if file_name:
-            path = _audio_path(audio_root, file_name)
-            utt_id = _utterance_id(audio_root, path)
+            path = _audio_path(layout.audio_root(data_folder, partition), file_name)
+            utt_id = layout.utterance_id(data_folder, partition, path)
         else:
             path, utt_id = None, None
         if layout.utterance_id_column:
@@ -605,9 +652,6 @@ def _rows_to_utterances(data_folder, layout, rows):
                 (here, f"empty utterance ID ({layout.utterance_id_column})")
             )
             continue
-        partition = table_partition
-        if partition is None:
-            partition = str(row.get(layout.partition_column) or "").strip()
         if partition not in known:
             problems.append(
                 (
@@ -870,10 +914,12 @@ def _files_identity(data_folder, layout, tables, rows):
     run again.
     """
     digest = hashlib.sha1()
-    audio_root = os.path.join(data_folder, layout.audio_folder)
     paths = sorted(
-        _audio_path(audio_root, str(row[layout.id_column]).strip())
-        for _, _, row in rows
+        _audio_path(
+            layout.audio_root(data_folder, _row_partition(layout, partition, row)),
+            str(row[layout.id_column]).strip(),
+        )
+        for _, partition, row in rows
         if row.get(layout.id_column)
     )
     for path in sorted(tables) + paths:

@@ -94,17 +94,6 @@ def test_int8_is_refused_on_a_gpu(trained_ft_lora, tmp_path):
     assert not int8(model)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
-def test_int8_is_refused_on_cuda(trained_ft_lora, tmp_path):
-    model = EncoderRegressor.from_hparams(
-        source=str(trained_ft_lora / "inference"),
-        savedir=str(tmp_path / "saved"),
-        run_opts={"device": "cuda:0"},
-    )
-    with pytest.raises(ValueError, match="int8 runs on the CPU only"):
-        quantize_int8(model)
-
-
 def test_int8_twice_is_refused(trained_ft_lora, tmp_path, cache):
     model = load(trained_ft_lora / "inference", tmp_path / "saved")
     quantize_int8(model, cache_dir=cache)

@@ -129,6 +129,63 @@ def test_tsv_table_per_partition_flac_22khz_in_speaker_folders(tmp_path):
     assert item["sig"].shape[0] == pytest.approx(duration * 16000, abs=2)
 
 
+def test_hub_audiofolder_export_paths_relative_to_each_partition(tmp_path):
+    """A dataset-hub ``audiofolder`` export: data/<split>/metadata.csv names
+    its files relative to data/<split>/; OGG Vorbis, 48 kHz stereo, labels on
+    0-10, and the same relative name in two partitions."""
+    layout = CorpusLayout(
+        partitions={"train": "train", "valid": "validation", "test": "test"},
+        audio_folder="data/{partition}",
+        label_files="data/{partition}/metadata.csv",
+        id_column="file_name",
+        attribute_columns={
+            "arousal": "emo_arousal",
+            "valence": "emo_valence",
+            "dominance": "emo_dominance",
+        },
+    )
+    folder = tmp_path / "hub"
+    generator = np.random.default_rng(0)
+    rows = {}
+    for partition, count in (("train", 4), ("validation", 2), ("test", 2)):
+        rows[partition] = []
+        for i in range(count):
+            name = f"spk{i % 2}/a{i:03d}.ogg"
+            path = folder / "data" / partition / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            time = np.arange(int(48000 * 1.5)) / 48000
+            tone = 0.3 * np.sin(2 * np.pi * (120 + 40 * i) * time)
+            soundfile.write(path, np.stack([tone, tone], axis=1), 48000, "VORBIS")
+            labels = generator.uniform(0, 10, 3).round(2)
+            rows[partition].append([name, *labels, f"spk{i % 2}"])
+        with open(folder / "data" / partition / "metadata.csv", "w") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(
+                ["file_name", "emo_arousal", "emo_valence", "emo_dominance", "id"]
+            )
+            writer.writerows(rows[partition])
+    paths = prepare_corpus(
+        str(folder), str(tmp_path / "m"), layout, label_range=(0, 10)
+    )
+    manifests = {split: load(path) for split, path in paths.items()}
+    # spk0/a000.ogg is in all three partitions: three utterances
+    assert sorted(manifests["test"]) == ["test/spk0/a000", "test/spk1/a001"]
+    assert "train/spk0/a000" in manifests["train"]
+    assert "validation/spk0/a000" in manifests["valid"]
+    for split, partition in (("train", "train"), ("valid", "validation")):
+        for name, arousal, valence, dominance, _ in rows[partition]:
+            entry = manifests[split][f"{partition}/{name[: -len('.ogg')]}"]
+            assert entry["wav"] == str(folder / "data" / partition / name)
+            assert (entry["arousal"], entry["valence"], entry["dominance"]) == (
+                pytest.approx(arousal),
+                pytest.approx(valence),
+                pytest.approx(dominance),
+            )
+    # the recipe's datasets read it as 16 kHz mono
+    item = make_datasets(paths, LabelScaler(0.0, 10.0))["test"][0]
+    assert item["sig"].shape == (pytest.approx(1.5 * 16000, abs=2),)
+
+
 def test_json_lines_with_absolute_paths(tmp_path):
     layout = CorpusLayout(
         partitions={"train": "train", "valid": "validation", "test": "test"},
