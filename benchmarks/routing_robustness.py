@@ -18,7 +18,14 @@ the held-out utterances, clean and through other channels:
 * ``loud_clipped_noisy``: +6 dB with clipping, white noise at 20 dB SNR;
 * ``quiet``: -20 dB;
 * ``reverb``: a synthetic room (RT60 0.5 s; reverberation is in training);
-* ``muffled``: 1.5-kHz low-pass (no training channel is like it).
+* ``muffled``: 1.5-kHz low-pass (no training channel is like it);
+
+and channels no training augmentation resembles:
+
+* ``mp3``: MP3 at about 19 kbit/s (libsndfile, ``compression_level=0.99``);
+* ``slower`` / ``faster``: speed perturbation by 0.9 / 1.1 (tempo and pitch
+  shift together, as a resampled recording does);
+* ``music``: music-like tone chords underneath, at 10 dB SNR.
 
 It prints accuracy per language and condition, the probabilities of the
 misrouted utterances, calibration (expected calibration error; the
@@ -41,6 +48,7 @@ Authors
 
 import argparse
 import csv
+import io
 import json
 import os
 import platform
@@ -100,7 +108,44 @@ CONDITIONS = {
     "quiet": lambda wav, g: AF.gain(wav, -20.0),
     "reverb": lambda wav, g: reverberate(wav, 0.5, g),
     "muffled": lambda wav, g: AF.lowpass_biquad(wav, 16000, 1500.0),
+    "mp3": lambda wav, g: mp3(wav),
+    "slower": lambda wav, g: speed(wav, 0.9),
+    "faster": lambda wav, g: speed(wav, 1.1),
+    "music": lambda wav, g: with_music(wav, 10.0, g),
 }
+
+
+def mp3(wav):
+    """Encode to MP3 at about 19 kbit/s (16 kHz mono) and decode again."""
+    buffer = io.BytesIO()
+    soundfile.write(
+        buffer,
+        wav.numpy(),
+        16000,
+        format="MP3",
+        subtype="MPEG_LAYER_III",
+        compression_level=0.99,  # 1.0 is refused by libsndfile 1.2
+    )
+    buffer.seek(0)
+    decoded, _ = soundfile.read(buffer, dtype="float32")
+    return torch.from_numpy(decoded[: len(wav)])
+
+
+def speed(wav, factor):
+    """Play back ``factor`` times faster (tempo and pitch), as resampling does."""
+    return AF.resample(wav, int(16000 * factor), 16000)
+
+
+def with_music(wav, snr_db, generator):
+    """Add chords of three random tones, changing every 0.4 s, at ``snr_db``."""
+    time_axis = torch.arange(len(wav)) / 16000
+    steps = (time_axis / 0.4).long()
+    pitches = 110 * 2 ** (
+        torch.randint(0, 36, (3, int(steps[-1]) + 1), generator=generator) / 12
+    )
+    chords = sum(torch.sin(2 * torch.pi * p[steps] * time_axis) for p in pitches)
+    scale = wav.pow(2).mean().sqrt() / chords.pow(2).mean().sqrt()
+    return wav + chords * scale * 10 ** (-snr_db / 20)
 
 
 def read_corpus(folder, layout):
@@ -327,6 +372,12 @@ def main():
     parser.add_argument("--sections", nargs="+", default=["robustness", "cost"])
     parser.add_argument("--layers", type=int, nargs="+", default=[1, 2])
     parser.add_argument(
+        "--features",
+        nargs="+",
+        default=None,
+        help="candidate features to compare (default: all, e.g. cepstra cnn layer1)",
+    )
+    parser.add_argument(
         "--sizes", type=int, nargs=3, default=[200, 50, 100], help="train dev test"
     )
     parser.add_argument("--copies", type=int, default=6)
@@ -350,6 +401,8 @@ def main():
         for name in args.encoders:
             encoder = make_encoder(name, folder)
             taps = candidate_taps(encoder, args.layers)
+            for unused in set(taps) - set(args.features or taps):
+                taps.pop(unused).remove()
             results, seconds = robustness(
                 encoder, taps, data, args.copies, args.batch_size
             )
