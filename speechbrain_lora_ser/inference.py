@@ -544,17 +544,7 @@ class EncoderRegressor(Pretrained):
                 / sum(weight for weight, _ in heard)
             )
         mean = (values * weights[:, None]).sum(0) / weights.sum()
-        low, high = heard[0][1]["low"], heard[0][1]["high"]
-        learned = heard[0][1]["learned"]
-        outside = ((mean < low) | (mean > high)) & learned
-        result["not_learned"] = [
-            a for a, known in zip(ATTRIBUTES, learned, strict=True) if not known
-        ]
-        result["out_of_range"] = [
-            a for a, o in zip(ATTRIBUTES, outside, strict=True) if o
-        ]
-        shown = torch.maximum(torch.minimum(mean, high), low) if options.clip else mean
-        result.update(_attributes(shown, learned))
+        result.update(_shown(mean, heard[0][1], options.clip))
 
     def _window_entry(self, window, rating, options):
         rate = self.hparams.sample_rate
@@ -563,15 +553,7 @@ class EncoderRegressor(Pretrained):
         entry["warning"] = window.warning
         if rating is None:
             return entry | dict.fromkeys(ATTRIBUTES) | {"not_learned": []}
-        value = rating["values"]
-        if options.clip:
-            value = torch.maximum(torch.minimum(value, rating["high"]), rating["low"])
-        entry |= _attributes(value, rating["learned"])
-        entry["not_learned"] = [
-            a
-            for a, known in zip(ATTRIBUTES, rating["learned"], strict=True)
-            if not known
-        ]
+        entry |= _shown(rating["values"], rating, options.clip)
         if rating["language"] is not None:
             entry["language"] = rating["language"]
             entry["language_probability"] = rating["probability"]
@@ -605,6 +587,25 @@ class _Options:
         seconds = audio_seconds(path) or 0.0
         longer = seconds > self.stream["window_seconds"]
         return dict(self.stream, vad=self.stream["vad"] and longer)
+
+
+def _shown(values, rating, clip):
+    """Return the attributes as served, with ``not_learned`` and ``out_of_range``.
+
+    ``rating`` gives the scale (``low``, ``high``) and which attributes were
+    learned; a learned value outside the scale is named in ``out_of_range``
+    and, with ``clip``, clipped to it.
+    """
+    low, high, learned = rating["low"], rating["high"], rating["learned"]
+    outside = ((values < low) | (values > high)) & learned
+    if clip:
+        values = torch.maximum(torch.minimum(values, high), low)
+    return _attributes(values, learned) | {
+        "not_learned": [
+            a for a, known in zip(ATTRIBUTES, learned, strict=True) if not known
+        ],
+        "out_of_range": [a for a, o in zip(ATTRIBUTES, outside, strict=True) if o],
+    }
 
 
 def _attributes(values, learned):

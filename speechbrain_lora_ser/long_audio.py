@@ -62,6 +62,7 @@ MIN_SPEECH_SECONDS = 0.5
 #: Columns of a timeline (``timeline_rows``), in order.
 TIMELINE_COLUMNS = [
     "file",
+    "span",
     "start",
     "end",
     *ATTRIBUTES,
@@ -649,8 +650,9 @@ def timeline_rows(results):
     Returns
     -------
     list of dict
-        Rows with ``TIMELINE_COLUMNS``: a window's ``start`` and ``end``;
-        the summary row spans the file (``0`` to ``duration``, empty when
+        Rows with ``TIMELINE_COLUMNS``: a window's ``start`` and ``end``
+        (``span`` is ``window``); the summary row (``span`` is ``file``)
+        spans the file (``0`` to ``duration``, empty when
         the file could not be read) and carries its ``error``.
 
     Example
@@ -662,21 +664,22 @@ def timeline_rows(results):
     ...          "dominance": 5.1},
     ...         {"start": 2.0, "end": 12.0, "arousal": None, "valence": None,
     ...          "dominance": None, "warning": "no speech"}]}])
-    >>> [(r["start"], r["end"], r["arousal"]) for r in rows]
-    [(0.0, 10.0, 4.2), (2.0, 12.0, None), (0.0, 12.0, 4.0)]
+    >>> [(r["span"], r["start"], r["end"], r["arousal"]) for r in rows]
+    [('window', 0.0, 10.0, 4.2), ('window', 2.0, 12.0, None), ('file', 0.0, 12.0, 4.0)]
     """
     rows = []
     for result in results:
         for window in result.get("windows") or []:
             row = dict.fromkeys(TIMELINE_COLUMNS)
             row.update({k: v for k, v in window.items() if k in row})
-            row["file"] = result["file"]
+            row["file"], row["span"] = result["file"], "window"
             row["out_of_range"] = window.get("out_of_range") or []
             row["not_learned"] = window.get("not_learned") or []
             rows.append(row)
         summary = dict.fromkeys(TIMELINE_COLUMNS)
         summary.update({k: v for k, v in result.items() if k in summary})
         duration = result.get("duration")
+        summary["span"] = "file"
         summary["start"] = None if duration is None else 0.0
         summary["end"] = duration
         summary["out_of_range"] = result.get("out_of_range") or []

@@ -310,6 +310,16 @@ def test_values_outside_the_scale_are_clipped_and_flagged(
     assert shown["arousal"] == pytest.approx(clipped, abs=1e-6)
     assert raw["arousal"] == pytest.approx(before["arousal"], abs=1e-6)
     assert model.predict_batch(torch.randn(2, 16000), calibrate=False).max() <= 7.0
+    # a timeline's windows are clipped and flagged the same way
+    audio, rate = soundfile.read(path, dtype="float32")
+    long_path = str(tmp_path / "long.wav")
+    soundfile.write(long_path, np.tile(audio, int(25 * rate / len(audio)) + 1), rate)
+    timeline = model.predict_file(
+        long_path, return_windows=True, calibrate=False, vad=False
+    )
+    assert len(timeline["windows"]) >= 3
+    for window in timeline["windows"]:
+        assert window["valence"] == 7.0 and "valence" in window["out_of_range"]
 
 
 def test_batched_files_equal_one_by_one(merged, recipe_data, odd_files):

@@ -284,12 +284,14 @@ def test_timeline_rows_give_each_window_its_times_then_the_summary(tmp_path):
     }
     broken = {"file": "broken.wav", "duration": None, "error": "broken.wav: bad"}
     rows = timeline_rows([result, broken])
-    assert [(r["file"], r["start"], r["end"], r["arousal"]) for r in rows] == [
-        (path, 0.0, 10.0, 4.0),
-        (path, 5.0, 15.0, 5.0),
-        (path, 7.0, 17.0, 6.0),
-        (path, 0.0, 17.0, 4.0),
-        ("broken.wav", None, None, None),
+    assert [
+        (r["file"], r["span"], r["start"], r["end"], r["arousal"]) for r in rows
+    ] == [
+        (path, "window", 0.0, 10.0, 4.0),
+        (path, "window", 5.0, 15.0, 5.0),
+        (path, "window", 7.0, 17.0, 6.0),
+        (path, "file", 0.0, 17.0, 4.0),
+        ("broken.wav", "file", None, None, None),
     ]
     assert rows[-1]["error"] == "broken.wav: bad"
     assert all(list(row) == TIMELINE_COLUMNS for row in rows)
