@@ -163,7 +163,8 @@ Interspeech 2024), trained on {trained_on}.
 
 ## Usage
 
-Install [speechbrain-lora-ser](https://github.com/speechbrain-lora-ser), then:
+Install the `speechbrain-lora-ser` package that trained it (`pip install -e .`
+in its source tree; it brings SpeechBrain, transformers and peft), then:
 
 ```python
 from speechbrain_lora_ser import EncoderRegressor
