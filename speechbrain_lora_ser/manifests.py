@@ -60,7 +60,14 @@ DURATION_TOLERANCE = 0.1
 ROW_HINT = "Fix them, or pass --skip_invalid=True to leave those utterances out."
 MANIFEST_HINT = (
     "Fix those entries, or leave them out of the manifests "
-    "(write_manifests(..., skip_invalid=True) does it for you)."
+    "(write_manifests(..., skip_invalid=True) does it for you): manifests "
+    "used as they are (--skip_prep=True) are never rewritten, whatever the "
+    "recipe's skip_invalid says."
+)
+MISSING_FOLDER_HINT = (
+    "Write the manifests there, or point the recipe at them (--manifest_folder; "
+    "--cross_manifest_folder for the cross corpus, which --skip_prep=True does "
+    "not prepare either), or leave out --skip_prep=True to prepare the corpus."
 )
 FOLDER_HINT = (
     "A manifest folder holds train.json, valid.json, test.json and any other "
@@ -536,7 +543,11 @@ def check_manifests(
     if isinstance(manifests, str | os.PathLike):
         folder = os.fspath(manifests)
         if not os.path.isdir(folder):
-            raise CorpusError(folder, [(folder, "manifest folder does not exist")])
+            raise CorpusError(
+                folder,
+                [(folder, "manifest folder does not exist")],
+                hint=MISSING_FOLDER_HINT,
+            )
         paths = list_manifests(folder)
     else:
         paths = dict(manifests)

@@ -507,6 +507,16 @@ def test_a_bad_manifest_entry_is_named_by_its_manifest_and_id(kind, hand_written
     assert "--skip_invalid" not in str(error.value)
 
 
+def test_a_missing_manifest_folder_says_how_to_give_one(tmp_path):
+    with pytest.raises(CorpusError) as error:
+        check_manifests(str(tmp_path / "nowhere"))
+    assert error.value.problems == [
+        (str(tmp_path / "nowhere"), "manifest folder does not exist")
+    ]
+    assert "--cross_manifest_folder" in str(error.value)
+    assert "--skip_invalid" not in str(error.value)
+
+
 def test_every_bad_manifest_entry_and_missing_partition_is_listed_at_once(
     hand_written,
 ):
