@@ -13,7 +13,7 @@ with partitions ``Train`` / ``Development`` / ``Test`` and attributes on a
 1-7 scale (the recipe's YAML declares the range). If a release differs,
 change ``BIIC_PODCAST`` below and nothing else.
 
-> python biic_podcast_prepare.py /data/BIIC-Podcast manifests/
+> python biic_podcast_prepare.py /data/BIIC-Podcast manifests/ [LOW HIGH]
 
 Authors
  * speechbrain-lora-ser contributors 2026
@@ -78,4 +78,9 @@ def prepare_biic_podcast(data_folder, save_folder, **options):
 
 
 if __name__ == "__main__":
-    print(prepare_biic_podcast(*sys.argv[1:3]))
+    # LOW HIGH: the label scale, the recipe's label_low and label_high
+    data_folder, save_folder, *scale = sys.argv[1:]
+    label_range = tuple(map(float, scale)) if scale else (1.0, 7.0)
+    print(
+        prepare_biic_podcast(data_folder, save_folder, label_range=label_range)
+    )

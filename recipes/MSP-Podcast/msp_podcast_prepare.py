@@ -13,7 +13,7 @@ file ``labels_concensus.csv`` and the development partition ``Validation``;
 ``Test2`` and ``Test3`` (v1.12; Test3 has no labels) are predicted, not used
 for training or model selection.
 
-> python msp_podcast_prepare.py /data/MSP-Podcast manifests/
+> python msp_podcast_prepare.py /data/MSP-Podcast manifests/ [LOW HIGH]
 
 Authors
  * speechbrain-lora-ser contributors 2026
@@ -79,4 +79,9 @@ def prepare_msp_podcast(data_folder, save_folder, **options):
 
 
 if __name__ == "__main__":
-    print(prepare_msp_podcast(*sys.argv[1:3]))
+    # LOW HIGH: the label scale, the recipe's label_low and label_high
+    data_folder, save_folder, *scale = sys.argv[1:]
+    label_range = tuple(map(float, scale)) if scale else (1.0, 7.0)
+    print(
+        prepare_msp_podcast(data_folder, save_folder, label_range=label_range)
+    )
