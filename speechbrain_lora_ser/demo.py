@@ -22,6 +22,7 @@ import argparse
 import importlib.util
 import json
 import os
+import shlex
 import subprocess
 import sys
 
@@ -47,6 +48,28 @@ DEMO_OVERRIDES = {
 }
 
 
+def recipe_arguments(corpus, configuration, data, output_folder, epochs):
+    """Return the demo's ``train.py`` arguments (run in the recipe's folder).
+
+    Example
+    -------
+    >>> data = {"MSP-Podcast": "/d/msp", "BIIC-Podcast": "/d/biic",
+    ...     "encoder": "/d/wavlm-small"}
+    >>> recipe_arguments("MSP-Podcast", "finetune", data, "out", 12)[:3]
+    ['hparams/finetune.yaml', '--data_folder=/d/msp', '--cross_data_folder=/d/biic']
+    """
+    cross = "BIIC-Podcast" if corpus == "MSP-Podcast" else "MSP-Podcast"
+    return [
+        f"hparams/{configuration}.yaml",
+        f"--data_folder={data[corpus]}",
+        f"--cross_data_folder={data[cross]}",
+        f"--ssl_hub={data['encoder']}",
+        f"--output_folder={output_folder}",
+        f"--number_of_epochs={epochs}",
+        *[f"--{key}={value}" for key, value in DEMO_OVERRIDES.items()],
+    ]
+
+
 def run_training(
     corpus, configuration, data, output_folder, epochs, extra=(), threads=1
 ):
@@ -57,17 +80,10 @@ def run_training(
     makes them repeat on one machine.
     """
     folder = os.path.join(RECIPES, corpus)
-    cross = "BIIC-Podcast" if corpus == "MSP-Podcast" else "MSP-Podcast"
     command = [
         sys.executable,
         "train.py",
-        f"hparams/{configuration}.yaml",
-        f"--data_folder={data[corpus]}",
-        f"--cross_data_folder={data[cross]}",
-        f"--ssl_hub={data['encoder']}",
-        f"--output_folder={output_folder}",
-        f"--number_of_epochs={epochs}",
-        *[f"--{key}={value}" for key, value in DEMO_OVERRIDES.items()],
+        *recipe_arguments(corpus, configuration, data, output_folder, epochs),
         *extra,
     ]
     threads = str(threads)
@@ -239,14 +255,22 @@ def main(argv=None):
         help="tone sequences instead of eSpeak NG speech (no eSpeak needed)",
     )
     args = parser.parse_args(argv)
+    # the recipes run in their own folders: give them absolute paths
+    args.output_folder = os.path.abspath(args.output_folder)
     if args.data_only:
         data = make_demo_data(
             args.output_folder, tuple(args.sizes), speech=not args.no_speech
         )
         print("\n".join(f"{name}: {path}" for name, path in data.items()))
+        output = os.path.join(args.output_folder, "runs", "english")
+        arguments = recipe_arguments(
+            "MSP-Podcast", "finetune", data, output, args.epochs
+        )
+        print(
+            "\nStage 1 as the demo trains it (small encoder, CPU), from "
+            "recipes/MSP-Podcast:\n  python train.py " + shlex.join(arguments)
+        )
         return None
-    # the recipes run in their own folders: give them absolute paths
-    args.output_folder = os.path.abspath(args.output_folder)
     data = make_demo_data(
         os.path.join(args.output_folder, "data"),
         tuple(args.sizes),
