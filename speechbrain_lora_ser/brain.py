@@ -84,6 +84,7 @@ class EmotionBrain(sb.Brain):
         self.opt_classes = dict(opt_classes)
         self.train_logger = train_logger
         self.stage_name = stage.name if stage is not None else "training"
+        self.learning_rates = stage.learning_rates if stage is not None else {}
         self.ccc_stats = CCCStats()
         self.batch_ids = []
         if self.distributed_launch and not self.find_unused_parameters:
@@ -116,12 +117,21 @@ class EmotionBrain(sb.Brain):
                 )
 
     def init_optimizers(self):
-        """One optimizer per module with trainable parameters."""
+        """One optimizer per module with trainable parameters.
+
+        A stage's own learning rates (``TrainingStage.learning_rates``)
+        replace the builders' rates.
+        """
         self.optimizers_dict = {}
         for name, opt_class in self.opt_classes.items():
             parameters = [p for p in self.modules[name].parameters() if p.requires_grad]
-            if parameters:
-                self.optimizers_dict[name] = opt_class(parameters)
+            if not parameters:
+                continue
+            if name in self.learning_rates:
+                optimizer = opt_class(parameters, lr=self.learning_rates[name])
+            else:
+                optimizer = opt_class(parameters)
+            self.optimizers_dict[name] = optimizer
         self.optimizer = next(iter(self.optimizers_dict.values()), None)
         if self.checkpointer is not None:
             for name, optimizer in self.optimizers_dict.items():

@@ -63,6 +63,10 @@ class TrainingStage:
         The stage's epochs.
     checkpointer : speechbrain.utils.checkpoints.Checkpointer
         The stage's own checkpoints (encoder, head, counter, RNG state...).
+    learning_rates : dict, optional
+        ``{module: lr}``: this stage's learning rates, given to the Brain's
+        optimizer builders (``opt_classes``); a module left out keeps its
+        builder's own rate.
 
     Example
     -------
@@ -72,7 +76,16 @@ class TrainingStage:
     ValueError: stage1: unknown train mode 'adapters'; expected one of ('head', 'finetune', 'lora')
     """  # noqa: E501
 
-    def __init__(self, name, train, corpus, label_scaler, epoch_counter, checkpointer):
+    def __init__(
+        self,
+        name,
+        train,
+        corpus,
+        label_scaler,
+        epoch_counter,
+        checkpointer,
+        learning_rates=None,
+    ):
         if train not in MODES:
             raise ValueError(
                 f"{name}: unknown train mode {train!r}; expected one of {MODES}"
@@ -83,6 +96,26 @@ class TrainingStage:
         self.label_scaler = label_scaler
         self.epoch_counter = epoch_counter
         self.checkpointer = checkpointer
+        self.learning_rates = dict(learning_rates or {})
+
+    def learning_rates_of(self, opt_classes):
+        """Return each module's learning rate in this stage.
+
+        Example
+        -------
+        >>> import functools, torch
+        >>> adam = functools.partial(torch.optim.Adam, lr=1e-5)
+        >>> stage = TrainingStage("stage2", "lora", "B", None, None, None,
+        ...     learning_rates={"head": 1e-3})
+        >>> stage.learning_rates_of({"ssl": adam, "head": adam})
+        {'ssl': 1e-05, 'head': 0.001}
+        """
+        return {
+            name: self.learning_rates.get(
+                name, getattr(opt_class, "keywords", {}).get("lr")
+            )
+            for name, opt_class in opt_classes.items()
+        }
 
     def __repr__(self):
         return f"TrainingStage({self.name}: {self.train} on {self.corpus})"
@@ -176,7 +209,14 @@ def resolved_settings(hparams, not_affecting):
 
 
 def stage_record(
-    stage, modules, data, settings, effective_batch, debug, lora_config=None
+    stage,
+    modules,
+    data,
+    settings,
+    effective_batch,
+    debug,
+    lora_config=None,
+    learning_rates=None,
 ):
     """Record what determines a stage's result (its ``stage_info.json``).
 
@@ -199,6 +239,9 @@ def stage_record(
         SpeechBrain's debug flags of the run.
     lora_config : peft.LoraConfig, optional
         The adapters of a ``lora`` stage.
+    learning_rates : dict, optional
+        The stage's learning rate per module
+        (``TrainingStage.learning_rates_of``).
 
     Returns
     -------
@@ -224,6 +267,8 @@ def stage_record(
                 {split: data[split].data for split in ("train", "valid")}
             ),
         },
+        "epochs": stage.epoch_counter.limit,
+        "learning_rates": learning_rates,
         "effective_batch": effective_batch,
         "debug": debug,
         "lora": lora,
@@ -343,6 +388,7 @@ def fit_stages(
                 "debug_epochs": brain.debug_epochs if brain.debug else None,
             },
             lora_config,
+            stage.learning_rates_of(brain_kwargs["opt_classes"]),
         )
         records[stage.name] = record
         if index == 0 and stage1_folder:

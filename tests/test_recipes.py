@@ -9,6 +9,7 @@ import re
 import shutil
 
 import pytest
+import torch
 from hyperpyyaml import load_hyperpyyaml
 
 from speechbrain_lora_ser.demo import load_recipe_module
@@ -261,6 +262,41 @@ def test_a_reused_stage1_brings_its_settings_and_refuses_conflicts(
     message = str(error.value)
     assert "--lr=0.001: stage 1 was trained with lr=0.002" in message
     assert "--attention_channels=8: stage 1 was trained with" in message
+
+
+def test_stage2_trains_its_own_epochs_and_rates_on_a_reused_stage1(
+    recipe_data, tmp_path
+):
+    """stage2_epochs / stage2_lr differ from a reused stage 1's own."""
+    stage1 = tmp_path / "msp_finetune"
+    run_row(
+        recipe_row("MSP-Podcast", "finetune"), recipe_data, stage1, "--debug_epochs=2"
+    )
+    output = tmp_path / "out"
+    run_row(
+        recipe_row("BIIC-Podcast", "ft_lora"),
+        recipe_data,
+        output,
+        f"--stage1_folder={stage1}",
+        "--debug_epochs=2",
+        "--stage2_epochs=2",
+        "--stage2_lr=0.01",
+    )
+    log = (output / "train_log.txt").read_text()
+    assert "stage: stage1, reused_from:" in log
+    assert log.count("stage: stage2, epoch:") == 2
+    records = json.loads((output / "run_info.json").read_text())["stage_fingerprints"]
+    assert records["stage1"]["epochs"] == 1
+    assert records["stage2"]["epochs"] == 2
+    assert records["stage2"]["learning_rates"] == {
+        "ssl": 0.01,
+        "head": records["stage2"]["settings"]["lr"],
+    }
+    checkpoints = list((output / "save" / "stage2").glob("CKPT*"))
+    assert checkpoints
+    for checkpoint in checkpoints:
+        state = torch.load(checkpoint / "ssl_optimizer.ckpt", weights_only=True)
+        assert state["param_groups"][0]["lr"] == 0.01
 
 
 def test_stage1_folder_of_the_wrong_kind_is_refused(recipe_data, tmp_path):
