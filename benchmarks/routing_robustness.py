@@ -20,12 +20,17 @@ the held-out utterances, clean and through other channels:
 * ``reverb``: a synthetic room (RT60 0.5 s; reverberation is in training);
 * ``muffled``: 1.5-kHz low-pass (no training channel is like it);
 
+* ``mp3``: MP3 at about 19 kbit/s (libsndfile, ``compression_level=0.99``;
+  training codes MP3 and Opus at libsndfile's default bitrate);
+* ``slower`` / ``faster``: speed perturbation by 0.9 / 1.1 (tempo and pitch
+  shift together, as a resampled recording does; in training: 0.9-1.1);
+* ``music``: music-like tone chords underneath, at 10 dB SNR (in training:
+  5-25 dB);
+
 and channels no training augmentation resembles:
 
-* ``mp3``: MP3 at about 19 kbit/s (libsndfile, ``compression_level=0.99``);
-* ``slower`` / ``faster``: speed perturbation by 0.9 / 1.1 (tempo and pitch
-  shift together, as a resampled recording does);
-* ``music``: music-like tone chords underneath, at 10 dB SNR.
+* ``vorbis``: Ogg Vorbis coding;
+* ``gsm``: a mobile call, GSM 06.10 full-rate coding at 8 kHz.
 
 It prints accuracy per language and condition, the probabilities of the
 misrouted utterances, calibration (expected calibration error; the
@@ -59,6 +64,7 @@ import time
 import soundfile
 import torch
 import torchaudio.functional as AF
+from speechbrain.augment.codec import CodecAugment
 from torch.utils.flop_counter import FlopCounterMode
 
 from speechbrain_lora_ser.architectures import large_config, save_tiny_encoder
@@ -69,9 +75,11 @@ from speechbrain_lora_ser.routing import DEFAULT_FEATURES
 from speechbrain_lora_ser.routing_taps import FeatureTap
 from speechbrain_lora_ser.routing_training import (
     HIDDEN,
+    add_music,
     add_noise,
     augmented_features,
     batch_features,
+    change_speed,
     fit_router,
     gain_and_clip,
     reliability,
@@ -109,10 +117,19 @@ CONDITIONS = {
     "reverb": lambda wav, g: reverberate(wav, 0.5, g),
     "muffled": lambda wav, g: AF.lowpass_biquad(wav, 16000, 1500.0),
     "mp3": lambda wav, g: mp3(wav),
-    "slower": lambda wav, g: speed(wav, 0.9),
-    "faster": lambda wav, g: speed(wav, 1.1),
-    "music": lambda wav, g: with_music(wav, 10.0, g),
+    "slower": lambda wav, g: change_speed(wav, 0.9),
+    "faster": lambda wav, g: change_speed(wav, 1.1),
+    "music": lambda wav, g: add_music(wav, 10.0, g),
+    "vorbis": lambda wav, g: CodecAugment(16000).apply_codec(wav, "OGG", "VORBIS"),
+    "gsm": lambda wav, g: gsm(wav),
 }
+
+
+def gsm(wav):
+    """Pass through a mobile call: 8 kHz, GSM 06.10 full-rate coding, 16 kHz."""
+    narrow = AF.resample(wav, 16000, 8000)
+    coded = CodecAugment(8000).apply_codec(narrow, "WAV", "GSM610")
+    return AF.resample(coded, 8000, 16000)[: len(wav)]
 
 
 def mp3(wav):
@@ -129,23 +146,6 @@ def mp3(wav):
     buffer.seek(0)
     decoded, _ = soundfile.read(buffer, dtype="float32")
     return torch.from_numpy(decoded[: len(wav)])
-
-
-def speed(wav, factor):
-    """Play back ``factor`` times faster (tempo and pitch), as resampling does."""
-    return AF.resample(wav, int(16000 * factor), 16000)
-
-
-def with_music(wav, snr_db, generator):
-    """Add chords of three random tones, changing every 0.4 s, at ``snr_db``."""
-    time_axis = torch.arange(len(wav)) / 16000
-    steps = (time_axis / 0.4).long()
-    pitches = 110 * 2 ** (
-        torch.randint(0, 36, (3, int(steps[-1]) + 1), generator=generator) / 12
-    )
-    chords = sum(torch.sin(2 * torch.pi * p[steps] * time_axis) for p in pitches)
-    scale = wav.pow(2).mean().sqrt() / chords.pow(2).mean().sqrt()
-    return wav + chords * scale * 10 ** (-snr_db / 20)
 
 
 def read_corpus(folder, layout):

@@ -262,7 +262,7 @@ def main(argv=None):
             args.output_folder, tuple(args.sizes), speech=not args.no_speech
         )
         print("\n".join(f"{name}: {path}" for name, path in data.items()))
-        output = os.path.join(args.output_folder, "runs", "english")
+        output = os.path.join(args.output_folder, "MSP-Podcast_finetune")
         arguments = recipe_arguments(
             "MSP-Podcast", "finetune", data, output, args.epochs
         )

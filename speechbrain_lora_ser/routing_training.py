@@ -3,9 +3,11 @@ r"""Training a bank's language router: channel augmentation, fitting, comparing.
 The router (``speechbrain_lora_ser.routing``) must route by language, not by
 the recording channel. It is trained on the languages' own training
 utterances, each seen clean and through random channels drawn by
-``random_channel`` from torchaudio's functional DSP (telephone band with
-8 kHz resampling and G.711 mu-law, gain from -20 to +12 dB with clipping,
-additive white to brown noise at 5-30 dB SNR, reverberation), then its L2
+``random_channel`` (torchaudio's functional DSP and SpeechBrain's codec
+augmentation: telephone band with 8 kHz resampling and G.711 mu-law, gain
+from -20 to +12 dB with clipping, additive white to brown noise at 5-30 dB
+SNR, music-like chords underneath, reverberation, speed perturbation,
+low-pass filtering, MP3 and Opus coding), then its L2
 weight is chosen and its temperature fitted on development utterances seen
 the same way, so that its top probability is calibrated where it will be
 used. ``add_language`` adds a language to a trained router without touching
@@ -28,6 +30,7 @@ import copy
 
 import torch
 import torchaudio.functional as AF
+from speechbrain.augment.codec import CodecAugment
 
 from speechbrain_lora_ser.routing import LanguageRouter
 
@@ -144,14 +147,61 @@ def reverberate(wav, rt60, generator=None, sample_rate=SAMPLE_RATE):
     return out * scale
 
 
+def add_music(wav, snr_db, generator=None, sample_rate=SAMPLE_RATE):
+    """Add music-like sound underneath: chords of three random tones.
+
+    Written here because no library generates a music background without
+    recordings of music; a new chord (three semitones of 110-880 Hz) every
+    0.4 s stands in for one, at ``snr_db`` below the speech.
+
+    Example
+    -------
+    >>> wav = 0.1 * torch.randn(16000)
+    >>> mixed = add_music(wav, 10.0, torch.Generator().manual_seed(0))
+    >>> snr = 10 * torch.log10(wav.pow(2).sum() / (mixed - wav).pow(2).sum())
+    >>> round(float(snr), 3)
+    10.0
+    """
+    time = torch.arange(wav.shape[-1], dtype=wav.dtype) / sample_rate
+    steps = (time / 0.4).long()
+    semitones = torch.randint(0, 36, (3, int(steps[-1]) + 1), generator=generator)
+    pitches = 110.0 * 2 ** (semitones.to(wav.dtype) / 12)
+    chords = sum(torch.sin(2 * torch.pi * p[steps] * time) for p in pitches)
+    scale = wav.pow(2).mean().sqrt() / chords.pow(2).mean().sqrt().clamp_min(1e-9)
+    return wav + chords * scale * 10 ** (-snr_db / 20)
+
+
+def change_speed(wav, factor, sample_rate=SAMPLE_RATE):
+    """Play ``wav`` ``factor`` times faster (tempo and pitch), by resampling.
+
+    What SpeechBrain's ``SpeedPerturb`` does, with the factor given (it
+    draws its own from the global random state).
+
+    Example
+    -------
+    >>> change_speed(torch.zeros(16000), 1.1).shape
+    torch.Size([14546])
+    """
+    return AF.resample(wav, int(round(sample_rate * factor)), sample_rate)
+
+
+#: Speed changes of router training.
+SPEEDS = (0.9, 0.95, 1.05, 1.1)
+#: Lossy codecs of router training (``CodecAugment.apply_codec``).
+CODECS = (("MP3", "MPEG_LAYER_III"), ("OGG", "OPUS"))
+
+
 def random_channel(wav, generator, sample_rate=SAMPLE_RATE):
     """Pass ``wav`` through a random recording channel (router training).
 
     Each effect is drawn independently, in the order a recording meets them:
-    reverberation (p = 0.3, RT60 0.2-0.8 s), noise (p = 0.5, 5-30 dB SNR,
-    white to brown), gain from -20 to +12 dB with clipping (p = 0.7), and the
+    reverberation (p = 0.3, RT60 0.2-0.8 s), music-like chords underneath
+    (p = 0.2, 5-25 dB below), noise (p = 0.5, 5-30 dB SNR, white to brown),
+    a speed change (p = 0.3, by 0.9, 0.95, 1.05 or 1.1), gain from -20 to
+    +12 dB with clipping (p = 0.7), a low-pass (p = 0.2, 2-6 kHz), the
     telephone band (p = 0.5, high-pass at 150-400 Hz, 8 kHz, mu-law half of
-    the time).
+    the time), and MP3 or Opus coding (p = 0.3, SpeechBrain's
+    ``CodecAugment``).
 
     Arguments
     ---------
@@ -176,14 +226,25 @@ def random_channel(wav, generator, sample_rate=SAMPLE_RATE):
 
     if uniform(0, 1) < 0.3:
         wav = reverberate(wav, uniform(0.2, 0.8), generator, sample_rate)
+    if uniform(0, 1) < 0.2:
+        wav = add_music(wav, uniform(5, 25), generator, sample_rate)
     if uniform(0, 1) < 0.5:
         wav = add_noise(wav, uniform(5, 30), generator, uniform(0, 0.98))
+    if uniform(0, 1) < 0.3:
+        # a few factors, as SpeechBrain's SpeedPerturb: resampling between
+        # rates with a small common divisor would take a huge filter
+        wav = change_speed(wav, SPEEDS[int(uniform(0, len(SPEEDS)))], sample_rate)
     if uniform(0, 1) < 0.7:
         wav = gain_and_clip(wav, uniform(-20, 12))
+    if uniform(0, 1) < 0.2:
+        wav = AF.lowpass_biquad(wav, sample_rate, uniform(2000, 6000))
     if uniform(0, 1) < 0.5:
         wav = telephone_band(
             wav, sample_rate, uniform(150, 400), mu_law=uniform(0, 1) < 0.5
         )
+    if uniform(0, 1) < 0.3:
+        codec, encoder = CODECS[int(uniform(0, len(CODECS)))]
+        wav = CodecAugment(sample_rate).apply_codec(wav, codec, encoder)
     return wav
 
 

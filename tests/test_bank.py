@@ -153,7 +153,7 @@ def test_each_language_is_routed_and_rated_as_its_dedicated_model(
         chosen = unguarded.predict_files(paths, clip=False, calibrate=False)
         right = [r["language"] == corpus for r in chosen]
         assert sum(right) / len(right) >= 0.95, [r["language"] for r in chosen]
-        # with the default guard (0.98), a route it doubts goes to the base
+        # with the default guard (0.9), a route it doubts goes to the base
         # model with a warning; a small bank's router (96 training
         # utterances a language) doubts more than the benchmark's
         rows = bank.predict_files(paths, clip=False, calibrate=False)
