@@ -58,7 +58,8 @@ import torchaudio
 SOURCES = ("cepstra", "log_mel")
 
 #: What a bank's router reads unless told otherwise: chosen with
-#: ``benchmarks/routing_robustness.py`` (figures in ``benchmarks/NOTES.md``).
+#: ``benchmarks/routing_robustness.py`` (figures in ``benchmarks/NOTES.md``
+#: and the README).
 DEFAULT_FEATURES = {"source": "cepstra"}
 
 #: A route whose probability is under this goes to the base model (with a
