@@ -262,13 +262,18 @@ def main(argv=None):
             args.output_folder, tuple(args.sizes), speech=not args.no_speech
         )
         print("\n".join(f"{name}: {path}" for name, path in data.items()))
-        output = os.path.join(args.output_folder, "MSP-Podcast_finetune")
-        arguments = recipe_arguments(
-            "MSP-Podcast", "finetune", data, output, args.epochs
-        )
+        stage1 = os.path.join(args.output_folder, "MSP-Podcast_finetune")
+        stage2 = os.path.join(args.output_folder, "BIIC-Podcast_ft_lora")
+        first = recipe_arguments("MSP-Podcast", "finetune", data, stage1, args.epochs)
+        second = recipe_arguments("BIIC-Podcast", "ft_lora", data, stage2, args.epochs)
         print(
-            "\nStage 1 as the demo trains it (small encoder, CPU), from "
-            "recipes/MSP-Podcast:\n  python train.py " + shlex.join(arguments)
+            "\nThe demo's runs on these (small encoder, CPU). Stage 1, from "
+            "recipes/MSP-Podcast:\n  python train.py "
+            + shlex.join(first)
+            + "\nStage 2 reusing it, from recipes/BIIC-Podcast (a copy for your "
+            "corpus: its --data_folder; the settings stage 1 was trained with are "
+            "taken from it, the loader and LoRA ones are not):\n  python train.py "
+            + shlex.join([*second, f"--stage1_folder={stage1}"])
         )
         return None
     data = make_demo_data(

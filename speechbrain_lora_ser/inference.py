@@ -375,6 +375,7 @@ class EncoderRegressor(Pretrained):
 
     def _new_result(self, path):
         result = {"file": str(path), **dict.fromkeys(ATTRIBUTES)}
+        result.update(label_low=None, label_high=None)
         result.update(not_learned=[], out_of_range=[], warning=None)
         result.update(error=None, duration=None)
         result.update(language=None, language_probability=None)
@@ -430,7 +431,7 @@ class EncoderRegressor(Pretrained):
     def _rate_windows(self, windows, options):
         """Rate windows (of many files) in batches grouped by duration."""
         rated = [None] * len(windows)
-        lengths = [w.end - w.start for w in windows]
+        lengths = [w.wav.shape[0] for w in windows]
         for chosen in self._batches(lengths, options.batch_size):
             longest = max(lengths[i] for i in chosen)
             wavs = torch.zeros(len(chosen), longest)
@@ -554,6 +555,10 @@ class EncoderRegressor(Pretrained):
         if rating is None:
             return entry | dict.fromkeys(ATTRIBUTES) | {"not_learned": []}
         entry |= _shown(rating["values"], rating, options.clip)
+        # the routing's note (e.g. an uncertain language sent to the base
+        # model) belongs to the window it was made for
+        notes = [window.warning, rating["note"]]
+        entry["warning"] = "; ".join(n for n in notes if n) or None
         if rating["language"] is not None:
             entry["language"] = rating["language"]
             entry["language_probability"] = rating["probability"]
@@ -590,9 +595,10 @@ class _Options:
 
 
 def _shown(values, rating, clip):
-    """Return the attributes as served, with ``not_learned`` and ``out_of_range``.
+    """Return the attributes as served, their scale and what is odd about them.
 
-    ``rating`` gives the scale (``low``, ``high``) and which attributes were
+    ``rating`` gives the scale (``low``, ``high``: ``label_low`` and
+    ``label_high`` of the result) and which attributes were
     learned; a learned value outside the scale is named in ``out_of_range``
     and, with ``clip``, clipped to it.
     """
@@ -601,6 +607,8 @@ def _shown(values, rating, clip):
     if clip:
         values = torch.maximum(torch.minimum(values, high), low)
     return _attributes(values, learned) | {
+        "label_low": float(low),
+        "label_high": float(high),
         "not_learned": [
             a for a, known in zip(ATTRIBUTES, learned, strict=True) if not known
         ],

@@ -57,6 +57,9 @@ BLOCK_SECONDS = 20.0
 VAD_LEVEL_DBFS = -26.0
 #: Frames of a span rescaled together for the VAD (about 1 s at 16 kHz).
 SPAN_FRAMES = 32
+#: Non-speech kept around each stretch of speech (seconds) when a window is
+#: rated on its speech alone (VAD).
+SPEECH_MARGIN_SECONDS = 0.1
 #: A window with less speech than this (seconds, VAD) is not rated.
 MIN_SPEECH_SECONDS = 0.5
 #: Columns of a timeline (``timeline_rows``), in order.
@@ -66,6 +69,8 @@ TIMELINE_COLUMNS = [
     "start",
     "end",
     *ATTRIBUTES,
+    "label_low",
+    "label_high",
     "speech_seconds",
     "language",
     "language_probability",
@@ -80,8 +85,9 @@ class AudioWindow(NamedTuple):
     """One analysis window of a streamed file.
 
     ``start`` and ``end`` are sample indices at the model's rate, ``wav`` the
-    ``[end - start]`` mono waveform, ``speech_seconds`` the speech the VAD
-    found in it (None without a VAD), ``warning`` what is odd about it and
+    mono waveform that is rated (``[end - start]`` samples; with a VAD, the
+    window's speech alone: its pauses left out), ``speech_seconds`` the speech
+    the VAD found in it (None without a VAD), ``warning`` what is odd about it and
     ``withhold`` whether no value should be given (no speech, digital
     silence, a constant signal).
     """
@@ -321,6 +327,39 @@ class SpeechDetector:
                 probability = self.model(frame, self.sample_rate).item()
                 self.flags.append(probability >= self.threshold)
 
+    def speech_only(self, wav, start, margin_seconds=SPEECH_MARGIN_SECONDS):
+        """Return the speech of ``wav`` (which starts at sample ``start``).
+
+        Frames judged speech are kept, with ``margin_seconds`` around each
+        stretch of them (the onsets and decays Silero's frames cut short);
+        the pauses between are left out, so that silence or background does
+        not weigh in a window's pooled value. A window without any speech
+        frame is returned whole.
+
+        Example
+        -------
+        >>> detector = SpeechDetector(16000)
+        >>> detector.flags = bytearray([0] * 20 + [1] * 10 + [0] * 20)
+        >>> wav = torch.arange(50 * 512, dtype=torch.float32)
+        >>> kept = detector.speech_only(wav, 0, margin_seconds=0.064)
+        >>> kept.shape[0] // 512, int(kept[0]) // 512
+        (14, 18)
+        """
+        first, length = start // self.frame, wav.shape[0]
+        last = -(-(start + length) // self.frame)
+        flags = torch.zeros(last - first, dtype=torch.bool)
+        judged = self.flags[first:last]
+        flags[: len(judged)] = torch.tensor(list(judged), dtype=torch.bool)
+        if not flags.any():
+            return wav
+        margin = round(margin_seconds * self.sample_rate / self.frame)
+        kept = torch.nn.functional.max_pool1d(
+            flags[None, None].float(), 2 * margin + 1, stride=1, padding=margin
+        )[0, 0].bool()
+        offset = start - first * self.frame  # the window's start in its frame
+        samples = kept.repeat_interleave(self.frame)[offset : offset + length]
+        return wav[samples]
+
     def speech_seconds(self, start, end):
         """Seconds of speech between samples ``start`` and ``end``."""
         speech = 0
@@ -541,6 +580,8 @@ def _judged(start, end, wav, detector, min_speech, silence_peak, near_silence_db
                 "values withheld"
             )
             withhold = True
+        if not withhold:
+            wav = detector.speech_only(wav, start)
     return AudioWindow(start, end, wav, speech, warning, withhold)
 
 

@@ -42,6 +42,8 @@ from speechbrain_lora_ser.long_audio import TIMELINE_COLUMNS, timeline_rows
 COLUMNS = [
     "file",
     *ATTRIBUTES,
+    "label_low",
+    "label_high",
     "language",
     "language_probability",
     "not_learned",
@@ -90,8 +92,8 @@ def write_rows(rows, output, fmt, columns=COLUMNS):
     -------
     >>> write_rows([{"file": "a.wav", "arousal": 4.0, "out_of_range": ["valence"]}],
     ...     "-", "csv")
-    file,arousal,valence,dominance,language,language_probability,not_learned,out_of_range,warning,error
-    a.wav,4.0,,,,,,valence,,
+    file,arousal,valence,dominance,label_low,label_high,language,language_probability,not_learned,out_of_range,warning,error
+    a.wav,4.0,,,,,,,,valence,,
     """
     stream = (
         sys.stdout if output == "-" else open(output, "w", newline="", encoding="utf-8")

@@ -13,6 +13,7 @@ import torch
 import torchaudio
 from speechbrain.dataio.preprocess import AudioNormalizer
 
+from speechbrain_lora_ser import EncoderRegressor
 from speechbrain_lora_ser.audio import AudioProblem, read_audio
 from speechbrain_lora_ser.long_audio import (
     TIMELINE_COLUMNS,
@@ -209,6 +210,47 @@ def test_windows_without_speech_are_flagged_not_rated(tmp_path, sentence):
     rules = list(stream_windows(path, RATE, 6.0, 3.0, vad=False))
     assert not any(w.withhold for w in rules)
     assert all(w.speech_seconds is None for w in rules)
+
+
+def test_a_window_is_rated_on_its_speech_alone(tmp_path, sentence):
+    """The pauses of a rated window are left out: background does not weigh
+    in its pooled value."""
+    rng = np.random.default_rng(2)
+    room = (0.003 * rng.standard_normal(7 * RATE)).astype(np.float32)
+    path = write(tmp_path / "pauses.wav", np.concatenate([sentence, room] * 3), RATE)
+    sentence_rms = float(np.sqrt(np.mean(sentence**2)))
+    rated = [w for w in stream_windows(path, RATE, 10.0, 5.0) if not w.withhold]
+    assert rated
+    for window in rated:
+        kept = window.wav.shape[0]
+        assert window.speech_seconds * RATE <= kept <= (window.end - window.start)
+        # about the speech and its margins: the 7-s pauses are gone
+        assert kept <= window.speech_seconds * RATE + 2 * RATE
+        assert float(window.wav.pow(2).mean().sqrt()) > 0.5 * sentence_rms
+    whole = [w for w in stream_windows(path, RATE, 10.0, 5.0, vad=False)]
+    assert all(w.wav.shape[0] == w.end - w.start for w in whole)
+
+
+def test_a_pause_does_not_move_the_value_of_a_window(
+    tmp_path, sentence, trained_ft_lora
+):
+    model = EncoderRegressor.from_hparams(
+        source=str(trained_ft_lora / "inference"), savedir=str(tmp_path / "m")
+    )
+    alone = write(tmp_path / "alone.wav", sentence, RATE)
+    quiet = (0.003 * np.random.default_rng(3).standard_normal(9 * RATE)).astype(
+        np.float32
+    )
+    paused = write(tmp_path / "paused.wav", np.concatenate([sentence, quiet]), RATE)
+    options = dict(calibrate=False, clip=False, return_windows=True)
+    reference = model.predict_file(alone, calibrate=False, clip=False)
+    heard = model.predict_file(paused, **options)
+    rules = model.predict_file(paused, vad=False, **options)
+    first = heard["windows"][0]
+    assert first["speech_seconds"] > 1.0
+    for name in ("arousal", "dominance"):
+        spread = abs(rules["windows"][0][name] - reference[name])
+        assert abs(first[name] - reference[name]) <= 0.05 + 0.2 * spread, name
 
 
 def test_digital_silence_is_withheld_without_a_vad(tmp_path, sentence):
