@@ -24,9 +24,11 @@ Authors
 
 import argparse
 import json
+import logging
 import os
 import shutil
 import sys
+import time
 
 import torch
 from ruamel.yaml import YAML
@@ -54,6 +56,8 @@ from speechbrain_lora_ser.routing_training import (
 
 #: Channel-augmented copies of each utterance the router is trained on.
 COPIES = 4
+
+logger = logging.getLogger(__name__)
 
 BANK_YAML = """\
 # ############################################################################
@@ -342,11 +346,23 @@ def train_router(
     features = RouterFeatures(bank.encoder, **DEFAULT_FEATURES)
     train_wavs, _ = _router_waveforms(runs, "train", max_utterances)
     valid_wavs, valid_names = _router_waveforms(runs, "valid", max_utterances)
+    started = time.perf_counter()
+    logger.info(
+        "router: features of %d training and %d development utterances, each "
+        "clean and through %d random channels",
+        sum(len(w) for w in train_wavs),
+        sum(len(w) for w in valid_wavs),
+        COPIES,
+    )
     train = augmented_features(
         features, train_wavs, COPIES, seed=0, batch_size=batch_size
     )
     valid = augmented_features(
         features, valid_wavs, COPIES, seed=1, batch_size=batch_size
+    )
+    logger.info(
+        "router: features in %.0f s; fitting the language detectors",
+        time.perf_counter() - started,
     )
     report = {}
     if previous_router is None:
@@ -448,6 +464,11 @@ def main(argv=None):
         )
         command.add_argument("--max_utterances", type=int, default=2000)
     args = parser.parse_args(argv)
+    # the package's progress messages (the router's training takes minutes)
+    progress = logging.StreamHandler(sys.stdout)
+    progress.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(progress)
+    logger.setLevel(logging.INFO)
     options = {"max_utterances": args.max_utterances}
     if args.min_language_probability is not None:
         options["min_language_probability"] = args.min_language_probability

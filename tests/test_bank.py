@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -115,6 +116,31 @@ def banks(runs, tmp_path_factory):
         )
 
     return load(two), load(three), load, two, three
+
+
+def test_the_command_line_builds_a_bank_with_progress_and_no_warning(runs, tmp_path):
+    folders, _ = runs
+    output = tmp_path / "bank"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "speechbrain_lora_ser.bank_builder",
+            "build",
+            f"--base={folders[M]}",
+            f"--adapter={folders[B]}",
+            f"--output={output}",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "router: features of 192 training and 48 development" in result.stdout
+    assert "router: features in" in result.stdout
+    assert f"bank written to {output}" in result.stdout
+    assert "warning" not in result.stderr.lower(), result.stderr[-3000:]
+    assert (output / "bank.json").is_file()
 
 
 def labeled_test_files(data, corpus):
