@@ -32,8 +32,12 @@ from collections import Counter
 import torch
 from recipe_model import export_recipe_model, recipe_hparams
 
-from speechbrain_lora_ser.bank import DESCRIPTION, LANGUAGES, AdapterBank
-from speechbrain_lora_ser.routing import DEFAULT_FEATURES, LanguageRouter, feature_size
+from speechbrain_lora_ser.bank.adapter_bank import DESCRIPTION, LANGUAGES, AdapterBank
+from speechbrain_lora_ser.bank.routing import (
+    DEFAULT_FEATURES,
+    LanguageRouter,
+    feature_size,
+)
 
 
 def make_bank(encoder, adapters, folder):

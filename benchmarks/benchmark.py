@@ -50,10 +50,13 @@ import time
 import torch
 from recipe_model import RECIPE, recipe_hparams
 
-from speechbrain_lora_ser.ccc import CCCLoss
-from speechbrain_lora_ser.lora import add_lora, merge_lora
-from speechbrain_lora_ser.pipeline import duration_bucket_boundaries, padded_fraction
-from speechbrain_lora_ser.stages import configure_encoder, count_trainable
+from speechbrain_lora_ser.data.pipeline import (
+    duration_bucket_boundaries,
+    padded_fraction,
+)
+from speechbrain_lora_ser.modeling.ccc import CCCLoss
+from speechbrain_lora_ser.modeling.lora import add_lora, merge_lora
+from speechbrain_lora_ser.training.stages import configure_encoder, count_trainable
 
 
 def build_encoder(name, device):
@@ -345,8 +348,8 @@ def measure_overhead(args):
     import numpy as np
     import soundfile
 
-    from speechbrain_lora_ser.corpus import CorpusLayout, prepare_corpus
-    from speechbrain_lora_ser.stages import fit_stages, resolved_settings
+    from speechbrain_lora_ser.data.corpus import CorpusLayout, prepare_corpus
+    from speechbrain_lora_ser.training.stages import fit_stages, resolved_settings
 
     sys.path.insert(0, RECIPE)
     import train as recipe  # the recipe's train.py: its Brain and pipelines

@@ -14,7 +14,7 @@ after one warm-up pass each. It also checks that both give the same values
 (max absolute difference) and prints the throughput ratio.
 
 With ``--precision int8`` (CPU), the fp32 model is timed batched first, then
-turned to int8 (``speechbrain_lora_ser.quantization.quantize_int8``; the
+turned to int8 (``speechbrain_lora_ser.serving.quantization.quantize_int8``; the
 export is not timed) and timed the same way; the last line compares them:
 ``int8 / fp32: N.NNx files/s`` and the largest difference of the values.
 
@@ -37,9 +37,9 @@ import soundfile
 import torch
 from recipe_model import export_recipe_model
 
-from speechbrain_lora_ser.ccc import ATTRIBUTES
-from speechbrain_lora_ser.inference import EncoderRegressor
-from speechbrain_lora_ser.quantization import quantize_int8
+from speechbrain_lora_ser.modeling.ccc import ATTRIBUTES
+from speechbrain_lora_ser.serving.inference import EncoderRegressor
+from speechbrain_lora_ser.serving.quantization import quantize_int8
 
 #: The files are noise (speech detection would skip them all) and the model
 #: has random weights: rate every window, with the network's own outputs.

@@ -5,7 +5,7 @@ For each training run given (``--run``, a recipe's ``output_folder``), loads
 its ``inference/`` model in fp32 on the CPU, predicts the run's test sets
 (its ``manifests/<corpus>/test.json``, labels included: the run's corpus and
 the other one when the recipe prepared it), turns the same
-model to int8 (``speechbrain_lora_ser.quantization.quantize_int8``), predicts
+model to int8 (``speechbrain_lora_ser.serving.quantization.quantize_int8``), predicts
 again and prints, per attribute, the largest absolute difference between the
 two (on the label scale, raw outputs: unclipped and, where the model has a
 calibration, uncalibrated) and the test CCC of each.
@@ -24,9 +24,9 @@ import tempfile
 
 import torch
 
-from speechbrain_lora_ser.ccc import ATTRIBUTES, ccc
-from speechbrain_lora_ser.inference import EncoderRegressor
-from speechbrain_lora_ser.quantization import quantize_int8
+from speechbrain_lora_ser.modeling.ccc import ATTRIBUTES, ccc
+from speechbrain_lora_ser.serving.inference import EncoderRegressor
+from speechbrain_lora_ser.serving.quantization import quantize_int8
 
 
 def test_sets(run):

@@ -36,8 +36,8 @@ import warnings
 
 import torch
 
-from speechbrain_lora_ser.architectures import large_config
-from speechbrain_lora_ser.model import SSLEncoder
+from speechbrain_lora_ser.modeling.model import SSLEncoder
+from speechbrain_lora_ser.synthetic.architectures import large_config
 
 PATHS = ("fp32", "torch.ao", "torchao", "onnxruntime")
 
@@ -98,7 +98,7 @@ def onnx_runtime(encoder, wav, folder, threads):
             dynamo=True,
             external_data=True,
         )
-        # matrix products only (what speechbrain_lora_ser.quantization does):
+        # matrix products only (what speechbrain_lora_ser.serving.quantization does):
         # ConvInteger, for the convolutions, is no faster than fp32 here
         quantize_dynamic(
             fp32_path,

@@ -8,7 +8,7 @@ process, twice:
 
 * ``whole``: today's path: ``read_audio`` (the whole file, resampled and
   mixed down at once), windows cut from it, the model on batches of windows;
-* ``streamed``: ``speechbrain_lora_ser.long_audio.stream_windows`` (blocks,
+* ``streamed``: ``speechbrain_lora_ser.serving.long_audio.stream_windows`` (blocks,
   Silero VAD, windows as they complete), the model on batches of windows
   with speech.
 
@@ -52,7 +52,7 @@ def write_recording(path, minutes, seed=0):
     import torch
     import torchaudio
 
-    from speechbrain_lora_ser.speech_synthesis import Speaker
+    from speechbrain_lora_ser.synthetic.speech_synthesis import Speaker
 
     speaker, rng = Speaker(), np.random.default_rng(seed)
     clips = []
@@ -94,13 +94,13 @@ def child(mode, path, encoder_folder, batch_size):
     import torch
     from speechbrain.dataio.preprocess import AudioNormalizer
 
-    from speechbrain_lora_ser.audio import read_audio
-    from speechbrain_lora_ser.long_audio import stream_windows, window_bounds
-    from speechbrain_lora_ser.model import (
+    from speechbrain_lora_ser.modeling.model import (
         EmotionHead,
         MaskedAttentiveStatisticsPooling,
         SSLEncoder,
     )
+    from speechbrain_lora_ser.serving.audio import read_audio
+    from speechbrain_lora_ser.serving.long_audio import stream_windows, window_bounds
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
@@ -171,7 +171,7 @@ def main():
     if args.child:
         child(*args.child[:2], args.child[2], args.batch_size)
         return
-    from speechbrain_lora_ser.architectures import save_tiny_encoder
+    from speechbrain_lora_ser.synthetic.architectures import save_tiny_encoder
 
     folder = args.folder or tempfile.mkdtemp(prefix="long_audio_")
     encoder = save_tiny_encoder(os.path.join(folder, "encoder"))

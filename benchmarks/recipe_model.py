@@ -14,8 +14,11 @@ import tempfile
 
 from hyperpyyaml import load_hyperpyyaml
 
-from speechbrain_lora_ser.architectures import LARGE_CONFIGS, large_config
-from speechbrain_lora_ser.export import export_inference_folder, model_file_of
+from speechbrain_lora_ser.export.model_folder import (
+    export_inference_folder,
+    model_file_of,
+)
+from speechbrain_lora_ser.synthetic.architectures import LARGE_CONFIGS, large_config
 
 RECIPE = os.path.join(os.path.dirname(__file__), os.pardir, "recipes", "MSP-Podcast")
 HPARAMS = os.path.join(RECIPE, "hparams", "ft_lora.yaml")

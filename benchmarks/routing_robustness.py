@@ -67,13 +67,9 @@ import torchaudio.functional as AF
 from speechbrain.augment.codec import CodecAugment
 from torch.utils.flop_counter import FlopCounterMode
 
-from speechbrain_lora_ser.architectures import large_config, save_tiny_encoder
-from speechbrain_lora_ser.demo import recipe_layouts
-from speechbrain_lora_ser.demo_corpus import write_demo_corpus
-from speechbrain_lora_ser.model import SSLEncoder
-from speechbrain_lora_ser.routing import DEFAULT_FEATURES
-from speechbrain_lora_ser.routing_taps import FeatureTap
-from speechbrain_lora_ser.routing_training import (
+from speechbrain_lora_ser.bank.routing import DEFAULT_FEATURES
+from speechbrain_lora_ser.bank.routing_taps import FeatureTap
+from speechbrain_lora_ser.bank.routing_training import (
     HIDDEN,
     add_music,
     add_noise,
@@ -87,6 +83,10 @@ from speechbrain_lora_ser.routing_training import (
     telephone_band,
     threshold_table,
 )
+from speechbrain_lora_ser.demo import recipe_layouts
+from speechbrain_lora_ser.modeling.model import SSLEncoder
+from speechbrain_lora_ser.synthetic.architectures import large_config, save_tiny_encoder
+from speechbrain_lora_ser.synthetic.demo_corpus import write_demo_corpus
 
 LANGUAGES = ("english", "mandarin", "german")
 LAYOUT = {

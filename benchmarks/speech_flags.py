@@ -8,7 +8,7 @@ and a 50 Hz hum with -50 dBFS noise), cuts it into the model's windows
 (``--window`` s every ``--hop`` s) and says for each detector how many
 windows it gets wrong:
 
-* ``rules``: ``speechbrain_lora_ser.audio.signal_warning`` on the window
+* ``rules``: ``speechbrain_lora_ser.serving.audio.signal_warning`` on the window
   (values withheld for digital silence and constant signals);
 * ``webrtcvad``: the WebRTC VAD (``webrtcvad-wheels``, aggressiveness 3,
   30 ms frames);
@@ -32,8 +32,8 @@ import numpy as np
 import torch
 import torchaudio
 
-from speechbrain_lora_ser.audio import signal_warning
-from speechbrain_lora_ser.speech_synthesis import Speaker
+from speechbrain_lora_ser.serving.audio import signal_warning
+from speechbrain_lora_ser.synthetic.speech_synthesis import Speaker
 
 RATE = 16000
 SENTENCES = [

@@ -26,11 +26,67 @@ import shlex
 import subprocess
 import sys
 
-from speechbrain_lora_ser.architectures import save_tiny_encoder
-from speechbrain_lora_ser.ccc import ATTRIBUTES
-from speechbrain_lora_ser.demo_corpus import write_demo_corpus
+from speechbrain_lora_ser.modeling.ccc import ATTRIBUTES
+from speechbrain_lora_ser.synthetic.architectures import save_tiny_encoder
+from speechbrain_lora_ser.synthetic.demo_corpus import write_demo_corpus
 
-RECIPES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "recipes")
+#: The environment variable naming the ``recipes/`` folder of a clone.
+RECIPES_VARIABLE = "SER_RECIPES"
+
+
+class RecipesNotFound(RuntimeError):
+    """The demo cannot find the repository's ``recipes/`` folder."""
+
+
+def recipes_folder(package_dir=None, environ=None, cwd=None):
+    """Return the ``recipes/`` folder the demo runs.
+
+    The recipes are SpeechBrain recipe folders (each stands alone, as in
+    SpeechBrain's repository), so they are not inside the installed package.
+    Looked up in order: ``$SER_RECIPES``; ``recipes/`` beside the package (an
+    editable install of a clone); ``recipes/`` in the working folder.
+
+    Arguments
+    ---------
+    package_dir : str, optional
+        The package's folder (default: this module's).
+    environ : dict, optional
+        The environment (default: ``os.environ``).
+    cwd : str, optional
+        The working folder (default: ``os.getcwd()``).
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    RecipesNotFound
+        None of these holds ``MSP-Podcast/train.py``; the message says what
+        to do.
+
+    Example
+    -------
+    >>> os.path.basename(recipes_folder())
+    'recipes'
+    """
+    package_dir = package_dir or os.path.dirname(os.path.abspath(__file__))
+    environ = os.environ if environ is None else environ
+    candidates = [
+        environ.get(RECIPES_VARIABLE),
+        os.path.join(os.path.dirname(package_dir), "recipes"),
+        os.path.join(cwd or os.getcwd(), "recipes"),
+    ]
+    for folder in filter(None, candidates):
+        if os.path.isfile(os.path.join(folder, "MSP-Podcast", "train.py")):
+            return os.path.abspath(folder)
+    raise RecipesNotFound(
+        "the demo runs the recipes of a clone of this repository, and none was "
+        f"found (looked in: {', '.join(filter(None, candidates))}). Run it from "
+        "the clone's root folder, install the clone with `pip install -e .`, "
+        f"or set {RECIPES_VARIABLE}=/path/to/clone/recipes."
+    )
+
 
 #: Recipe overrides for a small encoder on a CPU (the paper's values are the
 #: recipe defaults: lr 1e-5, batch 32, 30 epochs, WavLM-large).
@@ -79,7 +135,7 @@ def run_training(
     the thread count (the order of floating-point sums), so a fixed count
     makes them repeat on one machine.
     """
-    folder = os.path.join(RECIPES, corpus)
+    folder = os.path.join(recipes_folder(), corpus)
     command = [
         sys.executable,
         "train.py",
@@ -109,7 +165,7 @@ def load_recipe_module(recipe_folder, name):
 
     Example
     -------
-    >>> module = load_recipe_module(os.path.join(RECIPES, "MSP-Podcast"),
+    >>> module = load_recipe_module(os.path.join(recipes_folder(), "MSP-Podcast"),
     ...     "msp_podcast_prepare")
     >>> module.MSP_PODCAST.partitions["test"]
     ('Test1',)
@@ -127,10 +183,10 @@ def recipe_layouts():
     """Return the corpus layouts the two recipes' prepare modules declare."""
     return {
         "MSP-Podcast": load_recipe_module(
-            os.path.join(RECIPES, "MSP-Podcast"), "msp_podcast_prepare"
+            os.path.join(recipes_folder(), "MSP-Podcast"), "msp_podcast_prepare"
         ).MSP_PODCAST,
         "BIIC-Podcast": load_recipe_module(
-            os.path.join(RECIPES, "BIIC-Podcast"), "biic_podcast_prepare"
+            os.path.join(recipes_folder(), "BIIC-Podcast"), "biic_podcast_prepare"
         ).BIIC_PODCAST,
     }
 
@@ -255,6 +311,10 @@ def main(argv=None):
         help="tone sequences instead of eSpeak NG speech (no eSpeak needed)",
     )
     args = parser.parse_args(argv)
+    try:  # before any work: say at once what is missing
+        recipes_folder()
+    except RecipesNotFound as error:
+        parser.exit(2, f"{parser.prog}: {error}\n")
     # the recipes run in their own folders: give them absolute paths
     args.output_folder = os.path.abspath(args.output_folder)
     if args.data_only:

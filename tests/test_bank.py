@@ -4,6 +4,7 @@ import csv
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -13,10 +14,10 @@ import soundfile
 import torch
 
 from speechbrain_lora_ser import EncoderRegressor
-from speechbrain_lora_ser.bank_builder import add_to_bank, build_bank
-from speechbrain_lora_ser.ccc import ATTRIBUTES, ccc
+from speechbrain_lora_ser.bank.bank_builder import add_to_bank, build_bank
 from speechbrain_lora_ser.demo import load_recipe_module, recipe_layouts
-from speechbrain_lora_ser.demo_corpus import write_demo_corpus
+from speechbrain_lora_ser.modeling.ccc import ATTRIBUTES, ccc
+from speechbrain_lora_ser.synthetic.demo_corpus import write_demo_corpus
 
 from conftest import ROOT, SMALL_MODEL_ARGS, predict_command, run_train
 
@@ -125,7 +126,7 @@ def test_the_command_line_builds_a_bank_with_progress_and_no_warning(runs, tmp_p
         [
             sys.executable,
             "-m",
-            "speechbrain_lora_ser.bank_builder",
+            "speechbrain_lora_ser.bank.bank_builder",
             "build",
             f"--base={folders[M]}",
             f"--adapter={folders[B]}",
@@ -264,8 +265,11 @@ def test_adding_a_language_keeps_earlier_routing_or_reports_it(runs, banks):
 
 def test_a_mixed_language_table_is_on_one_scale(runs, banks, tmp_path):
     """German (labels on [-1, 1]) is served on the bank's scale, 1-7."""
-    from speechbrain_lora_ser.calibration import AttributeCalibration, Calibration
-    from speechbrain_lora_ser.predict import write_rows
+    from speechbrain_lora_ser.serving.calibration import (
+        AttributeCalibration,
+        Calibration,
+    )
+    from speechbrain_lora_ser.serving.predict import write_rows
 
     _, data = runs
     *_, load, _, three = banks
@@ -399,3 +403,50 @@ def test_the_bank_loads_and_routes_offline(runs, banks, tmp_path, monkeypatch):
     )
     path = labeled_test_files(data, D)[0][0]
     assert model.predict_file(path)["language"] == D
+
+
+def test_a_killed_bank_add_leaves_the_old_bank_serving_as_before(runs, banks, tmp_path):
+    folders, data = runs
+    two, _, load, two_folder, _ = banks
+    bank = tmp_path / "bank"
+    shutil.copytree(two_folder, bank)
+    path = [f for f, _ in labeled_test_files(data, M)][0]
+    before = load(bank).predict_file(path, clip=False, calibrate=False)
+    command = [
+        sys.executable,
+        "-m",
+        "speechbrain_lora_ser.bank.bank_builder",
+        "add",
+        f"--bank={bank}",
+        f"--adapter={folders[D]}",
+    ]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT
+    )
+    for line in process.stdout:  # kill -9 while the router trains
+        if line.startswith("router: features of"):
+            process.send_signal(signal.SIGKILL)
+            break
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+    assert json.loads((bank / "bank.json").read_text())["languages"] == [M, B]
+    after = load(bank).predict_file(path, clip=False, calibrate=False)
+    for name in ATTRIBUTES:
+        assert after[name] == before[name]
+    assert after["language"] == before["language"]
+    rerun = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert load(bank).mods.regressor.languages == [M, B, D]
+    assert not os.path.exists(f"{bank}.building")
+
+
+def test_a_bank_whose_parts_disagree_is_refused(banks, tmp_path):
+    *_, load, two_folder, three_folder = banks
+    bank = tmp_path / "bank"
+    shutil.copytree(two_folder, bank)
+    shutil.copy(three_folder / "bank.json", bank / "bank.json")
+    with pytest.raises(ValueError, match=r"parts disagree: languages/\*\.yaml has"):
+        load(bank)
+    shutil.copytree(three_folder / "languages", bank / "languages", dirs_exist_ok=True)
+    with pytest.raises(ValueError, match="bank.ckpt has 2 heads"):
+        load(bank)

@@ -4,10 +4,10 @@ import pytest
 import speechbrain as sb
 import torch
 
-from speechbrain_lora_ser.ccc import CCCLoss, ccc
-from speechbrain_lora_ser.lora import lora_config
-from speechbrain_lora_ser.model import SSLEncoder
-from speechbrain_lora_ser.stages import (
+from speechbrain_lora_ser.modeling.ccc import CCCLoss, ccc
+from speechbrain_lora_ser.modeling.lora import lora_config
+from speechbrain_lora_ser.modeling.model import SSLEncoder
+from speechbrain_lora_ser.training.stages import (
     TrainingStage,
     configure_encoder,
     count_trainable,

@@ -8,14 +8,14 @@ import pytest
 import torch
 from hyperpyyaml import load_hyperpyyaml
 
-from speechbrain_lora_ser.calibration import (
+from speechbrain_lora_ser.modeling.ccc import ATTRIBUTES, ccc
+from speechbrain_lora_ser.modeling.labels import LabelScaler
+from speechbrain_lora_ser.serving.calibration import (
     MIN_CORRELATION,
     AttributeCalibration,
     Calibration,
     fit_calibration,
 )
-from speechbrain_lora_ser.ccc import ATTRIBUTES, ccc
-from speechbrain_lora_ser.labels import LabelScaler
 
 SCALE = LabelScaler(1.0, 7.0)
 
@@ -174,7 +174,7 @@ def test_it_survives_json_and_a_hyperpyyaml_file(tmp_path):
         for name, a in calibration.attributes.items()
     )
     yaml = (
-        "calibration: !new:speechbrain_lora_ser.calibration.Calibration\n"
+        "calibration: !new:speechbrain_lora_ser.serving.calibration.Calibration\n"
         f"    attributes:\n{entries}\n"
         f"    min_correlation: {calibration.min_correlation}\n"
         f"    alpha: {calibration.alpha}\n"

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from speechbrain_lora_ser.ccc import CCCLoss, CCCStats, ccc
+from speechbrain_lora_ser.modeling.ccc import CCCLoss, CCCStats, ccc
 
 
 def reference_ccc(x, y):

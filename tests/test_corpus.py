@@ -10,16 +10,16 @@ import numpy as np
 import pytest
 import soundfile
 
-from speechbrain_lora_ser.corpus import (
+from speechbrain_lora_ser.data.corpus import (
     CorpusError,
     prepare_corpus,
     read_manifests,
     select_subset,
 )
+from speechbrain_lora_ser.data.pipeline import make_datasets
 from speechbrain_lora_ser.demo import recipe_layouts
-from speechbrain_lora_ser.demo_corpus import write_demo_corpus
-from speechbrain_lora_ser.labels import LabelScaler
-from speechbrain_lora_ser.pipeline import make_datasets
+from speechbrain_lora_ser.modeling.labels import LabelScaler
+from speechbrain_lora_ser.synthetic.demo_corpus import write_demo_corpus
 
 from conftest import SMALL_MODEL_ARGS, run_train
 

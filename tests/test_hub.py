@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from speechbrain_lora_ser.export import publish
+from speechbrain_lora_ser.export.model_folder import publish
 
 REPO = "test-org/ser-tiny"
 REVISION = "0123456789abcdef0123456789abcdef01234567"

@@ -14,8 +14,8 @@ import torch
 import torchaudio.functional
 
 from speechbrain_lora_ser import EncoderRegressor
-from speechbrain_lora_ser.audio import AudioProblem
-from speechbrain_lora_ser.lora import has_lora
+from speechbrain_lora_ser.modeling.lora import has_lora
+from speechbrain_lora_ser.serving.audio import AudioProblem
 
 from conftest import predict_command
 
@@ -383,8 +383,8 @@ assert not [m for m in loaded if m.split('.')[-1] in training], loaded
     )
     assert result.returncode == 0, result.stderr[-2000:]
     exported = (trained_ft_lora / "inference" / "hyperparams.yaml").read_text()
-    assert "speechbrain_lora_ser.corpus" not in exported
-    assert "speechbrain_lora_ser.brain" not in exported
+    assert "speechbrain_lora_ser.data.corpus" not in exported
+    assert "speechbrain_lora_ser.training.brain" not in exported
 
 
 # ---------------------------------------------------------------------------
@@ -395,7 +395,10 @@ assert not [m for m in loaded if m.split('.')[-1] in training], loaded
 def test_served_values_follow_the_exported_calibration(
     trained_ft_lora, recipe_data, tmp_path
 ):
-    from speechbrain_lora_ser.calibration import AttributeCalibration, Calibration
+    from speechbrain_lora_ser.serving.calibration import (
+        AttributeCalibration,
+        Calibration,
+    )
 
     model = EncoderRegressor.from_hparams(
         source=str(trained_ft_lora / "inference"), savedir=str(tmp_path / "m")

@@ -6,7 +6,7 @@ configuration (``--ssl_from_config=True``); one debug batch per stage.
 
 from transformers import Wav2Vec2FeatureExtractor
 
-from speechbrain_lora_ser.architectures import large_config
+from speechbrain_lora_ser.synthetic.architectures import large_config
 
 from conftest import run_train
 

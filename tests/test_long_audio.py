@@ -14,8 +14,8 @@ import torchaudio
 from speechbrain.dataio.preprocess import AudioNormalizer
 
 from speechbrain_lora_ser import EncoderRegressor
-from speechbrain_lora_ser.audio import AudioProblem, read_audio
-from speechbrain_lora_ser.long_audio import (
+from speechbrain_lora_ser.serving.audio import AudioProblem, read_audio
+from speechbrain_lora_ser.serving.long_audio import (
     TIMELINE_COLUMNS,
     SpeechDetector,
     audio_seconds,
@@ -24,7 +24,7 @@ from speechbrain_lora_ser.long_audio import (
     timeline_rows,
     window_bounds,
 )
-from speechbrain_lora_ser.speech_synthesis import Speaker
+from speechbrain_lora_ser.synthetic.speech_synthesis import Speaker
 
 from conftest import ROOT
 
@@ -118,18 +118,25 @@ def test_resampling_blocks_separately_would_not_be_equal(tmp_path):
 
 MEMORY_CHILD = textwrap.dedent(
     """
-    import json, resource, sys
+    import json, sys
     import torch
     torch.set_num_threads(1)
     from speechbrain.dataio.preprocess import AudioNormalizer
-    from speechbrain_lora_ser.audio import read_audio
-    from speechbrain_lora_ser.long_audio import stream_windows
+    from speechbrain_lora_ser.serving.audio import read_audio
+    from speechbrain_lora_ser.serving.long_audio import stream_windows
     mode, path = sys.argv[1:]
+    # the peak from here on: imports (a CUDA build of torch maps far more
+    # than a CPU one) must not hide what reading the file costs. Writing 5
+    # to clear_refs resets the process's peak RSS (VmHWM), Linux >= 4.0.
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")
     if mode == "streamed":
         count = sum(1 for _ in stream_windows(path, 16000, 10.0, 5.0, vad=False))
     else:
         count = read_audio(path, AudioNormalizer(16000)).shape[0]
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    with open("/proc/self/status") as handle:
+        line = next(row for row in handle if row.startswith("VmHWM:"))
+    peak = int(line.split()[1]) / 1024
     print(json.dumps({"peak_mb": peak, "count": count}))
     """
 )

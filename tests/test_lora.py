@@ -6,15 +6,18 @@ import pytest
 import torch
 from transformers import AutoModel
 
-from speechbrain_lora_ser.architectures import LARGE_CONFIGS, build_large_encoder
-from speechbrain_lora_ser.lora import (
+from speechbrain_lora_ser.modeling.lora import (
     add_lora,
     has_lora,
     lora_config,
     lora_parameters,
     merge_lora,
 )
-from speechbrain_lora_ser.model import SSLEncoder
+from speechbrain_lora_ser.modeling.model import SSLEncoder
+from speechbrain_lora_ser.synthetic.architectures import (
+    LARGE_CONFIGS,
+    build_large_encoder,
+)
 
 from conftest import small_head
 

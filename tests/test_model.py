@@ -3,7 +3,7 @@
 import torch
 from speechbrain.lobes.models.ECAPA_TDNN import AttentiveStatisticsPooling
 
-from speechbrain_lora_ser.model import MaskedAttentiveStatisticsPooling
+from speechbrain_lora_ser.modeling.model import MaskedAttentiveStatisticsPooling
 
 from conftest import small_head
 

@@ -12,12 +12,13 @@ import shutil
 import torch
 
 from speechbrain_lora_ser import EncoderRegressor
-from speechbrain_lora_ser.bank_builder import build_bank
+from speechbrain_lora_ser.bank.bank_builder import build_bank
 
 from conftest import ROOT, SMALL_MODEL_ARGS, run_train
 
 POOLING = (
-    "pooling: !new:speechbrain_lora_ser.model.MaskedAttentiveStatisticsPooling\n"
+    "pooling: !new:"
+    "speechbrain_lora_ser.modeling.model.MaskedAttentiveStatisticsPooling\n"
     "    channels: !ref <encoder_dim>\n"
     "    attention_channels: !ref <attention_channels>\n"
 )

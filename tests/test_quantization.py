@@ -6,9 +6,9 @@ import os
 import pytest
 import torch
 
-from speechbrain_lora_ser.ccc import ATTRIBUTES
-from speechbrain_lora_ser.inference import EncoderRegressor
-from speechbrain_lora_ser.quantization import OnnxEncoder, quantize_int8
+from speechbrain_lora_ser.modeling.ccc import ATTRIBUTES
+from speechbrain_lora_ser.serving.inference import EncoderRegressor
+from speechbrain_lora_ser.serving.quantization import OnnxEncoder, quantize_int8
 
 #: Largest |int8 - fp32| allowed on the 1-7 label scale. The labels are means
 #: of annotators who differ by about one point; a change of 0.1 (1.7 % of the

@@ -13,7 +13,7 @@ import torch
 from hyperpyyaml import load_hyperpyyaml
 
 from speechbrain_lora_ser.demo import load_recipe_module
-from speechbrain_lora_ser.demo_corpus import write_demo_corpus
+from speechbrain_lora_ser.synthetic.demo_corpus import write_demo_corpus
 
 from conftest import CALIBRATION_KEYS, ROOT, SMALL_MODEL_ARGS, run_train
 
@@ -152,6 +152,29 @@ def test_single_corpus_configuration_needs_only_its_data_folder(recipe_data, tmp
     assert set(results["calibrated"]) == {"MSP-Podcast"}
     assert (output / "inference" / "hyperparams.yaml").is_file()
     assert sorted(os.listdir(output / "predictions")) == ["MSP-Podcast_test.csv"]
+
+    # --skip_prep=True: the manifests are used as they are, and checked
+    manifest = output / "manifests" / "MSP-Podcast" / "test.json"
+    entries = json.loads(manifest.read_text())
+    first = sorted(entries)[0]
+    entries[first]["wav"] = str(tmp_path / "moved.wav")
+    manifest.write_text(json.dumps(entries))
+    with pytest.raises(
+        AssertionError, match="test.json .*: audio file is missing: .*moved.wav"
+    ):
+        run_train(
+            "train.py",
+            "hparams/finetune.yaml",
+            [
+                f"--data_folder={recipe_data / 'MSP-Podcast'}",
+                f"--ssl_hub={recipe_data / 'wavlm-small'}",
+                f"--output_folder={output}",
+                "--number_of_epochs=1",
+                "--skip_prep=True",
+                *SMALL_MODEL_ARGS,
+            ],
+            cwd=os.path.join(ROOT, "recipes", "MSP-Podcast"),
+        )
 
 
 def test_two_stage_configuration_asks_for_the_cross_corpus(recipe_data, tmp_path):

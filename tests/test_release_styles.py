@@ -15,16 +15,16 @@ import numpy as np
 import pytest
 import soundfile
 
-from speechbrain_lora_ser.corpus import CorpusError, CorpusLayout, prepare_corpus
-from speechbrain_lora_ser.demo import recipe_layouts
-from speechbrain_lora_ser.demo_corpus import write_demo_corpus
-from speechbrain_lora_ser.labels import LabelScaler
-from speechbrain_lora_ser.manifests import (
+from speechbrain_lora_ser.data.corpus import CorpusError, CorpusLayout, prepare_corpus
+from speechbrain_lora_ser.data.manifests import (
     check_manifests,
     read_manifests,
     write_manifests,
 )
-from speechbrain_lora_ser.pipeline import make_datasets
+from speechbrain_lora_ser.data.pipeline import make_datasets
+from speechbrain_lora_ser.demo import recipe_layouts
+from speechbrain_lora_ser.modeling.labels import LabelScaler
+from speechbrain_lora_ser.synthetic.demo_corpus import write_demo_corpus
 
 GERMAN = CorpusLayout(
     partitions={"train": "train", "valid": "dev", "test": "test"},

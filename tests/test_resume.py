@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from speechbrain_lora_ser import EncoderRegressor
-from speechbrain_lora_ser.checkpoints import AtomicCheckpointer, RNGState
+from speechbrain_lora_ser.training.checkpoints import AtomicCheckpointer, RNGState
 
 from conftest import ROOT, SMALL_MODEL_ARGS, run_train
 
@@ -77,6 +77,10 @@ def test_killed_runs_resume_to_the_same_results(recipe_data, tmp_path):
     got = json.loads((output / "results.json").read_text())
     calibration = expected.pop("calibration")["attributes"]
     calibrated = expected.pop("calibrated")
+    baseline = expected.pop("before_adaptation")
+    assert got["before_adaptation"]["corpus"] == baseline["corpus"]
+    for name, value in baseline["ccc"].items():  # the cross-lingual baseline
+        assert abs(got["before_adaptation"]["ccc"][name] - value) <= 1e-6, name
     for results, reference in ((got, expected), (got["calibrated"], calibrated)):
         for corpus, values in reference.items():
             for name, value in values.items():

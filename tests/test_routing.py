@@ -11,18 +11,14 @@ import soundfile
 import torch
 import torchaudio.functional as AF
 
-from speechbrain_lora_ser.architectures import save_tiny_encoder
-from speechbrain_lora_ser.demo import recipe_layouts
-from speechbrain_lora_ser.demo_corpus import write_demo_corpus
-from speechbrain_lora_ser.model import SSLEncoder
-from speechbrain_lora_ser.routing import (
+from speechbrain_lora_ser.bank.routing import (
     DEFAULT_FEATURES,
     DEFAULT_MIN_LANGUAGE_PROBABILITY,
     LanguageRouter,
     RouterFeatures,
 )
-from speechbrain_lora_ser.routing_taps import FeatureTap, base_weights
-from speechbrain_lora_ser.routing_training import (
+from speechbrain_lora_ser.bank.routing_taps import FeatureTap, base_weights
+from speechbrain_lora_ser.bank.routing_training import (
     add_language,
     add_noise,
     augmented_features,
@@ -34,6 +30,10 @@ from speechbrain_lora_ser.routing_training import (
     reverberate,
     telephone_band,
 )
+from speechbrain_lora_ser.demo import recipe_layouts
+from speechbrain_lora_ser.modeling.model import SSLEncoder
+from speechbrain_lora_ser.synthetic.architectures import save_tiny_encoder
+from speechbrain_lora_ser.synthetic.demo_corpus import write_demo_corpus
 
 LANGUAGES = ("english", "mandarin", "german")
 LAYOUT = {
@@ -251,7 +251,7 @@ def test_features_do_not_depend_on_the_batch(corpora):
 def test_the_layer_features_read_the_base_weights_before_the_adapters_run(
     tmp_path,
 ):
-    from speechbrain_lora_ser.lora import add_lora, lora_config
+    from speechbrain_lora_ser.modeling.lora import add_lora, lora_config
 
     encoder = SSLEncoder(save_tiny_encoder(str(tmp_path / "enc")), freeze=True).eval()
     wav = torch.randn(2, 16000, generator=torch.Generator().manual_seed(0))

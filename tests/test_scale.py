@@ -7,9 +7,9 @@ import sys
 import pytest
 import torch
 
-from speechbrain_lora_ser.lora import add_lora, lora_config, lora_parameters
-from speechbrain_lora_ser.model import SSLEncoder
-from speechbrain_lora_ser.pipeline import TrainLoader, padded_fraction
+from speechbrain_lora_ser.data.pipeline import TrainLoader, padded_fraction
+from speechbrain_lora_ser.modeling.lora import add_lora, lora_config, lora_parameters
+from speechbrain_lora_ser.modeling.model import SSLEncoder
 
 from conftest import CALIBRATION_KEYS, ROOT, SMALL_MODEL_ARGS, run_train, small_head
 

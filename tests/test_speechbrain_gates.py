@@ -6,8 +6,8 @@ YAML under ``recipes/<Dataset>`` outside ``/models/``, ``/results/`` and
 debug flags, the files a row names exist, and pre-commit runs ruff (80
 columns, its isort settings: ``recipes/ruff.toml`` is a copy) and yamllint
 (``tests/speechbrain_yamllint.yaml`` is a copy of its configuration) on the
-recipe files. ``../shared/tools/speechbrain-dropin`` (README, "For
-contributors") runs all of SpeechBrain's checks in a SpeechBrain tree; these
+recipe files. ``tools/speechbrain-dropin`` (docs/contributing.md,
+"Contributing") runs all of SpeechBrain's checks in a SpeechBrain tree; these
 tests keep the same rules in CI, which has no network.
 """
 

@@ -21,7 +21,7 @@ Authors
 
 import sys
 
-from speechbrain_lora_ser.corpus import CorpusLayout, prepare_corpus
+from speechbrain_lora_ser.data.corpus import CorpusLayout, prepare_corpus
 
 BIIC_PODCAST = CorpusLayout(
     partitions={
@@ -57,7 +57,7 @@ def prepare_biic_podcast(data_folder, save_folder, **options):
         Where the JSON manifests go.
     **options
         ``label_range``, ``train_subset``, ``subset_seed``, ``skip_invalid``,
-        ``min_duration``: see ``speechbrain_lora_ser.corpus.prepare_corpus``.
+        ``min_duration``: see ``speechbrain_lora_ser.data.corpus.prepare_corpus``.
 
     Returns
     -------
@@ -67,7 +67,7 @@ def prepare_biic_podcast(data_folder, save_folder, **options):
     Example
     -------
     >>> import tempfile
-    >>> from speechbrain_lora_ser.demo_corpus import write_demo_corpus
+    >>> from speechbrain_lora_ser.synthetic.demo_corpus import write_demo_corpus
     >>> folder = write_demo_corpus(
     ...     tempfile.mkdtemp(), "mandarin", BIIC_PODCAST, (2, 1, 1)
     ... )

@@ -21,7 +21,7 @@ Authors
 
 import sys
 
-from speechbrain_lora_ser.corpus import CorpusLayout, prepare_corpus
+from speechbrain_lora_ser.data.corpus import CorpusLayout, prepare_corpus
 
 MSP_PODCAST = CorpusLayout(
     partitions={
@@ -58,7 +58,7 @@ def prepare_msp_podcast(data_folder, save_folder, **options):
         ``Test2.json`` / ``Test3.json`` when present.
     **options
         ``label_range``, ``train_subset``, ``subset_seed``, ``skip_invalid``,
-        ``min_duration``: see ``speechbrain_lora_ser.corpus.prepare_corpus``.
+        ``min_duration``: see ``speechbrain_lora_ser.data.corpus.prepare_corpus``.
 
     Returns
     -------
@@ -68,7 +68,7 @@ def prepare_msp_podcast(data_folder, save_folder, **options):
     Example
     -------
     >>> import tempfile
-    >>> from speechbrain_lora_ser.demo_corpus import write_demo_corpus
+    >>> from speechbrain_lora_ser.synthetic.demo_corpus import write_demo_corpus
     >>> folder = write_demo_corpus(
     ...     tempfile.mkdtemp(), "english", MSP_PODCAST, (2, 1, 1)
     ... )

@@ -34,12 +34,20 @@ import torch
 from biic_podcast_prepare import prepare_biic_podcast
 from hyperpyyaml import load_hyperpyyaml
 from msp_podcast_prepare import prepare_msp_podcast
-from speechbrain_lora_ser.brain import EmotionBrain
-from speechbrain_lora_ser.export import export_inference_folder, model_file_of
-from speechbrain_lora_ser.manifests import check_manifests, read_manifests
-from speechbrain_lora_ser.results import calibrate, test_corpora, write_results
-from speechbrain_lora_ser.stages import (
+from speechbrain_lora_ser.data.manifests import check_manifests, read_manifests
+from speechbrain_lora_ser.export.model_folder import (
+    export_inference_folder,
+    model_file_of,
+)
+from speechbrain_lora_ser.training.brain import EmotionBrain
+from speechbrain_lora_ser.training.results import (
+    calibrate,
+    test_corpora,
+    write_results,
+)
+from speechbrain_lora_ser.training.stages import (
     adopt_stage1_settings,
+    before_adaptation,
     fit_stages,
     resolved_settings,
 )
@@ -126,54 +134,44 @@ def prepare_data(hparams):
     ``test.json`` and any other ``<partition>.json``) and checked like
     prepared ones: a bad entry stops the run, named with its manifest.
     """
-    if hparams["skip_prep"]:
-        run_on_main(
-            check_manifests,
-            kwargs={
-                "manifests": hparams["manifest_folder"],
-                "label_range": (hparams["label_low"], hparams["label_high"]),
-                "min_duration": hparams["min_duration"],
-                "data_root": hparams["data_folder"],
+    corpora = [
+        (
+            "",
+            prepare_msp_podcast,
+            {
+                "train_subset": hparams["train_subset"],
+                "subset_seed": hparams["subset_seed"],
             },
         )
-        if hparams["cross_data_folder"]:
+    ]
+    if hparams["cross_data_folder"]:  # the cross-lingual test set
+        corpora.append(("cross_", prepare_biic_podcast, {}))
+    for prefix, prepare, options in corpora:
+        common = {
+            "label_range": (
+                hparams[prefix + "label_low"],
+                hparams[prefix + "label_high"],
+            ),
+            "min_duration": hparams["min_duration"],
+        }
+        if hparams["skip_prep"]:
             run_on_main(
                 check_manifests,
                 kwargs={
-                    "manifests": hparams["cross_manifest_folder"],
-                    "label_range": (
-                        hparams["cross_label_low"],
-                        hparams["cross_label_high"],
-                    ),
-                    "min_duration": hparams["min_duration"],
-                    "data_root": hparams["cross_data_folder"],
+                    "manifests": hparams[prefix + "manifest_folder"],
+                    "data_root": hparams[prefix + "data_folder"],
+                    **common,
                 },
             )
-        return
-    run_on_main(
-        prepare_msp_podcast,
-        kwargs={
-            "data_folder": hparams["data_folder"],
-            "save_folder": hparams["manifest_folder"],
-            "label_range": (hparams["label_low"], hparams["label_high"]),
-            "train_subset": hparams["train_subset"],
-            "subset_seed": hparams["subset_seed"],
-            "skip_invalid": hparams["skip_invalid"],
-            "min_duration": hparams["min_duration"],
-        },
-    )
-    if hparams["cross_data_folder"]:
+            continue
         run_on_main(
-            prepare_biic_podcast,
+            prepare,
             kwargs={
-                "data_folder": hparams["cross_data_folder"],
-                "save_folder": hparams["cross_manifest_folder"],
-                "label_range": (
-                    hparams["cross_label_low"],
-                    hparams["cross_label_high"],
-                ),
+                "data_folder": hparams[prefix + "data_folder"],
+                "save_folder": hparams[prefix + "manifest_folder"],
                 "skip_invalid": hparams["skip_invalid"],
-                "min_duration": hparams["min_duration"],
+                **common,
+                **options,
             },
         )
 
@@ -270,6 +268,28 @@ def export(hparams, hparams_file, results, calibration):
     )
 
 
+def run_info(hparams, records):
+    """What ``results.json`` records about the run (beside its results)."""
+    ranges = {
+        hparams[prefix + "corpus"]: [
+            hparams[prefix + "label_low"],
+            hparams[prefix + "label_high"],
+        ]
+        for prefix in ("", "cross_")
+    }
+    keys = ("configuration", "corpus", "cross_corpus", "ssl_hub", "seed")
+    return {
+        **{key: hparams[key] for key in keys},
+        "train_subset": hparams["train_subset"],
+        "label_ranges": ranges,
+        "stages": [
+            {"name": s.name, "train": s.train, "corpus": s.corpus}
+            for s in hparams["stages"]
+        ],
+        "stage_fingerprints": records,
+    }
+
+
 if __name__ == "__main__":
     # Command line: the YAML, SpeechBrain's run options, and overrides; a
     # reused stage 1 (--stage1_folder) brings the settings it was trained with.
@@ -343,31 +363,12 @@ if __name__ == "__main__":
     )
     if if_main_process():
         export(hparams, hparams_file, results, calibration)
+        results["before_adaptation"] = before_adaptation(
+            hparams["stages"], results
+        )
         write_results(
             hparams["output_folder"],
             hparams["results_file"],
-            run_info={
-                "configuration": hparams["configuration"],
-                "corpus": hparams["corpus"],
-                "cross_corpus": hparams["cross_corpus"],
-                "ssl_hub": hparams["ssl_hub"],
-                "seed": hparams["seed"],
-                "train_subset": hparams["train_subset"],
-                "label_ranges": {
-                    hparams["corpus"]: [
-                        hparams["label_low"],
-                        hparams["label_high"],
-                    ],
-                    hparams["cross_corpus"]: [
-                        hparams["cross_label_low"],
-                        hparams["cross_label_high"],
-                    ],
-                },
-                "stages": [
-                    {"name": s.name, "train": s.train, "corpus": s.corpus}
-                    for s in hparams["stages"]
-                ],
-                "stage_fingerprints": records,
-            },
+            run_info=run_info(hparams, records),
             results={**results, "calibration": calibration.to_dict()},
         )

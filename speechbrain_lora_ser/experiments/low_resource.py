@@ -14,8 +14,8 @@ Authors
 import json
 import os
 
-from speechbrain_lora_ser.ccc import ATTRIBUTES
 from speechbrain_lora_ser.experiments.grid import plan_grid, run_folder
+from speechbrain_lora_ser.modeling.ccc import ATTRIBUTES
 
 PAPER_SIZES = (1000, 2000, 5000, 10000, 20000)
 COLORS = {"arousal": "tab:red", "valence": "tab:green", "dominance": "tab:blue"}

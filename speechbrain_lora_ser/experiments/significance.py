@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from scipy import stats
 
-from speechbrain_lora_ser.ccc import ATTRIBUTES, ccc
+from speechbrain_lora_ser.modeling.ccc import ATTRIBUTES, ccc
 
 
 def read_predictions(path):

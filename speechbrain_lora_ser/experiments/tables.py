@@ -33,7 +33,7 @@ command line prints it and exits with status 1), never a traceback.
 **Calibrated CCC.** ``results.json`` holds the raw-prediction CCC (the
 paper's protocol) per test corpus and may hold, under the reserved key
 ``"calibrated"``, the CCC of the same test predictions after the
-development-set calibration (``speechbrain_lora_ser.calibration``)::
+development-set calibration (``speechbrain_lora_ser.serving.calibration``)::
 
     {"MSP-Podcast": {"arousal": 0.61, "valence": 0.02, "dominance": 0.55},
      "BIIC-Podcast": {"arousal": 0.40, "valence": 0.01, "dominance": 0.31},
@@ -43,7 +43,7 @@ development-set calibration (``speechbrain_lora_ser.calibration``)::
      "calibration": {"attributes": {"arousal": {"scale": 1.3, ...}, ...}, ...}}
 
 (``"calibration"``, optional: the fitted map, ``Calibration.to_dict()`` of
-``speechbrain_lora_ser.calibration``, with each attribute's development CCC
+``speechbrain_lora_ser.serving.calibration``, with each attribute's development CCC
 and ``learned`` flag; the tables do not read it.)
 Bold and asterisks are decided on the raw CCC; where the runs recorded a
 calibrated CCC the cell shows it in parentheses, ``0.610 (0.630)``, and the
@@ -61,12 +61,12 @@ import os
 import numpy as np
 from ruamel.yaml import YAML
 
-from speechbrain_lora_ser.ccc import ATTRIBUTES
 from speechbrain_lora_ser.experiments.significance import (
     partition_ccc_samples,
     read_predictions,
     welch_greater,
 )
+from speechbrain_lora_ser.modeling.ccc import ATTRIBUTES
 
 NAMES = {
     "off_the_shelf": "Off-the-shelf",
@@ -84,6 +84,9 @@ CALIBRATED = "calibrated"
 #: The key of ``results.json`` that holds the development-set calibration
 #: (``Calibration.to_dict()``; not a corpus, not read by the tables).
 CALIBRATION = "calibration"
+#: The key of ``results.json`` that holds the cross-lingual baseline: the
+#: previous stage tested on the last stage's corpus (not a corpus).
+BEFORE_ADAPTATION = "before_adaptation"
 #: What ``run_info.json`` (or a started run's ``hyperparams.yaml``) must say.
 RUN_KEYS = ("configuration", "corpus", "cross_corpus", "ssl_hub")
 
@@ -147,7 +150,8 @@ def read_results(path):
     if not isinstance(results, dict):
         raise TablesError(f"{path}: expected a JSON object")
     calibrated = results.get(CALIBRATED, {})
-    raw = {k: v for k, v in results.items() if k not in (CALIBRATED, CALIBRATION)}
+    not_corpora = (CALIBRATED, CALIBRATION, BEFORE_ADAPTATION)
+    raw = {k: v for k, v in results.items() if k not in not_corpora}
     for name, table in (("", raw), (f"{CALIBRATED}.", calibrated)):
         if not isinstance(table, dict):
             raise TablesError(f"{path}: {name or 'results'} must be a JSON object")
@@ -250,7 +254,8 @@ def _without_seed(info):
     """Return what must agree between runs averaged together (all but the seed)."""
     stages = {}
     for name, fingerprint in info.get("stage_fingerprints", {}).items():
-        # the seed is a setting of the stage record (speechbrain_lora_ser.stages)
+        # the seed is a setting of the stage record
+        # (speechbrain_lora_ser.training.stages)
         stages[name] = {k: v for k, v in fingerprint.items() if k != "seed"}
         settings = fingerprint.get("settings")
         if isinstance(settings, dict):

@@ -1,0 +1,1 @@
+"""The adapter bank: serving many languages, the language router, building."""

@@ -1,0 +1,1 @@
+"""Corpora to training data: layouts, manifests, loaders."""

@@ -1,0 +1,1 @@
+"""The exported model folder (SpeechBrain's pretrained-model form)."""

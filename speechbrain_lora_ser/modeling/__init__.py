@@ -1,0 +1,1 @@
+"""The network: encoder lobe, pooling, head, LoRA, CCC, label scale."""

@@ -1,0 +1,265 @@
+"""``OnnxRegressor``: rate audio files with an exported ONNX model, no torch.
+
+It rates files as ``EncoderRegressor.predict_files`` does: each file is read
+in blocks, mixed down, resampled (soxr), cut into windows (``window_seconds``
+every ``hop_seconds``, the last aligned to the end), windows without speech
+are withheld (Silero VAD for recordings longer than one window; digital
+silence and constant signals always), the windows of many short files are
+rated together in padded batches grouped by duration (the graph masks the
+padding), and a file's value is the duration-weighted mean of its windows,
+calibrated, clipped to the label scale, with attributes the model did not
+learn withheld. Errors name the file (``AudioProblem``); in
+``predict_files`` a bad file gets an ``error`` and the others go on.
+
+Example
+-------
+::
+
+    from speechbrain_lora_ser.onnx import OnnxRegressor
+    model = OnnxRegressor("model_onnx")
+    model.predict_file("speech.wav")
+    # {'arousal': 4.1, 'valence': 3.9, 'dominance': 4.3, ...}
+
+Authors
+ * speechbrain-lora-ser contributors 2026
+"""
+
+import os
+
+import numpy as np
+import onnxruntime
+
+from speechbrain_lora_ser.onnx.audio import (
+    NEAR_SILENCE_DBFS,
+    SILENCE_PEAK,
+    AudioProblem,
+    audio_seconds,
+)
+from speechbrain_lora_ser.onnx.serving import ATTRIBUTES, read_serving, served
+from speechbrain_lora_ser.onnx.summary import new_result, summarise
+from speechbrain_lora_ser.onnx.vad import SpeechDetector, stream_windows, vad_session
+
+
+class OnnxRegressor:
+    """An ONNX model folder, loaded for rating files.
+
+    Arguments
+    ---------
+    folder : str
+        Written by ``python -m speechbrain_lora_ser.onnx export``.
+    threads : int, optional
+        ONNX Runtime's intra-op threads (default: its own choice).
+    """
+
+    #: Largest fraction of a batch that may be padding.
+    max_padding = 0.1
+    #: Files longer than this (seconds) are streamed on their own.
+    long_file_seconds = 60.0
+
+    def __init__(self, folder, threads=None):
+        self.folder = str(folder)
+        self.info = read_serving(self.folder)
+        options = onnxruntime.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self.session = onnxruntime.InferenceSession(
+            os.path.join(self.folder, self.info["model"]),
+            options,
+            providers=["CPUExecutionProvider"],
+        )
+        self._vad = None
+
+    @property
+    def label_range(self):
+        """``(low, high)`` of the values this model returns."""
+        return self.info["label_low"], self.info["label_high"]
+
+    def rate(self, wavs, calibrate=True):
+        """Rate windows (1-D float arrays at the model's rate) in one padded batch.
+
+        Returns ``(values [batch, 3], learned [3])``; values are on the label
+        scale, calibrated (NaN where not learned) unless ``calibrate=False``.
+        """
+        longest = max(w.shape[0] for w in wavs)
+        batch = np.zeros((len(wavs), longest), dtype=np.float32)
+        for row, wav in enumerate(wavs):
+            batch[row, : wav.shape[0]] = wav
+        lengths = np.array([w.shape[0] for w in wavs], dtype=np.int64)
+        raw = self.session.run(None, {"wavs": batch, "lengths": lengths})[0]
+        return served(raw, self.info["calibration"], calibrate)
+
+    def predict_file(self, path, **options):
+        """Rate one file; raises ``AudioProblem`` when it cannot be rated.
+
+        Options as ``predict_files``; the result has no ``file`` or ``error``.
+        """
+        result = self.predict_files([path], batch_size=1, **options)[0]
+        if result["error"]:
+            raise AudioProblem(path, result["error"].split(": ", 1)[-1])
+        del result["file"], result["error"]
+        return result
+
+    def predict_files(
+        self,
+        paths,
+        batch_size=8,
+        return_windows=False,
+        clip=True,
+        calibrate=True,
+        vad=True,
+        window_seconds=None,
+        hop_seconds=None,
+        silence_peak=SILENCE_PEAK,
+        near_silence_dbfs=NEAR_SILENCE_DBFS,
+        files_per_chunk=64,
+    ):
+        """Rate many files, several windows per run (see the module's docstring).
+
+        Returns one dict per file, in order, with the keys of
+        ``EncoderRegressor.predict_files``: ``file``, the attributes (None
+        when withheld or on error), ``label_low``, ``label_high``,
+        ``not_learned``, ``out_of_range``, ``warning``, ``error``,
+        ``duration``, ``language``, ``language_probability`` (None: one
+        model has no languages) and, with ``return_windows``, ``windows``.
+        """
+        options = {
+            "batch_size": batch_size,
+            "return_windows": return_windows,
+            "clip": clip,
+            "calibrate": calibrate,
+            "vad": vad,
+            "window_seconds": window_seconds or self.info["window_seconds"],
+            "hop_seconds": hop_seconds or self.info["hop_seconds"],
+            "silence_peak": silence_peak,
+            "near_silence_dbfs": near_silence_dbfs,
+        }
+        seconds = [audio_seconds(path) or 0.0 for path in paths]
+        results = [None] * len(paths)
+        short = [i for i, s in enumerate(seconds) if s <= self.long_file_seconds]
+        for index, path in enumerate(paths):
+            if index not in short:
+                results[index] = self._predict_long(path, seconds[index], options)
+        for start in range(0, len(short), files_per_chunk):
+            chunk = short[start : start + files_per_chunk]
+            rows = self._predict_chunk([paths[i] for i in chunk], seconds, options)
+            for index, row in zip(chunk, rows, strict=True):
+                results[index] = row
+        return results
+
+    def _windows(self, path, seconds, options):
+        """Stream the file's windows; speech detection on recordings over one window."""
+        detector = None
+        if options["vad"] and seconds > options["window_seconds"]:
+            if self._vad is None:
+                self._vad = vad_session(os.path.join(self.folder, self.info["vad"]))
+            detector = SpeechDetector(
+                self._vad,
+                self.info["sample_rate"],
+                silence_peak=options["silence_peak"],
+            )
+        return stream_windows(
+            path,
+            self.info["sample_rate"],
+            options["window_seconds"],
+            options["hop_seconds"],
+            vad=detector,
+            min_samples=self.info["min_samples"],
+            silence_peak=options["silence_peak"],
+            near_silence_dbfs=options["near_silence_dbfs"],
+        )
+
+    def _predict_chunk(self, paths, seconds, options):
+        """Short files: their windows rated together, batched by duration."""
+        results, windows = [], []
+        for index, path in enumerate(paths):
+            results.append(new_result(path))
+            try:
+                duration = audio_seconds(path) or 0.0
+                for window in self._windows(path, duration, options):
+                    windows.append((index, window))
+            except AudioProblem as error:
+                results[index]["error"] = str(error)
+                windows = [(i, w) for i, w in windows if i != index]
+        to_rate = [w for _, w in windows if not w.withhold]
+        ratings = dict(
+            zip(
+                [id(w) for w in to_rate],
+                self._rate_windows(to_rate, options),
+                strict=True,
+            )
+        )
+        for index, result in enumerate(results):
+            mine = [(w, ratings.get(id(w))) for i, w in windows if i == index]
+            if mine:
+                summarise(result, mine, self.info, options)
+        return results
+
+    def _predict_long(self, path, seconds, options):
+        """One long file, streamed: windows rated as they are read."""
+        result = new_result(path)
+        rated, pending = [], []
+        try:
+            for window in self._windows(path, seconds, options):
+                pending.append(window)
+                if sum(not w.withhold for w in pending) == options["batch_size"]:
+                    rated += self._rate_pending(pending, options)
+            rated += self._rate_pending(pending, options)
+        except AudioProblem as error:
+            result["error"] = str(error)  # nothing of a part is given as the file's
+            return result
+        summarise(result, rated, self.info, options)
+        return result
+
+    def _rate_pending(self, pending, options):
+        """Rate held windows; return ``(window without its audio, rating)``."""
+        to_rate = [w for w in pending if not w.withhold]
+        ratings = iter(self._rate_windows(to_rate, options) if to_rate else [])
+        out = [
+            (w._replace(wav=None), None if w.withhold else next(ratings))
+            for w in pending
+        ]
+        pending.clear()
+        return out
+
+    def _rate_windows(self, windows, options):
+        """Each window's ``(values, learned)``, in batches grouped by duration."""
+        rated = [None] * len(windows)
+        lengths = [w.wav.shape[0] for w in windows]
+        for chosen in batches(lengths, options["batch_size"], self.max_padding):
+            values, learned = self.rate(
+                [windows[i].wav for i in chosen], options["calibrate"]
+            )
+            for row, i in enumerate(chosen):
+                rated[i] = (values[row], learned)
+        return rated
+
+
+def batches(lengths, batch_size, max_padding=0.1):
+    """Group indices by length, at most ``max_padding`` of each batch padded.
+
+    As ``EncoderRegressor._batches``: a batch closes when it is full or
+    when the next (longer) window would pad more than ``max_padding`` of it.
+
+    Example
+    -------
+    >>> list(batches([100, 10, 11, 12, 101], 8))
+    [[1, 2, 3], [0, 4]]
+    """
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    batch, total = [], 0
+    for index in order:
+        length = lengths[index]
+        padded = (len(batch) + 1) * length
+        if batch and (
+            len(batch) == batch_size or padded > (1 + max_padding) * (total + length)
+        ):
+            yield batch
+            batch, total = [], 0
+        batch.append(index)
+        total += length
+    if batch:
+        yield batch
+
+
+__all__ = ["ATTRIBUTES", "OnnxRegressor", "batches"]

@@ -1,0 +1,1 @@
+"""Serving one model: interface, audio, long audio, int8, CLI."""

@@ -1,0 +1,1 @@
+"""Synthetic speech corpora and small encoders for the demo and tests."""

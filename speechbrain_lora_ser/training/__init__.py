@@ -1,0 +1,1 @@
+"""Training: the Brain, stages, checkpoints, end-of-run tests."""
