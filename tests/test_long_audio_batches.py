@@ -94,7 +94,10 @@ def test_a_30_minute_stereo_cd_rate_flac_through_the_timeline(
 ):
     path = tmp_path / "long.flac"
     soundfile.write(path, podcast(sentence, 30 * 60, seed=3), CD)
-    row = model.predict_file(path, return_windows=True)
+    # raw values: the small test model's calibration withholds what it did
+    # not learn, and this test is about every window with speech being rated
+    row = model.predict_file(path, return_windows=True, calibrate=False)
+    assert math.isclose(row["duration"], 30 * 60, abs_tol=0.01)
     rated = [w for w in row["windows"] if w["arousal"] is not None]
-    assert len(rated) > 100
+    assert len(rated) == len(row["windows"]) > 300
     assert all(math.isfinite(w["valence"]) for w in rated)
