@@ -41,6 +41,9 @@ from speechbrain_lora_ser.serving.audio import (
     receptive_field,
 )
 from speechbrain_lora_ser.serving.long_audio import (
+    MIN_SPEECH_SHARE,
+    VAD_THRESHOLD,
+    SpeechDetector,
     audio_seconds,
     rate_windows,
     stream_windows,
@@ -250,8 +253,9 @@ class EncoderRegressor(Pretrained):
         calibrate : bool
             Calibrated values (False: the raw regression output).
         **options
-            ``vad``, ``window_seconds``, ``hop_seconds``, silence thresholds
-            (see ``predict_files``).
+            ``vad``, ``vad_threshold``, ``min_speech_share``,
+            ``window_seconds``, ``hop_seconds``, silence thresholds (see
+            ``predict_files``).
 
         Returns
         -------
@@ -297,6 +301,8 @@ class EncoderRegressor(Pretrained):
         vad=True,
         window_seconds=None,
         hop_seconds=None,
+        vad_threshold=VAD_THRESHOLD,
+        min_speech_share=MIN_SPEECH_SHARE,
     ):
         """Predict many files, several windows per forward pass.
 
@@ -340,6 +346,14 @@ class EncoderRegressor(Pretrained):
         window_seconds, hop_seconds : float, optional
             The windows (the model's ``window_seconds`` and ``hop_seconds``
             by default).
+        vad_threshold : float
+            Silero's speech probability from which a frame is speech.
+        min_speech_share : float
+            When the VAD hears speech in less than this share of a file's
+            sound (``long_audio.SpeechDetector.heard``), it is taken to have
+            missed the speech: the file is rated without it (as with
+            ``vad=False``) and its ``warning`` says so, naming the settings.
+            0 keeps the detector's verdict whatever it is.
 
         Returns
         -------
@@ -350,7 +364,13 @@ class EncoderRegressor(Pretrained):
             ``language_probability`` (and ``windows``).
         """
         self.mods.regressor.check_language(language)
+        if not 0 <= min_speech_share <= 1:
+            raise ValueError(
+                f"min_speech_share must be in [0, 1], not {min_speech_share}"
+            )
         options = _Options(
+            vad_threshold=vad_threshold,
+            min_speech_share=min_speech_share,
             batch_size=batch_size,
             return_windows=return_windows,
             clip=clip,
@@ -401,15 +421,19 @@ class EncoderRegressor(Pretrained):
 
     def _predict_chunk(self, paths, options):
         """Short files: their windows rated together, batched by duration."""
-        results, windows = [], []
+        results, windows, missed = [], [], {}
         for index, path in enumerate(paths):
             results.append(self._new_result(path))
             try:
-                for window in stream_windows(path, **options.stream_for(path)):
-                    windows.append((index, window))
+                stream = options.stream_for(path)
+                mine = list(stream_windows(path, **stream))
+                missed[index] = options.missed_speech(stream)
+                if missed[index]:
+                    mine = list(stream_windows(path, **dict(stream, vad=False)))
             except AudioProblem as error:
                 results[index]["error"] = str(error)
-                windows = [(i, w) for i, w in windows if i != index]
+                continue
+            windows += [(index, window) for window in mine]
         to_rate = [(i, w) for i, w in windows if not w.withhold]
         ratings = dict(
             zip(
@@ -421,30 +445,39 @@ class EncoderRegressor(Pretrained):
         for index, result in enumerate(results):
             mine = [(w, ratings.get(id(w))) for i, w in windows if i == index]
             if mine:
-                self._summarise(result, mine, options)
+                self._summarise(result, mine, options, missed[index])
         return results
 
     def _predict_long(self, path, options, bar):
         """One long file, streamed: windows rated as they are read."""
         result = self._new_result(path)
-        rate = self.hparams.sample_rate
-        options.counted, rated = 0.0, []
+        options.counted = 0.0
         try:
-            for window, rating in rate_windows(
-                stream_windows(path, **options.stream_for(path)),
-                lambda wavs, lens: self._rate_rows(wavs, lens, options),
-                options.batch_size,
-            ):
-                rated.append((window, rating))
-                covered = window.end / rate
-                if covered > options.counted:
-                    bar.update(covered - options.counted)
-                    options.counted = covered
+            stream = options.stream_for(path)
+            rated = self._stream_rated(path, stream, options, bar)
+            missed = options.missed_speech(stream)
+            if missed:  # a second pass, without the detector
+                rated = self._stream_rated(path, dict(stream, vad=False), options)
         except AudioProblem as error:
             result["error"] = str(error)  # nothing of a part is given as the file's
             return result
-        self._summarise(result, rated, options)
+        self._summarise(result, rated, options, missed)
         return result
+
+    def _stream_rated(self, path, stream, options, bar=None):
+        """Rate a streamed file: its ``(window, rating)`` pairs, counted on ``bar``."""
+        rate, rated = self.hparams.sample_rate, []
+        for window, rating in rate_windows(
+            stream_windows(path, **stream),
+            lambda wavs, lens: self._rate_rows(wavs, lens, options),
+            options.batch_size,
+        ):
+            rated.append((window, rating))
+            covered = window.end / rate
+            if bar is not None and covered > options.counted:
+                bar.update(covered - options.counted)
+                options.counted = covered
+        return rated
 
     def _rate_windows(self, windows, options):
         """Rate windows (of many files) in batches grouped by duration."""
@@ -501,13 +534,14 @@ class EncoderRegressor(Pretrained):
         if batch:
             yield batch
 
-    def _summarise(self, result, windows, options):
+    def _summarise(self, result, windows, options, missed=None):
         """Summarise a file: the duration-weighted mean of its rated windows.
 
         ``windows`` are ``(AudioWindow, rating or None)`` in time order. The
         file's language is the one heard longest; windows that could not be
         rated (no speech) are counted in the warning, and when none could,
-        the values are withheld.
+        the values are withheld. ``missed`` (the speech detector missed the
+        speech) leads the warning.
         """
         rate = self.hparams.sample_rate
         result["duration"] = windows[-1][0].end / rate
@@ -538,6 +572,8 @@ class EncoderRegressor(Pretrained):
                 or None
             )
             self._combine(result, rated, options)
+        if missed:
+            result["warning"] = "; ".join(filter(None, [missed, result["warning"]]))
         if options.return_windows:
             result["windows"] = [
                 self._window_entry(window, rating, options)
@@ -608,8 +644,34 @@ class _Options:
         short clips.
         """
         seconds = audio_seconds(path) or 0.0
-        longer = seconds > self.stream["window_seconds"]
-        return dict(self.stream, vad=self.stream["vad"] and longer)
+        stream = dict(self.stream, vad=False)
+        if self.stream["vad"] and seconds > self.stream["window_seconds"]:
+            stream["vad"] = SpeechDetector(
+                stream["sample_rate"], self.vad_threshold, stream["silence_peak"]
+            )
+        return stream
+
+    def missed_speech(self, stream):
+        """Return the warning of a file whose speech detector missed its speech.
+
+        ``stream`` is what ``stream_for`` gave, after the file was read;
+        returns None when the detector heard at least ``min_speech_share``
+        of the file's sound (or did not run).
+        """
+        detector = stream["vad"]
+        if not detector:
+            return None
+        speech, sound = detector.heard()
+        if not sound or speech >= self.min_speech_share * sound:
+            return None
+        return (
+            f"the speech detector heard {speech:.1f} s of speech in "
+            f"{sound:.1f} s of sound (less than min_speech_share "
+            f"{self.min_speech_share:g}), so the file was rated without it, "
+            "as with --no_vad; a lower --vad_threshold (now "
+            f"{self.vad_threshold:g}) may hear the speech, and "
+            "--min_speech_share 0 keeps the detector's verdict"
+        )
 
 
 def _shown(values, rating, clip):

@@ -63,6 +63,15 @@ SPAN_FRAMES = 32
 SPEECH_MARGIN_SECONDS = 0.1
 #: A window with less speech than this (seconds, VAD) is not rated.
 MIN_SPEECH_SECONDS = 0.5
+#: Speech probability from which a frame is speech (Silero's own default).
+VAD_THRESHOLD = 0.5
+#: Below this share of a file's sound heard as speech, the detector is taken
+#: to have missed the speech (see ``SpeechDetector.heard``): the file is rated
+#: without it, with a warning. 0 keeps the detector's verdict whatever it is.
+MIN_SPEECH_SHARE = 0.2
+#: Frames within this many dB of a file's loud frames (its 10 % loudest)
+#: are its sound; quieter ones are pauses, room noise or silence.
+SOUND_RANGE_DB = 30.0
 #: Columns of a timeline (``timeline_rows``), in order.
 TIMELINE_COLUMNS = [
     "file",
@@ -256,7 +265,9 @@ class SpeechDetector:
     sample_rate : int
         16000 or 8000 (Silero's rates).
     threshold : float
-        Speech probability from which a frame is speech (Silero's default).
+        Speech probability from which a frame is speech (Silero's default;
+        lower it for speech Silero hears weakly, e.g. whispered or
+        synthetic voices).
     silence_peak : float
         Peak below which a span is digital silence (not rescaled).
 
@@ -265,11 +276,15 @@ class SpeechDetector:
     >>> detector = SpeechDetector(16000)
     >>> detector.push(torch.zeros(16000))
     >>> detector.flush()
-    >>> detector.speech_seconds(0, 16000)
-    0.0
+    >>> detector.speech_seconds(0, 16000), detector.heard()
+    (0.0, (0.0, 0.0))
     """
 
-    def __init__(self, sample_rate=16000, threshold=0.5, silence_peak=SILENCE_PEAK):
+    def __init__(
+        self, sample_rate=16000, threshold=VAD_THRESHOLD, silence_peak=SILENCE_PEAK
+    ):
+        if not 0 < threshold < 1:
+            raise ValueError(f"the VAD threshold must be in (0, 1), not {threshold}")
         if sample_rate not in (8000, 16000):
             raise ValueError(
                 f"Silero VAD runs at 8000 or 16000 Hz, not {sample_rate} "
@@ -285,6 +300,7 @@ class SpeechDetector:
         self.silence_peak = silence_peak
         self.rest = torch.zeros(0)
         self.flags = bytearray()
+        self.levels = bytearray()  # each frame's RMS level in -dBFS, 0 to 255
 
     @property
     def covered(self):
@@ -318,6 +334,9 @@ class SpeechDetector:
         whatever the blocks it is read in) is scaled to ``VAD_LEVEL_DBFS`` RMS
         first; digital silence stays silence.
         """
+        power = span.view(-1, self.frame).double().pow(2).mean(1)
+        decibels = (-10 * torch.log10(power.clamp_min(1e-30))).clamp(0, 255)
+        self.levels.extend(decibels.round().byte().tolist())
         peak = span.abs().max().item() if span.numel() else 0.0
         if peak >= self.silence_peak:
             rms = span.double().pow(2).mean().sqrt().item()
@@ -327,6 +346,37 @@ class SpeechDetector:
                 frame = span[begin : begin + self.frame]
                 probability = self.model(frame, self.sample_rate).item()
                 self.flags.append(probability >= self.threshold)
+
+    def heard(self, sound_range_db=SOUND_RANGE_DB):
+        """Seconds of speech among the stream's sound, and seconds of sound.
+
+        The sound is the frames within ``sound_range_db`` of the stream's
+        loud frames (the level the 10 % loudest reach): what a listener
+        would hear as the recording, not its pauses. Speech heard in a small
+        share of it means either a recording without speech (music, noise)
+        or speech the detector misses (Silero hears some synthetic, whispered
+        or heavily processed voices weakly); ``min_speech_share`` of
+        ``EncoderRegressor.predict_files`` decides which to assume.
+
+        Example
+        -------
+        >>> detector = SpeechDetector(16000)
+        >>> detector.levels = bytearray([20] * 30 + [90] * 20)  # -20, -90 dBFS
+        >>> detector.flags = bytearray([1] * 10 + [0] * 40)
+        >>> detector.heard()  # 10 of 30 loud frames, 32 ms each
+        (0.32, 0.96)
+        """
+        levels = np.frombuffer(bytes(self.levels), dtype=np.uint8)
+        if not levels.size or levels.min() >= 255:  # nothing, or silence
+            return 0.0, 0.0
+        loud = np.percentile(levels, 10)
+        sounding = levels <= loud + sound_range_db
+        speech = np.frombuffer(bytes(self.flags), dtype=np.uint8).astype(bool)
+        seconds = self.frame / self.sample_rate
+        return (
+            round(float((speech & sounding).sum()) * seconds, 6),
+            round(float(sounding.sum()) * seconds, 6),
+        )
 
     def speech_only(self, wav, start, margin_seconds=SPEECH_MARGIN_SECONDS):
         """Return the speech of ``wav`` (which starts at sample ``start``).

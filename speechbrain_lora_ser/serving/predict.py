@@ -40,7 +40,6 @@ Authors
 """
 
 import argparse
-import inspect
 import os
 import sys
 import tempfile
@@ -177,15 +176,17 @@ def build_parser():
         "--vad_threshold",
         type=float,
         default=None,
-        help="Silero VAD's speech probability threshold, in (0, 1) "
-        "(default: the package's)",
+        help="Silero VAD's speech probability from which a frame is speech, "
+        "in (0, 1) (default 0.5; lower it when a file's row says the detector "
+        "missed its speech)",
     )
     parser.add_argument(
         "--min_speech_share",
         type=float,
         default=None,
-        help="share of a window that must be speech to rate it, in [0, 1] "
-        "(default: the package's)",
+        help="when the VAD hears speech in less than this share of a file's "
+        "sound, the file is rated without it, with a warning; in [0, 1] "
+        "(default 0.2; 0 keeps the detector's verdict)",
     )
     parser.add_argument(
         "--files_per_chunk",
@@ -269,10 +270,6 @@ def check_model_arguments(parser, args, model):
             f"--hop_seconds {hop} is longer than the window ({window} s): "
             "audio between windows would never be rated"
         )
-    accepted = inspect.signature(model.predict_files).parameters
-    for name in ("vad_threshold", "min_speech_share"):
-        if getattr(args, name) is not None and name not in accepted:
-            parser.error(f"--{name}: this version of the package cannot set it")
 
 
 def load_model(args):
