@@ -16,11 +16,8 @@ import soundfile
 import soxr
 
 from speechbrain_lora_ser import EncoderRegressor
-from speechbrain_lora_ser.serving.long_audio import (
-    MIN_SPEECH_SHARE,
-    SpeechDetector,
-    stream_audio,
-)
+from speechbrain_lora_ser.serving.long_audio import SpeechDetector, stream_audio
+from speechbrain_lora_ser.serving.speech_share import MIN_SPEECH_SHARE
 from speechbrain_lora_ser.synthetic.speech_synthesis import Speaker
 
 from conftest import predict_command

@@ -41,14 +41,18 @@ from speechbrain_lora_ser.serving.audio import (
     receptive_field,
 )
 from speechbrain_lora_ser.serving.long_audio import (
-    MIN_SPEECH_SHARE,
-    VAD_THRESHOLD,
     SpeechDetector,
     audio_seconds,
     rate_windows,
     stream_windows,
 )
 from speechbrain_lora_ser.serving.model_loading import load_pretrained
+from speechbrain_lora_ser.serving.speech_share import (
+    MIN_SPEECH_SHARE,
+    VAD_THRESHOLD,
+    check_settings,
+    missed_speech,
+)
 
 
 class EncoderRegressor(Pretrained):
@@ -364,10 +368,7 @@ class EncoderRegressor(Pretrained):
             ``language_probability`` (and ``windows``).
         """
         self.mods.regressor.check_language(language)
-        if not 0 <= min_speech_share <= 1:
-            raise ValueError(
-                f"min_speech_share must be in [0, 1], not {min_speech_share}"
-            )
+        check_settings(vad_threshold, min_speech_share)
         options = _Options(
             vad_threshold=vad_threshold,
             min_speech_share=min_speech_share,
@@ -662,16 +663,7 @@ class _Options:
         if not detector:
             return None
         speech, sound = detector.heard()
-        if not sound or speech >= self.min_speech_share * sound:
-            return None
-        return (
-            f"the speech detector heard {speech:.1f} s of speech in "
-            f"{sound:.1f} s of sound (less than min_speech_share "
-            f"{self.min_speech_share:g}), so the file was rated without it, "
-            "as with --no_vad; a lower --vad_threshold (now "
-            f"{self.vad_threshold:g}) may hear the speech, and "
-            "--min_speech_share 0 keeps the detector's verdict"
-        )
+        return missed_speech(speech, sound, self.min_speech_share, self.vad_threshold)
 
 
 def _shown(values, rating, clip):

@@ -50,6 +50,13 @@ from speechbrain_lora_ser.serving.audio import (
     check_duration,
     signal_warning,
 )
+from speechbrain_lora_ser.serving.speech_share import (
+    SOUND_RANGE_DB,
+    VAD_THRESHOLD,
+    check_settings,
+    frame_levels,
+    heard,
+)
 
 #: Seconds of the file read at once (input rate): the block of "a window plus
 #: a block" held in memory.
@@ -63,15 +70,6 @@ SPAN_FRAMES = 32
 SPEECH_MARGIN_SECONDS = 0.1
 #: A window with less speech than this (seconds, VAD) is not rated.
 MIN_SPEECH_SECONDS = 0.5
-#: Speech probability from which a frame is speech (Silero's own default).
-VAD_THRESHOLD = 0.5
-#: Below this share of a file's sound heard as speech, the detector is taken
-#: to have missed the speech (see ``SpeechDetector.heard``): the file is rated
-#: without it, with a warning. 0 keeps the detector's verdict whatever it is.
-MIN_SPEECH_SHARE = 0.2
-#: Frames within this many dB of a file's loud frames (its 10 % loudest)
-#: are its sound; quieter ones are pauses, room noise or silence.
-SOUND_RANGE_DB = 30.0
 #: Columns of a timeline (``timeline_rows``), in order.
 TIMELINE_COLUMNS = [
     "file",
@@ -283,8 +281,7 @@ class SpeechDetector:
     def __init__(
         self, sample_rate=16000, threshold=VAD_THRESHOLD, silence_peak=SILENCE_PEAK
     ):
-        if not 0 < threshold < 1:
-            raise ValueError(f"the VAD threshold must be in (0, 1), not {threshold}")
+        check_settings(threshold, 0.0)
         if sample_rate not in (8000, 16000):
             raise ValueError(
                 f"Silero VAD runs at 8000 or 16000 Hz, not {sample_rate} "
@@ -334,9 +331,7 @@ class SpeechDetector:
         whatever the blocks it is read in) is scaled to ``VAD_LEVEL_DBFS`` RMS
         first; digital silence stays silence.
         """
-        power = span.view(-1, self.frame).double().pow(2).mean(1)
-        decibels = (-10 * torch.log10(power.clamp_min(1e-30))).clamp(0, 255)
-        self.levels.extend(decibels.round().byte().tolist())
+        self.levels.extend(frame_levels(span.view(-1, self.frame).numpy()))
         peak = span.abs().max().item() if span.numel() else 0.0
         if peak >= self.silence_peak:
             rms = span.double().pow(2).mean().sqrt().item()
@@ -366,16 +361,8 @@ class SpeechDetector:
         >>> detector.heard()  # 10 of 30 loud frames, 32 ms each
         (0.32, 0.96)
         """
-        levels = np.frombuffer(bytes(self.levels), dtype=np.uint8)
-        if not levels.size or levels.min() >= 255:  # nothing, or silence
-            return 0.0, 0.0
-        loud = np.percentile(levels, 10)
-        sounding = levels <= loud + sound_range_db
-        speech = np.frombuffer(bytes(self.flags), dtype=np.uint8).astype(bool)
-        seconds = self.frame / self.sample_rate
-        return (
-            round(float((speech & sounding).sum()) * seconds, 6),
-            round(float(sounding.sum()) * seconds, 6),
+        return heard(
+            self.levels, self.flags, self.frame / self.sample_rate, sound_range_db
         )
 
     def speech_only(self, wav, start, margin_seconds=SPEECH_MARGIN_SECONDS):
