@@ -28,7 +28,6 @@ Authors
 """
 
 import torch
-from speechbrain.dataio.preprocess import AudioNormalizer
 from speechbrain.inference.interfaces import Pretrained
 from tqdm import tqdm
 
@@ -63,11 +62,6 @@ class EncoderRegressor(Pretrained):
     HPARAMS_NEEDED = ["sample_rate", "window_seconds", "hop_seconds"]
     #: Largest fraction of a batch that may be padding (predict_files).
     max_padding = 0.1
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        # resample and mix down to what the model was trained on
-        self.audio_normalizer = AudioNormalizer(sample_rate=self.hparams.sample_rate)
 
     @classmethod
     def from_hparams(
@@ -131,9 +125,10 @@ class EncoderRegressor(Pretrained):
         """Read a file as the model hears it: mono, at its sample rate.
 
         Raises ``AudioProblem`` (naming the file) when it is unreadable,
-        empty or holds NaN / infinite samples.
+        empty, holds NaN / infinite samples or has a sample rate outside
+        4 to 384 kHz (``speechbrain_lora_ser.serving.decoding``).
         """
-        return read_audio(path, self.audio_normalizer)
+        return read_audio(path, self.hparams.sample_rate)
 
     def encode_batch(self, wavs, wav_lens=None, language=None):
         """Pooled utterance embeddings (attentive mean and std).
