@@ -302,8 +302,9 @@ class EncoderRegressor(Pretrained):
         their windows batched together by duration (padding is masked, so
         each value equals the file's one-by-one prediction); a longer file
         is streamed on its own, window batch by window batch, so memory does
-        not grow with its length. A file that cannot be rated gets an
-        ``error`` and the others go on.
+        not grow with its length. A file that cannot be rated, whatever it
+        raises (``MemoryError`` aside), gets an ``error`` naming it and the
+        problem, and the others go on, those of its batch included.
 
         Arguments
         ---------
@@ -395,29 +396,75 @@ class EncoderRegressor(Pretrained):
         return result
 
     def _predict_chunk(self, paths, options):
-        """Short files: their windows rated together, batched by duration."""
+        """Short files: their windows rated together, batched by duration.
+
+        Whatever a file raises while it is read, rated or summarised becomes
+        that file's ``error``; when a batch of windows fails, the files are
+        rated again one by one, so only the file that fails loses its values.
+        """
         results, windows = [], []
         for index, path in enumerate(paths):
             results.append(self._new_result(path))
             try:
-                for window in stream_windows(path, **options.stream_for(path)):
-                    windows.append((index, window))
-            except AudioProblem as error:
-                results[index]["error"] = str(error)
-                windows = [(i, w) for i, w in windows if i != index]
-        to_rate = [(i, w) for i, w in windows if not w.withhold]
-        ratings = dict(
-            zip(
-                [id(w) for _, w in to_rate],
-                self._rate_windows([w for _, w in to_rate], options),
-                strict=True,
-            )
+                mine = list(stream_windows(path, **options.stream_for(path)))
+            except Exception as error:  # noqa: BLE001 - the file's error row
+                self._fail(results[index], error)
+                continue
+            windows += [(index, window) for window in mine]
+        ratings = self._rate_files(
+            [(i, w) for i, w in windows if not w.withhold], results, options
         )
         for index, result in enumerate(results):
             mine = [(w, ratings.get(id(w))) for i, w in windows if i == index]
-            if mine:
-                self._summarise(result, mine, options)
+            if mine and not result["error"]:
+                try:
+                    self._summarise(result, mine, options)
+                except Exception as error:  # noqa: BLE001 - the file's error row
+                    self._fail(result, error)
         return results
+
+    def _rate_files(self, to_rate, results, options):
+        """``{id(window): rating}`` of ``(file index, window)`` pairs.
+
+        All windows are batched together; if that raises, each file's
+        windows are rated on their own and a file that still fails gets the
+        error (its windows stay unrated).
+        """
+        windows = [w for _, w in to_rate]
+        try:
+            return dict(
+                zip(map(id, windows), self._rate_windows(windows, options), strict=True)
+            )
+        except Exception:  # noqa: BLE001 - find the file that fails, rate the rest
+            pass
+        ratings = {}
+        for index in dict.fromkeys(i for i, _ in to_rate):
+            mine = [w for i, w in to_rate if i == index]
+            try:
+                rated = self._rate_windows(mine, options)
+            except Exception as error:  # noqa: BLE001 - the file's error row
+                self._fail(results[index], error)
+                continue
+            ratings.update(zip(map(id, mine), rated, strict=True))
+        return ratings
+
+    def _fail(self, result, error):
+        """Make ``result`` its file's error row (``error`` named, values None).
+
+        An ``AudioProblem`` gives its message (the file and the problem);
+        any other exception its type and message after the file's name.
+        ``MemoryError`` is raised on: the process, not the file, is short
+        of memory, and the next files would fail the same way.
+        """
+        if isinstance(error, MemoryError):
+            raise error
+        path = result["file"]
+        result.clear()
+        result.update(self._new_result(path))
+        if isinstance(error, AudioProblem):
+            result["error"] = str(error)
+        else:
+            result["error"] = f"{path}: {type(error).__name__}: {error}"
 
     def _predict_long(self, path, options, bar):
         """One long file, streamed: windows rated as they are read."""
@@ -435,10 +482,10 @@ class EncoderRegressor(Pretrained):
                 if covered > options.counted:
                     bar.update(covered - options.counted)
                     options.counted = covered
-        except AudioProblem as error:
-            result["error"] = str(error)  # nothing of a part is given as the file's
-            return result
-        self._summarise(result, rated, options)
+            self._summarise(result, rated, options)
+        except Exception as error:  # noqa: BLE001 - the file's error row
+            # nothing of a part is given as the file's
+            self._fail(result, error)
         return result
 
     def _rate_windows(self, windows, options):
