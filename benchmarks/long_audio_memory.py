@@ -92,7 +92,6 @@ def current_rss_mb():
 def child(mode, path, encoder_folder, batch_size):
     """Rate ``path`` in this process; print a JSON line of the figures."""
     import torch
-    from speechbrain.dataio.preprocess import AudioNormalizer
 
     from speechbrain_lora_ser.modeling.model import (
         EmotionHead,
@@ -126,7 +125,7 @@ def child(mode, path, encoder_folder, batch_size):
 
     batch = []
     if mode == "whole":
-        wav = read_audio(path, AudioNormalizer(16000))
+        wav = read_audio(path, 16000)
         for start, end in window_bounds(wav.shape[0], 160000, 80000):
             batch.append(wav[start:end])
             if len(batch) == batch_size:

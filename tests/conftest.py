@@ -18,6 +18,11 @@ from speechbrain_lora_ser.synthetic.demo_corpus import write_demo_corpus
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:  # pytest -n: workers share cores
+    torch.set_num_threads(
+        max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    )
+
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):

@@ -144,3 +144,23 @@ def test_the_command_line_takes_the_detector_settings(
     result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "speech detector heard" not in output.read_text()
+
+
+@pytest.fixture(scope="module")
+def onnx_model(trained_ft_lora, tmp_path_factory):
+    from speechbrain_lora_ser.onnx.export import export_onnx
+    from speechbrain_lora_ser.onnx.runtime import OnnxRegressor
+
+    folder = tmp_path_factory.mktemp("onnx") / "fp32"
+    export_onnx(trained_ft_lora / "inference_unmerged", folder)
+    return OnnxRegressor(folder)
+
+
+def test_the_onnx_runtime_rates_missed_speech_the_same_way(
+    model, onnx_model, whispered
+):
+    mine = onnx_model.predict_file(whispered, calibrate=False)
+    theirs = model.predict_file(whispered, calibrate=False)
+    assert "speech detector heard" in mine["warning"], mine["warning"]
+    for name in ("arousal", "valence", "dominance"):
+        assert math.isclose(mine[name], theirs[name], abs_tol=1e-3)

@@ -32,7 +32,6 @@ import time
 
 import torch
 from ruamel.yaml import YAML
-from speechbrain.dataio.preprocess import AudioNormalizer
 from speechbrain.utils.checkpoints import Checkpointer
 
 from speechbrain_lora_ser.bank.adapter_bank import DESCRIPTION, LANGUAGES, AdapterBank
@@ -453,12 +452,11 @@ def train_router(
 
 def _router_waveforms(runs, split, max_utterances):
     """Each run's ``split`` utterances (16 kHz waveforms) and their names."""
-    normalizer = AudioNormalizer(sample_rate=16000)
     waveforms, names = [], []
     for run in runs:
         with open(read_manifests(run["manifests"])[split], encoding="utf-8") as f:
             entries = list(json.load(f).items())[:max_utterances]
-        waveforms.append([read_audio(entry["wav"], normalizer) for _, entry in entries])
+        waveforms.append([read_audio(entry["wav"], 16000) for _, entry in entries])
         names.append([utt_id for utt_id, _ in entries])
     return waveforms, names
 

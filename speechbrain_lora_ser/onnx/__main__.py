@@ -86,6 +86,19 @@ def parser():
     predict.add_argument("--batch_size", type=int, default=8)
     predict.add_argument("--threads", type=int, default=None)
     predict.add_argument("--no_vad", action="store_true", help="no speech detection")
+    predict.add_argument(
+        "--vad_threshold",
+        type=float,
+        default=0.5,
+        help="Silero VAD's speech probability from which a frame is speech",
+    )
+    predict.add_argument(
+        "--min_speech_share",
+        type=float,
+        default=0.2,
+        help="below this share of a file's sound heard as speech, the file is "
+        "rated without the VAD, with a warning (0: keep the VAD's verdict)",
+    )
     predict.add_argument("--no_clip", action="store_true", help="values not clipped")
     predict.add_argument(
         "--uncalibrated", action="store_true", help="raw regression outputs"
@@ -118,6 +131,8 @@ def main(argv=None):
         clip=not args.no_clip,
         calibrate=not args.uncalibrated,
         vad=not args.no_vad,
+        vad_threshold=args.vad_threshold,
+        min_speech_share=args.min_speech_share,
     )
     write_csv(rows, args.output)
     errors = [row for row in rows if row["error"]]

@@ -3,7 +3,9 @@
 The numpy counterpart of ``speechbrain_lora_ser.serving.audio`` and
 ``speechbrain_lora_ser.serving.long_audio`` (which import torch): a file of any
 rate and channel count is read in blocks, mixed down (mean of the
-channels), resampled with soxr's streaming resampler and cut into the
+channels) and resampled with soxr's streaming resampler by
+``speechbrain_lora_ser.serving.decoding`` (torch-free, the reader the
+PyTorch side uses too), and cut into the
 windows ``EncoderRegressor`` rates (``window_seconds`` every
 ``hop_seconds``, the last aligned to the end), holding at most a window
 plus a block. Bad audio gives the same ``AudioProblem`` messages (the file
@@ -18,29 +20,18 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-import soundfile
-import soxr
+
+from speechbrain_lora_ser.serving.decoding import (  # noqa: F401 - re-exported
+    BLOCK_SECONDS,
+    AudioProblem,
+    audio_seconds,
+    stream_audio,
+)
 
 #: Peak amplitude below which a signal is digital silence (16-bit: < 1 LSB).
 SILENCE_PEAK = 1.0 / 32768
 #: RMS level (dBFS) below which audio is flagged as near-silence.
 NEAR_SILENCE_DBFS = -60.0
-#: Seconds of the file read at once (input rate).
-BLOCK_SECONDS = 20.0
-
-
-class AudioProblem(ValueError):
-    """Audio that cannot be rated; the message names the file and the problem.
-
-    Example
-    -------
-    >>> str(AudioProblem("a.wav", "audio file is empty"))
-    'a.wav: audio file is empty'
-    """
-
-    def __init__(self, path, problem):
-        self.path, self.problem = str(path), problem
-        super().__init__(f"{path}: {problem}")
 
 
 class AudioWindow(NamedTuple):
@@ -59,14 +50,6 @@ class AudioWindow(NamedTuple):
     withhold: bool
 
 
-def audio_seconds(path):
-    """Duration of a file from its header (None when it cannot be read)."""
-    try:
-        return soundfile.info(str(path)).duration
-    except Exception:  # soundfile raises several error types
-        return None
-
-
 def check_duration(path, samples, sample_rate, min_samples):
     """Refuse audio shorter than the encoder's receptive field.
 
@@ -75,7 +58,7 @@ def check_duration(path, samples, sample_rate, min_samples):
     >>> check_duration("a.wav", 200, 16000, 400)
     Traceback (most recent call last):
     ...
-    speechbrain_lora_ser.onnx.audio.AudioProblem: a.wav: audio is 12.5 ms long; \
+    speechbrain_lora_ser.serving.decoding.AudioProblem: a.wav: audio is 12.5 ms long; \
 the encoder needs at least 25.0 ms (400 samples at 16000 Hz)
     """
     if samples < min_samples:
@@ -121,62 +104,6 @@ def signal_warning(wav, silence_peak=SILENCE_PEAK, near_silence_dbfs=NEAR_SILENC
             False,
         )
     return None, False
-
-
-def stream_audio(path, sample_rate, block_seconds=BLOCK_SECONDS):
-    """Read a file in blocks as mono float32 audio at ``sample_rate``.
-
-    Raises ``AudioProblem`` for an unreadable or empty file, and for NaN or
-    infinite samples (after scanning the whole file, to count them).
-
-    Example
-    -------
-    >>> import os, tempfile
-    >>> path = os.path.join(tempfile.mkdtemp(), "stereo.flac")
-    >>> soundfile.write(path, np.zeros((44100, 2), dtype="float32"), 44100)
-    >>> sum(block.shape[0] for block in stream_audio(path, 16000))
-    16000
-    """
-    try:
-        handle = soundfile.SoundFile(str(path))
-    except Exception as error:  # soundfile raises several error types
-        raise AudioProblem(path, f"unreadable audio ({error})") from error
-    with handle:
-        rate = handle.samplerate
-        resampler = None
-        if rate != sample_rate:
-            resampler = soxr.ResampleStream(rate, sample_rate, 1, dtype="float32")
-        bad = read = 0
-        first_bad = None
-        while True:
-            try:
-                block = handle.read(
-                    max(1, int(block_seconds * rate)), dtype="float32", always_2d=True
-                )
-            except Exception as error:  # a corrupt stream fails mid-file
-                raise AudioProblem(path, f"unreadable audio ({error})") from error
-            if block.shape[0] == 0:
-                break
-            finite = np.isfinite(block)
-            if first_bad is None and not finite.all():
-                first_bad = read + int(np.argmin(finite.all(axis=1)))
-            read += block.shape[0]
-            if first_bad is not None:
-                bad += int(block.size - np.count_nonzero(finite))
-                continue  # scan on, to count them all; yield nothing more
-            mono = block.mean(axis=1, dtype=np.float32)
-            yield mono if resampler is None else resampler.resample_chunk(mono)
-        if read == 0:
-            raise AudioProblem(path, "audio file is empty")
-        if first_bad is not None:
-            raise AudioProblem(
-                path,
-                f"{bad} of {read * handle.channels} samples are NaN or infinite "
-                "(a corrupt or badly converted file; the first at "
-                f"{first_bad / rate:.2f} s)",
-            )
-        if resampler is not None:
-            yield resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
 
 
 class WindowCutter:

@@ -38,6 +38,12 @@ from speechbrain_lora_ser.onnx.audio import (
 from speechbrain_lora_ser.onnx.serving import ATTRIBUTES, read_serving, served
 from speechbrain_lora_ser.onnx.summary import new_result, summarise
 from speechbrain_lora_ser.onnx.vad import SpeechDetector, stream_windows, vad_session
+from speechbrain_lora_ser.serving.speech_share import (
+    MIN_SPEECH_SHARE,
+    VAD_THRESHOLD,
+    check_settings,
+    missed_speech,
+)
 
 
 class OnnxRegressor:
@@ -113,6 +119,8 @@ class OnnxRegressor:
         silence_peak=SILENCE_PEAK,
         near_silence_dbfs=NEAR_SILENCE_DBFS,
         files_per_chunk=64,
+        vad_threshold=VAD_THRESHOLD,
+        min_speech_share=MIN_SPEECH_SHARE,
     ):
         """Rate many files, several windows per run (see the module's docstring).
 
@@ -122,8 +130,13 @@ class OnnxRegressor:
         ``not_learned``, ``out_of_range``, ``warning``, ``error``,
         ``duration``, ``language``, ``language_probability`` (None: one
         model has no languages) and, with ``return_windows``, ``windows``.
+        A file whose speech the VAD missed (``vad_threshold``,
+        ``min_speech_share``) is rated without it, with a warning.
         """
+        check_settings(vad_threshold, min_speech_share)
         options = {
+            "vad_threshold": vad_threshold,
+            "min_speech_share": min_speech_share,
             "batch_size": batch_size,
             "return_windows": return_windows,
             "clip": clip,
@@ -147,8 +160,25 @@ class OnnxRegressor:
                 results[index] = row
         return results
 
-    def _windows(self, path, seconds, options):
-        """Stream the file's windows; speech detection on recordings over one window."""
+    def _passes(self, path, seconds, options, consume):
+        """``consume`` a file's windows, again without the VAD if it missed speech.
+
+        Returns ``(what consume returned, the missed-speech warning or None)``.
+        """
+        detector = self._detector(seconds, options)
+        result = consume(self._windows(path, detector, options))
+        missed = None
+        if detector is not None:
+            speech, sound = detector.heard()
+            missed = missed_speech(
+                speech, sound, options["min_speech_share"], options["vad_threshold"]
+            )
+        if missed:
+            result = consume(self._windows(path, None, options))
+        return result, missed
+
+    def _detector(self, seconds, options):
+        """Return a fresh ``SpeechDetector`` for a recording over a window, or None."""
         detector = None
         if options["vad"] and seconds > options["window_seconds"]:
             if self._vad is None:
@@ -156,8 +186,13 @@ class OnnxRegressor:
             detector = SpeechDetector(
                 self._vad,
                 self.info["sample_rate"],
+                threshold=options["vad_threshold"],
                 silence_peak=options["silence_peak"],
             )
+        return detector
+
+    def _windows(self, path, detector, options):
+        """Stream a file's windows (``detector``: a SpeechDetector or None)."""
         return stream_windows(
             path,
             self.info["sample_rate"],
@@ -170,45 +205,66 @@ class OnnxRegressor:
         )
 
     def _predict_chunk(self, paths, seconds, options):
-        """Short files: their windows rated together, batched by duration."""
-        results, windows = [], []
+        """Short files: their windows rated together, batched by duration.
+
+        Whatever a file raises becomes its ``error``; when a batch fails,
+        each file's windows are rated on their own, so only it is lost.
+        """
+        results, windows, missed = [], [], {}
         for index, path in enumerate(paths):
             results.append(new_result(path))
             try:
                 duration = audio_seconds(path) or 0.0
-                for window in self._windows(path, duration, options):
-                    windows.append((index, window))
-            except AudioProblem as error:
-                results[index]["error"] = str(error)
-                windows = [(i, w) for i, w in windows if i != index]
-        to_rate = [w for _, w in windows if not w.withhold]
-        ratings = dict(
-            zip(
-                [id(w) for w in to_rate],
-                self._rate_windows(to_rate, options),
-                strict=True,
-            )
-        )
+                mine, missed[index] = self._passes(path, duration, options, list)
+            except Exception as error:  # noqa: BLE001 - the file's error row
+                fail(results[index], error)
+                continue
+            windows += [(index, window) for window in mine]
+        ratings = self._rate_files(windows, results, options)
         for index, result in enumerate(results):
             mine = [(w, ratings.get(id(w))) for i, w in windows if i == index]
-            if mine:
+            if mine and not result["error"]:
                 summarise(result, mine, self.info, options)
+                warn(result, missed[index])
         return results
+
+    def _rate_files(self, windows, results, options):
+        """``{id(window): rating}`` of ``(file index, window)`` pairs."""
+        to_rate = [(i, w) for i, w in windows if not w.withhold]
+        try:
+            rated = self._rate_windows([w for _, w in to_rate], options)
+            return dict(zip([id(w) for _, w in to_rate], rated, strict=True))
+        except Exception:  # noqa: BLE001 - find the file that fails, rate the rest
+            pass
+        ratings = {}
+        for index in dict.fromkeys(i for i, _ in to_rate):
+            mine = [w for i, w in to_rate if i == index]
+            try:
+                rated = self._rate_windows(mine, options)
+            except Exception as error:  # noqa: BLE001 - the file's error row
+                fail(results[index], error)
+                continue
+            ratings.update(zip(map(id, mine), rated, strict=True))
+        return ratings
 
     def _predict_long(self, path, seconds, options):
         """One long file, streamed: windows rated as they are read."""
         result = new_result(path)
-        rated, pending = [], []
-        try:
-            for window in self._windows(path, seconds, options):
+
+        def rate_all(windows):
+            rated, pending = [], []
+            for window in windows:
                 pending.append(window)
                 if sum(not w.withhold for w in pending) == options["batch_size"]:
                     rated += self._rate_pending(pending, options)
-            rated += self._rate_pending(pending, options)
-        except AudioProblem as error:
-            result["error"] = str(error)  # nothing of a part is given as the file's
-            return result
-        summarise(result, rated, self.info, options)
+            return rated + self._rate_pending(pending, options)
+
+        try:
+            rated, missed = self._passes(path, seconds, options, rate_all)
+            summarise(result, rated, self.info, options)
+            warn(result, missed)
+        except Exception as error:  # noqa: BLE001 - the file's error row
+            fail(result, error)  # nothing of a part is given as the file's
         return result
 
     def _rate_pending(self, pending, options):
@@ -233,6 +289,33 @@ class OnnxRegressor:
             for row, i in enumerate(chosen):
                 rated[i] = (values[row], learned)
         return rated
+
+
+def fail(result, error):
+    """Make ``result`` its file's error row, as ``EncoderRegressor``'s.
+
+    Example
+    -------
+    >>> row = new_result("a.wav")
+    >>> fail(row, ValueError("bad"))
+    >>> row["error"]
+    'a.wav: ValueError: bad'
+    """
+    if isinstance(error, MemoryError):  # the process's, not the file's
+        raise error
+    path = result["file"]
+    result.clear()
+    result.update(new_result(path))
+    if isinstance(error, AudioProblem):
+        result["error"] = str(error)
+    else:
+        result["error"] = f"{path}: {type(error).__name__}: {error}"
+
+
+def warn(result, warning):
+    """Put ``warning`` (if any) first in the row's ``warning``."""
+    if warning:
+        result["warning"] = "; ".join(filter(None, [warning, result["warning"]]))
 
 
 def batches(lengths, batch_size, max_padding=0.1):

@@ -26,6 +26,12 @@ from speechbrain_lora_ser.onnx.audio import (
     signal_warning,
     stream_audio,
 )
+from speechbrain_lora_ser.serving.speech_share import (
+    VAD_THRESHOLD,
+    check_settings,
+    frame_levels,
+    heard,
+)
 
 #: As ``speechbrain_lora_ser.serving.long_audio`` (tests/test_onnx.py checks
 #: they agree).
@@ -34,7 +40,7 @@ SPAN_FRAMES = 32
 SPEECH_MARGIN_SECONDS = 0.1
 MIN_SPEECH_SECONDS = 0.5
 #: Speech probability from which a frame is speech (Silero's default).
-THRESHOLD = 0.5
+THRESHOLD = VAD_THRESHOLD
 
 
 def vad_session(path):
@@ -69,6 +75,7 @@ class SpeechDetector:
                 f"Silero VAD runs at 8000 or 16000 Hz, not {sample_rate} "
                 "(use vad=False for the silence rules alone)"
             )
+        check_settings(threshold, 0.0)
         self.session, self.sample_rate, self.threshold = session, sample_rate, threshold
         self.frame = 512 if sample_rate == 16000 else 256
         self.context = np.zeros((1, 64 if sample_rate == 16000 else 32), np.float32)
@@ -77,6 +84,7 @@ class SpeechDetector:
         self.silence_peak = silence_peak
         self.rest = np.zeros(0, dtype=np.float32)
         self.flags = bytearray()
+        self.levels = bytearray()  # each frame's level (``frame_levels``)
 
     @property
     def covered(self):
@@ -102,6 +110,7 @@ class SpeechDetector:
 
     def _judge(self, span):
         """Silero's verdict on each frame of a span heard at ``VAD_LEVEL_DBFS``."""
+        self.levels.extend(frame_levels(span.reshape(-1, self.frame)))
         peak = float(np.abs(span).max()) if span.size else 0.0
         if peak >= self.silence_peak:
             rms = math.sqrt(float(np.mean(np.square(span.astype(np.float64)))))
@@ -135,6 +144,10 @@ class SpeechDetector:
         offset = start - first * self.frame
         samples = np.repeat(kept, self.frame)[offset : offset + length]
         return wav[samples]
+
+    def heard(self):
+        """``(speech, sound)`` seconds, as ``long_audio.SpeechDetector.heard``."""
+        return heard(self.levels, self.flags, self.frame / self.sample_rate)
 
     def speech_seconds(self, start, end):
         """Seconds of speech between samples ``start`` and ``end``."""

@@ -2,7 +2,8 @@
 
 Everyday files are not corpus utterances: they can be silent, clipped to a
 constant, too short for the encoder, or hold NaN samples. ``read_audio``
-reads and converts a file (any rate, any channel count) and refuses what no
+reads and converts a file (any channel count, any rate from 4 to 384 kHz,
+through ``speechbrain_lora_ser.serving.decoding``) and refuses what no
 model can rate; ``signal_warning`` says when the audio is silent or nearly
 so. Nothing here knows a corpus or a training recipe.
 
@@ -13,7 +14,9 @@ Authors
 import math
 
 import torch
-from speechbrain.dataio import audio_io
+
+from speechbrain_lora_ser.serving import decoding
+from speechbrain_lora_ser.serving.decoding import AudioProblem  # noqa: F401
 
 #: Peak amplitude below which a signal is digital silence (16-bit: < 1 LSB).
 SILENCE_PEAK = 1.0 / 32768
@@ -21,29 +24,18 @@ SILENCE_PEAK = 1.0 / 32768
 NEAR_SILENCE_DBFS = -60.0
 
 
-class AudioProblem(ValueError):
-    """Audio that cannot be rated; the message names the file and the problem.
-
-    Example
-    -------
-    >>> str(AudioProblem("a.wav", "audio file is empty"))
-    'a.wav: audio file is empty'
-    """
-
-    def __init__(self, path, problem):
-        self.path, self.problem = str(path), problem
-        super().__init__(f"{path}: {problem}")
-
-
-def read_audio(path, normalizer):
+def read_audio(path, sample_rate):
     """Read a file as a mono waveform at the model's sample rate.
+
+    ``speechbrain_lora_ser.serving.decoding.read_audio`` (blocks, soxr:
+    bounded memory at any accepted rate) as a tensor.
 
     Arguments
     ---------
     path : str
-        Any format SpeechBrain's ``audio_io`` (soundfile) reads.
-    normalizer : speechbrain.dataio.preprocess.AudioNormalizer
-        Resamples and mixes down to what the model was trained on.
+        Any format soundfile reads (WAV, FLAC, OGG, MP3...).
+    sample_rate : int
+        The model's rate.
 
     Returns
     -------
@@ -53,31 +45,18 @@ def read_audio(path, normalizer):
     Raises
     ------
     AudioProblem
-        Unreadable or empty files, and NaN or infinite samples.
+        Unreadable or empty files, NaN or infinite samples, and a sample
+        rate outside ``decoding.MIN_SAMPLE_RATE`` to ``MAX_SAMPLE_RATE``.
 
     Example
     -------
     >>> import os, tempfile, numpy, soundfile
-    >>> from speechbrain.dataio.preprocess import AudioNormalizer
     >>> path = os.path.join(tempfile.mkdtemp(), "stereo.wav")
     >>> soundfile.write(path, numpy.zeros((8000, 2), dtype="float32"), 8000)
-    >>> read_audio(path, AudioNormalizer(16000)).shape  # 1 s, mono, 16 kHz
+    >>> read_audio(path, 16000).shape  # 1 s, mono, 16 kHz
     torch.Size([16000])
     """
-    try:
-        signal, rate = audio_io.load(str(path), channels_first=False)
-    except Exception as error:  # soundfile raises several error types
-        raise AudioProblem(path, f"unreadable audio ({error})") from error
-    if signal.numel() == 0:
-        raise AudioProblem(path, "audio file is empty")
-    bad = (~torch.isfinite(signal)).sum().item()
-    if bad:
-        raise AudioProblem(
-            path,
-            f"{bad} of {signal.numel()} samples are NaN or infinite "
-            "(a corrupt or badly converted file)",
-        )
-    return normalizer(signal.float(), rate)
+    return torch.from_numpy(decoding.read_audio(path, sample_rate))
 
 
 def check_duration(path, wav, sample_rate, min_samples):
@@ -88,7 +67,7 @@ def check_duration(path, wav, sample_rate, min_samples):
     >>> check_duration("a.wav", torch.zeros(200), 16000, 400)
     Traceback (most recent call last):
     ...
-    speechbrain_lora_ser.serving.audio.AudioProblem: a.wav: audio is 12.5 ms long; \
+    speechbrain_lora_ser.serving.decoding.AudioProblem: a.wav: audio is 12.5 ms long; \
 the encoder needs at least 25.0 ms (400 samples at 16000 Hz)
     """
     if wav.shape[-1] < min_samples:

@@ -28,7 +28,6 @@ Authors
 """
 
 import torch
-from speechbrain.dataio.preprocess import AudioNormalizer
 from speechbrain.inference.interfaces import Pretrained
 from tqdm import tqdm
 
@@ -70,11 +69,6 @@ class EncoderRegressor(Pretrained):
     HPARAMS_NEEDED = ["sample_rate", "window_seconds", "hop_seconds"]
     #: Largest fraction of a batch that may be padding (predict_files).
     max_padding = 0.1
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        # resample and mix down to what the model was trained on
-        self.audio_normalizer = AudioNormalizer(sample_rate=self.hparams.sample_rate)
 
     @classmethod
     def from_hparams(
@@ -138,9 +132,10 @@ class EncoderRegressor(Pretrained):
         """Read a file as the model hears it: mono, at its sample rate.
 
         Raises ``AudioProblem`` (naming the file) when it is unreadable,
-        empty or holds NaN / infinite samples.
+        empty, holds NaN / infinite samples or has a sample rate outside
+        4 to 384 kHz (``speechbrain_lora_ser.serving.decoding``).
         """
-        return read_audio(path, self.audio_normalizer)
+        return read_audio(path, self.hparams.sample_rate)
 
     def encode_batch(self, wavs, wav_lens=None, language=None):
         """Pooled utterance embeddings (attentive mean and std).
@@ -317,8 +312,9 @@ class EncoderRegressor(Pretrained):
         their windows batched together by duration (padding is masked, so
         each value equals the file's one-by-one prediction); a longer file
         is streamed on its own, window batch by window batch, so memory does
-        not grow with its length. A file that cannot be rated gets an
-        ``error`` and the others go on.
+        not grow with its length. A file that cannot be rated, whatever it
+        raises (``MemoryError`` aside), gets an ``error`` naming it and the
+        problem, and the others go on, those of its batch included.
 
         Arguments
         ---------
@@ -421,33 +417,88 @@ class EncoderRegressor(Pretrained):
         return result
 
     def _predict_chunk(self, paths, options):
-        """Short files: their windows rated together, batched by duration."""
+        """Short files: their windows rated together, batched by duration.
+
+        Whatever a file raises while it is read, rated or summarised becomes
+        that file's ``error``; when a batch of windows fails, the files are
+        rated again one by one, so only the file that fails loses its values.
+        """
         results, windows, missed = [], [], {}
         for index, path in enumerate(paths):
             results.append(self._new_result(path))
             try:
-                stream = options.stream_for(path)
-                mine = list(stream_windows(path, **stream))
-                missed[index] = options.missed_speech(stream)
-                if missed[index]:
-                    mine = list(stream_windows(path, **dict(stream, vad=False)))
-            except AudioProblem as error:
-                results[index]["error"] = str(error)
+                mine, missed[index] = self._short_windows(path, options)
+            except Exception as error:  # noqa: BLE001 - the file's error row
+                self._fail(results[index], error)
                 continue
             windows += [(index, window) for window in mine]
-        to_rate = [(i, w) for i, w in windows if not w.withhold]
-        ratings = dict(
-            zip(
-                [id(w) for _, w in to_rate],
-                self._rate_windows([w for _, w in to_rate], options),
-                strict=True,
-            )
+        ratings = self._rate_files(
+            [(i, w) for i, w in windows if not w.withhold], results, options
         )
         for index, result in enumerate(results):
             mine = [(w, ratings.get(id(w))) for i, w in windows if i == index]
-            if mine:
-                self._summarise(result, mine, options, missed[index])
+            if mine and not result["error"]:
+                try:
+                    self._summarise(result, mine, options, missed[index])
+                except Exception as error:  # noqa: BLE001 - the file's error row
+                    self._fail(result, error)
         return results
+
+    def _short_windows(self, path, options):
+        """Cut a short file into windows; warn when its VAD missed the speech.
+
+        When the detector heard too little of the file's sound as speech
+        (``_Options.missed_speech``), the windows are cut again without it.
+        """
+        stream = options.stream_for(path)
+        windows = list(stream_windows(path, **stream))
+        missed = options.missed_speech(stream)
+        if missed:
+            windows = list(stream_windows(path, **dict(stream, vad=False)))
+        return windows, missed
+
+    def _rate_files(self, to_rate, results, options):
+        """``{id(window): rating}`` of ``(file index, window)`` pairs.
+
+        All windows are batched together; if that raises, each file's
+        windows are rated on their own and a file that still fails gets the
+        error (its windows stay unrated).
+        """
+        windows = [w for _, w in to_rate]
+        try:
+            return dict(
+                zip(map(id, windows), self._rate_windows(windows, options), strict=True)
+            )
+        except Exception:  # noqa: BLE001 - find the file that fails, rate the rest
+            pass
+        ratings = {}
+        for index in dict.fromkeys(i for i, _ in to_rate):
+            mine = [w for i, w in to_rate if i == index]
+            try:
+                rated = self._rate_windows(mine, options)
+            except Exception as error:  # noqa: BLE001 - the file's error row
+                self._fail(results[index], error)
+                continue
+            ratings.update(zip(map(id, mine), rated, strict=True))
+        return ratings
+
+    def _fail(self, result, error):
+        """Make ``result`` its file's error row (``error`` named, values None).
+
+        An ``AudioProblem`` gives its message (the file and the problem);
+        any other exception its type and message after the file's name.
+        ``MemoryError`` is raised on: the process, not the file, is short
+        of memory, and the next files would fail the same way.
+        """
+        if isinstance(error, MemoryError):
+            raise error
+        path = result["file"]
+        result.clear()
+        result.update(self._new_result(path))
+        if isinstance(error, AudioProblem):
+            result["error"] = str(error)
+        else:
+            result["error"] = f"{path}: {type(error).__name__}: {error}"
 
     def _predict_long(self, path, options, bar):
         """One long file, streamed: windows rated as they are read."""
@@ -459,10 +510,10 @@ class EncoderRegressor(Pretrained):
             missed = options.missed_speech(stream)
             if missed:  # a second pass, without the detector
                 rated = self._stream_rated(path, dict(stream, vad=False), options)
-        except AudioProblem as error:
-            result["error"] = str(error)  # nothing of a part is given as the file's
-            return result
-        self._summarise(result, rated, options, missed)
+            self._summarise(result, rated, options, missed)
+        except Exception as error:  # noqa: BLE001 - the file's error row
+            # nothing of a part is given as the file's
+            self._fail(result, error)
         return result
 
     def _stream_rated(self, path, stream, options, bar=None):

@@ -2,8 +2,9 @@
 
 A podcast episode is hours long; reading it whole costs memory in proportion
 to its length (a 30-minute stereo 44.1 kHz file: +1.9 GB). ``stream_windows``
-reads a file of any length, rate and channel count in blocks, mixes each
-block down, resamples it to the model's rate and yields the analysis windows
+reads a file of any length, rate (4 to 384 kHz) and channel count in
+blocks, mixes each block down, resamples it to the model's rate (soxr,
+through ``speechbrain_lora_ser.serving.decoding``) and yields the analysis windows
 (``window_seconds`` every ``hop_seconds``, the last one aligned to the end,
 as ``EncoderRegressor`` cuts them) as soon as they are complete. It holds at
 most a window plus a block of audio, whatever the length of the file.
@@ -33,22 +34,22 @@ Authors
 """
 
 import copy
-import math
 from typing import NamedTuple
 
-import numpy as np
-import soundfile
 import torch
-import torchaudio
 from speechbrain.utils.data_utils import batch_pad_right
 
 from speechbrain_lora_ser.modeling.ccc import ATTRIBUTES
+from speechbrain_lora_ser.serving import decoding
 from speechbrain_lora_ser.serving.audio import (
     NEAR_SILENCE_DBFS,
     SILENCE_PEAK,
-    AudioProblem,
     check_duration,
     signal_warning,
+)
+from speechbrain_lora_ser.serving.decoding import (  # noqa: F401 - re-exported
+    BLOCK_SECONDS,
+    audio_seconds,
 )
 from speechbrain_lora_ser.serving.speech_share import (
     SOUND_RANGE_DB,
@@ -58,9 +59,6 @@ from speechbrain_lora_ser.serving.speech_share import (
     heard,
 )
 
-#: Seconds of the file read at once (input rate): the block of "a window plus
-#: a block" held in memory.
-BLOCK_SECONDS = 20.0
 #: RMS level (dBFS) at which the VAD hears the audio (span by span).
 VAD_LEVEL_DBFS = -26.0
 #: Frames of a span rescaled together for the VAD (about 1 s at 16 kHz).
@@ -149,104 +147,6 @@ def _check_window(window, hop):
         raise ValueError(
             f"window and hop must be at least one sample (got {window} and {hop})"
         )
-
-
-def audio_seconds(path):
-    """Duration of a file from its header, without reading the audio.
-
-    For progress bars that count seconds of audio. Returns None when the
-    header cannot be read (the file's error comes when it is read).
-
-    Example
-    -------
-    >>> import os, tempfile
-    >>> path = os.path.join(tempfile.mkdtemp(), "a.wav")
-    >>> soundfile.write(path, np.zeros(24000, dtype="float32"), 16000)
-    >>> audio_seconds(path), audio_seconds("missing.wav")
-    (1.5, None)
-    """
-    try:
-        return soundfile.info(str(path)).duration
-    except Exception:  # soundfile raises several error types
-        return None
-
-
-class StreamResampler:
-    """torchaudio's sinc resampling, block by block, equal to the whole-file result.
-
-    ``torchaudio.transforms.Resample`` (what SpeechBrain's ``AudioNormalizer``
-    and so ``read_audio`` use) computes each output frame of ``new / gcd``
-    samples from ``orig / gcd + 2 * width`` input samples, with zeros before
-    the start and after the end. Resampling blocks separately would put those
-    zeros at every block edge (clicks every block); this class keeps the
-    input that the next frame still needs and computes each frame once, with
-    torchaudio's own kernel, so the output equals resampling the whole signal
-    at once to float32 rounding (unit-variance noise, 44.1 to 16 kHz: the
-    two differ by 1.2e-5 at most, and each is within 2e-5 of a float64
-    computation; tests/test_long_audio.py).
-    torchaudio has no streaming resampler, hence this bookkeeping.
-
-    Arguments
-    ---------
-    orig_freq, new_freq : int
-        Input and output rates.
-
-    Example
-    -------
-    >>> signal = torch.randn(44100)
-    >>> stream = StreamResampler(44100, 16000)
-    >>> parts = [stream.push(b) for b in signal.split(10000)] + [stream.flush()]
-    >>> whole = torchaudio.functional.resample(signal, 44100, 16000)
-    >>> (torch.cat(parts) - whole).abs().max().item() < 1e-4
-    True
-    """
-
-    def __init__(self, orig_freq, new_freq):
-        self.orig_freq, self.new_freq = int(orig_freq), int(new_freq)
-        self.identity = self.orig_freq == self.new_freq
-        self.received = self.emitted = 0
-        if self.identity:
-            return
-        resample = torchaudio.transforms.Resample(self.orig_freq, self.new_freq)
-        self.kernel, self.width = resample.kernel, resample.width
-        self.stride = self.orig_freq // resample.gcd  # input samples per frame
-        self.frame = self.new_freq // resample.gcd  # output samples per frame
-        self.span = self.kernel.shape[-1]  # input samples one frame reads
-        # the input from the first sample the next frame reads (zeros before 0)
-        self.pending = torch.zeros(self.width)
-
-    def push(self, block):
-        """Resample the next ``[samples]`` block; returns what is complete."""
-        block = block.float()
-        self.received += block.shape[0]
-        if self.identity:
-            self.emitted += block.shape[0]
-            return block
-        self.pending = torch.cat([self.pending, block])
-        return self._frames()
-
-    def flush(self):
-        """Return the rest of the output, after the end of the input."""
-        if self.identity:
-            return torch.zeros(0)
-        self.pending = torch.cat([self.pending, torch.zeros(self.width + self.stride)])
-        output = self._frames()
-        # torchaudio's length: ceil(new * samples / orig)
-        total = math.ceil(self.frame * self.received / self.stride)
-        return output[: max(total - (self.emitted - output.shape[0]), 0)]
-
-    def _frames(self):
-        count = (self.pending.shape[0] - self.span) // self.stride + 1
-        if count <= 0:
-            return torch.zeros(0)
-        used = self.pending[: (count - 1) * self.stride + self.span]
-        output = torch.nn.functional.conv1d(
-            used[None, None], self.kernel, stride=self.stride
-        )
-        self.pending = self.pending[count * self.stride :].clone()
-        output = output[0].transpose(0, 1).reshape(-1)
-        self.emitted += output.shape[0]
-        return output
 
 
 class SpeechDetector:
@@ -432,10 +332,11 @@ def _silero_model():
 
 
 def stream_audio(path, sample_rate, block_seconds=BLOCK_SECONDS):
-    """Read a file in blocks as mono audio at ``sample_rate``.
+    """Read a file in blocks as mono audio at ``sample_rate``, as tensors.
 
-    Each block is mixed down (the mean of the channels) and resampled with
-    ``StreamResampler``; the output equals ``read_audio``'s to float rounding.
+    The blocks of ``speechbrain_lora_ser.serving.decoding.stream_audio``
+    (mixed down, resampled by soxr's streaming resampler in bounded memory
+    at any accepted rate); joined, they equal ``read_audio``'s waveform.
 
     Arguments
     ---------
@@ -454,52 +355,20 @@ def stream_audio(path, sample_rate, block_seconds=BLOCK_SECONDS):
     Raises
     ------
     AudioProblem
-        Unreadable or empty file; NaN or infinite samples (after the whole
-        file has been scanned, so that the count is the file's).
+        Unreadable or empty file, a refused sample rate; NaN or infinite
+        samples (after the whole file has been scanned, so that the count is
+        the file's).
 
     Example
     -------
-    >>> import os, tempfile
+    >>> import os, tempfile, numpy as np, soundfile
     >>> path = os.path.join(tempfile.mkdtemp(), "stereo.flac")
     >>> soundfile.write(path, np.zeros((44100, 2), dtype="float32"), 44100)
     >>> sum(block.shape[0] for block in stream_audio(path, 16000))
     16000
     """
-    try:
-        handle = soundfile.SoundFile(str(path))
-    except Exception as error:  # soundfile raises several error types
-        raise AudioProblem(path, f"unreadable audio ({error})") from error
-    with handle:
-        rate = handle.samplerate
-        resampler = StreamResampler(rate, sample_rate)
-        block_frames = max(1, int(block_seconds * rate))
-        bad = read = 0
-        first_bad = None
-        while True:
-            try:
-                block = handle.read(block_frames, dtype="float32", always_2d=True)
-            except Exception as error:  # a corrupt stream fails mid-file
-                raise AudioProblem(path, f"unreadable audio ({error})") from error
-            if block.shape[0] == 0:
-                break
-            finite = np.isfinite(block)
-            if first_bad is None and not finite.all():
-                first_bad = read + int(np.argmin(finite.all(axis=1)))
-            read += block.shape[0]
-            if first_bad is not None:
-                bad += int(block.size - np.count_nonzero(finite))
-                continue  # scan on, to count them all; yield nothing more
-            yield resampler.push(torch.from_numpy(block.mean(axis=1)))
-        if read == 0:
-            raise AudioProblem(path, "audio file is empty")
-        if first_bad is not None:
-            raise AudioProblem(
-                path,
-                f"{bad} of {read * handle.channels} samples are NaN or infinite "
-                "(a corrupt or badly converted file; the first at "
-                f"{first_bad / rate:.2f} s)",
-            )
-        yield resampler.flush()
+    for block in decoding.stream_audio(path, sample_rate, block_seconds):
+        yield torch.from_numpy(block)
 
 
 def stream_windows(
@@ -519,7 +388,7 @@ def stream_windows(
     Holds at most a window plus a block of audio: memory does not grow with
     the file. The windows are ``window_bounds`` of the file's length at
     ``sample_rate`` (the last aligned to the end) and their audio equals the
-    whole-file ``read_audio``'s to float rounding.
+    whole-file ``read_audio``'s.
 
     Arguments
     ---------
@@ -557,7 +426,7 @@ def stream_windows(
 
     Example
     -------
-    >>> import os, tempfile
+    >>> import os, tempfile, numpy as np, soundfile
     >>> path = os.path.join(tempfile.mkdtemp(), "tone.wav")
     >>> tone = 0.3 * np.sin(np.arange(8 * 8000) / 3).astype("float32")
     >>> soundfile.write(path, tone, 8000)  # 8 s at 8 kHz

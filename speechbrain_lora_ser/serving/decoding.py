@@ -1,0 +1,191 @@
+"""Audio files as the model hears them, in bounded memory, without torch.
+
+The one reader of serving: ``EncoderRegressor`` (``serving.audio``,
+``serving.long_audio``), the service, the rating jobs and the ONNX runtime
+(``speechbrain_lora_ser.onnx``) all read audio here, so the paths agree
+sample for sample. It imports numpy, soundfile and soxr only.
+
+A file of any channel count is read in blocks, each block mixed down (the
+mean of the channels) and resampled with soxr's streaming polyphase
+resampler (``soxr.ResampleStream``, quality ``"HQ"``). Its memory does not
+depend on how the two rates relate: torchaudio's ``Resample`` builds a
+kernel of ``new / gcd`` rows, so an 8001 Hz file (gcd 1 with 16 kHz) cost
+gigabytes; soxr costs a few megabytes at any rate (see
+``benchmarks/resampling_memory.py``). The stream equals resampling the
+whole file at once with ``soxr.resample`` (bitwise here; the tests allow
+float rounding).
+
+Rates from ``MIN_SAMPLE_RATE`` to ``MAX_SAMPLE_RATE`` are accepted; any
+other is an ``AudioProblem`` naming the file and the rate.
+
+Authors
+ * speechbrain-lora-ser contributors 2026
+"""
+
+import numpy as np
+import soundfile
+import soxr
+
+#: Lowest sample rate accepted (Hz): below it there is no speech band to hear.
+MIN_SAMPLE_RATE = 4000
+#: Highest sample rate accepted (Hz): the highest rate studio formats use.
+MAX_SAMPLE_RATE = 384000
+#: Seconds of the file read at once (input rate).
+BLOCK_SECONDS = 20.0
+#: Most samples (all channels together) read at once, whatever the rate and
+#: the channel count: 16 MB of float32.
+MAX_BLOCK_SAMPLES = 1 << 22
+#: soxr's quality for serving (its default, 'HQ').
+QUALITY = "HQ"
+
+
+class AudioProblem(ValueError):
+    """Audio that cannot be rated; the message names the file and the problem.
+
+    Example
+    -------
+    >>> str(AudioProblem("a.wav", "audio file is empty"))
+    'a.wav: audio file is empty'
+    """
+
+    def __init__(self, path, problem):
+        self.path, self.problem = str(path), problem
+        super().__init__(f"{path}: {problem}")
+
+
+def audio_seconds(path):
+    """Duration of a file from its header, without reading the audio.
+
+    Returns None when the header cannot be read (the file's error comes when
+    it is read).
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.wav")
+    >>> soundfile.write(path, np.zeros(24000, dtype="float32"), 16000)
+    >>> audio_seconds(path), audio_seconds("missing.wav")
+    (1.5, None)
+    """
+    try:
+        return soundfile.info(str(path)).duration
+    except Exception:  # soundfile raises several error types
+        return None
+
+
+def check_sample_rate(path, rate):
+    """Refuse a rate outside ``MIN_SAMPLE_RATE`` to ``MAX_SAMPLE_RATE``.
+
+    Example
+    -------
+    >>> check_sample_rate("a.wav", 8001)
+    >>> check_sample_rate("a.wav", 1000)
+    Traceback (most recent call last):
+    ...
+    speechbrain_lora_ser.serving.decoding.AudioProblem: a.wav: sample rate \
+1000 Hz is not accepted (4000 to 384000 Hz)
+    """
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise AudioProblem(
+            path,
+            f"sample rate {rate} Hz is not accepted "
+            f"({MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz)",
+        )
+
+
+def stream_audio(path, sample_rate, block_seconds=BLOCK_SECONDS):
+    """Read a file in blocks as mono float32 audio at ``sample_rate``.
+
+    Holds one block of the file (at most ``MAX_BLOCK_SAMPLES`` samples) and
+    soxr's state, whatever the file's length, rate and channel count.
+
+    Arguments
+    ---------
+    path : str
+        Any format soundfile reads (WAV, FLAC, OGG, MP3...).
+    sample_rate : int
+        The rate wanted (the model's).
+    block_seconds : float
+        Seconds of the file read at a time.
+
+    Yields
+    ------
+    numpy.ndarray
+        ``[samples]`` float32 blocks, in order (some may be empty).
+
+    Raises
+    ------
+    AudioProblem
+        Unreadable or empty file, a sample rate outside the accepted range;
+        NaN or infinite samples (after scanning the whole file, to count
+        them; nothing is yielded after the first bad block).
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "stereo.flac")
+    >>> soundfile.write(path, np.zeros((44100, 2), dtype="float32"), 44100)
+    >>> sum(block.shape[0] for block in stream_audio(path, 16000))
+    16000
+    """
+    try:
+        handle = soundfile.SoundFile(str(path))
+    except Exception as error:  # soundfile raises several error types
+        raise AudioProblem(path, f"unreadable audio ({error})") from error
+    with handle:
+        rate = handle.samplerate
+        check_sample_rate(path, rate)
+        resampler = None
+        if rate != sample_rate:
+            resampler = soxr.ResampleStream(
+                rate, sample_rate, 1, dtype="float32", quality=QUALITY
+            )
+        frames = int(block_seconds * rate)
+        frames = max(1, min(frames, MAX_BLOCK_SAMPLES // max(handle.channels, 1)))
+        bad = read = 0
+        first_bad = None
+        while True:
+            try:
+                block = handle.read(frames, dtype="float32", always_2d=True)
+            except Exception as error:  # a corrupt stream fails mid-file
+                raise AudioProblem(path, f"unreadable audio ({error})") from error
+            if block.shape[0] == 0:
+                break
+            finite = np.isfinite(block)
+            if first_bad is None and not finite.all():
+                first_bad = read + int(np.argmin(finite.all(axis=1)))
+            read += block.shape[0]
+            if first_bad is not None:
+                bad += int(block.size - np.count_nonzero(finite))
+                continue  # scan on, to count them all; yield nothing more
+            mono = block.mean(axis=1, dtype=np.float32)
+            yield mono if resampler is None else resampler.resample_chunk(mono)
+        if read == 0:
+            raise AudioProblem(path, "audio file is empty")
+        if first_bad is not None:
+            raise AudioProblem(
+                path,
+                f"{bad} of {read * handle.channels} samples are NaN or infinite "
+                "(a corrupt or badly converted file; the first at "
+                f"{first_bad / rate:.2f} s)",
+            )
+        if resampler is not None:
+            yield resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+
+
+def read_audio(path, sample_rate, block_seconds=BLOCK_SECONDS):
+    """Read a whole file as mono float32 audio at ``sample_rate``.
+
+    The blocks of ``stream_audio`` joined: memory is the output plus a
+    block. Raises ``AudioProblem`` as ``stream_audio``.
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "odd.wav")
+    >>> soundfile.write(path, np.zeros((8001, 3), dtype="float32"), 8001)
+    >>> read_audio(path, 16000).shape  # 1 s, mono, 16 kHz
+    (16000,)
+    """
+    blocks = list(stream_audio(path, sample_rate, block_seconds))
+    return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
