@@ -21,12 +21,15 @@ table gives both and their difference.
 
 > python benchmarks/long_audio_memory.py                     # 30 and 120 min
 > python benchmarks/long_audio_memory.py --minutes 5 --modes streamed
+> python benchmarks/long_audio_memory.py --minutes 60 --modes streamed \
+      --contents silence speech
 
 Authors
  * speechbrain-lora-ser contributors 2026
 """
 
 import argparse
+import itertools
 import json
 import os
 import resource
@@ -46,8 +49,11 @@ SENTENCES = [
 ]
 
 
-def write_recording(path, minutes, seed=0):
-    """Write a stereo 44.1 kHz FLAC of ``minutes`` of speech and pauses, in blocks."""
+def write_recording(path, minutes, seed=0, content="speech"):
+    """Write a stereo 44.1 kHz FLAC of ``minutes`` of speech and pauses, in blocks.
+
+    ``content="silence"``: the pauses alone (digital silence, room noise).
+    """
     import soundfile
     import torch
     import torchaudio
@@ -68,6 +74,8 @@ def write_recording(path, minutes, seed=0):
         written = 0
         while written < total:
             clip = clips[int(rng.integers(len(clips)))]
+            if content == "silence":
+                clip = clip[:0]
             pause = np.zeros(int(rng.uniform(0.3, 8.0) * RATE), dtype=np.float32)
             if rng.random() < 0.3:  # room noise in some pauses
                 pause += 0.003 * rng.standard_normal(len(pause)).astype(np.float32)
@@ -92,6 +100,7 @@ def current_rss_mb():
 def child(mode, path, encoder_folder, batch_size):
     """Rate ``path`` in this process; print a JSON line of the figures."""
     import torch
+    from speechbrain.utils.data_utils import batch_pad_right
 
     from speechbrain_lora_ser.modeling.model import (
         EmotionHead,
@@ -119,8 +128,10 @@ def child(mode, path, encoder_folder, batch_size):
     rated = withheld = 0
 
     def rate(wavs):
+        # windows rated on their speech alone differ in length: padded
+        wavs, lens = batch_pad_right(wavs)
         with torch.no_grad():
-            hidden, lens = ssl(torch.stack(wavs))
+            hidden, lens = ssl(wavs, lens)
             return head(hidden, lens)
 
     batch = []
@@ -163,6 +174,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, nargs="+", default=[30, 120])
     parser.add_argument("--modes", nargs="+", default=["whole", "streamed"])
+    parser.add_argument(
+        "--contents",
+        nargs="+",
+        default=["speech"],
+        choices=["speech", "silence"],
+        help="speech with pauses, or the pauses alone",
+    )
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--folder", default=None, help="where the files go")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
@@ -175,11 +193,11 @@ def main():
     folder = args.folder or tempfile.mkdtemp(prefix="long_audio_")
     encoder = save_tiny_encoder(os.path.join(folder, "encoder"))
     rows = []
-    for minutes in args.minutes:
-        path = os.path.join(folder, f"recording_{minutes:g}min.flac")
+    for minutes, content in itertools.product(args.minutes, args.contents):
+        path = os.path.join(folder, f"{content}_{minutes:g}min.flac")
         if not os.path.exists(path):
             started = time.perf_counter()
-            write_recording(path, minutes)
+            write_recording(path, minutes, content=content)
             print(
                 f"wrote {path} ({os.path.getsize(path) / 2**20:.0f} MB) in "
                 f"{time.perf_counter() - started:.0f} s",
@@ -201,11 +219,14 @@ def main():
                 text=True,
             )
             if result.returncode != 0:
-                rows.append((minutes, mode, None, result.stderr.strip()[-300:]))
+                rows.append(
+                    (minutes, content, mode, None, result.stderr.strip()[-300:])
+                )
             else:
                 rows.append(
                     (
                         minutes,
+                        content,
                         mode,
                         json.loads(result.stdout.strip().splitlines()[-1]),
                         "",
@@ -217,17 +238,18 @@ def main():
         f"batch {args.batch_size}, 1 thread"
     )
     print(
-        "| minutes | path | bare import (MB) | peak RSS (MB) | audio handling (MB) "
-        "| windows rated / withheld | seconds |"
+        "| minutes | content | path | bare import (MB) | peak RSS (MB) "
+        "| audio handling (MB) | windows rated / withheld | seconds |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- |")
-    for minutes, mode, figures, error in rows:
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for minutes, content, mode, figures, error in rows:
         if figures is None:
-            print(f"| {minutes:g} | {mode} | failed: {error} |")
+            print(f"| {minutes:g} | {content} | {mode} | failed: {error} |")
             continue
         bare, peak = figures["bare_mb"], figures["peak_mb"]
         print(
-            f"| {minutes:g} | {mode} | {bare:.0f} | {peak:.0f} | {peak - bare:+.0f} "
+            f"| {minutes:g} | {content} | {mode} | {bare:.0f} | {peak:.0f} "
+            f"| {peak - bare:+.0f} "
             f"| {figures['rated']} / {figures['withheld']} | {figures['seconds']:.0f} |"
         )
 
