@@ -164,3 +164,12 @@ def test_the_onnx_runtime_rates_missed_speech_the_same_way(
     assert "speech detector heard" in mine["warning"], mine["warning"]
     for name in ("arousal", "valence", "dominance"):
         assert math.isclose(mine[name], theirs[name], abs_tol=1e-3)
+
+
+def test_pauses_with_room_noise_alone_stay_withheld(model, tmp_path):
+    path = tmp_path / "room.flac"
+    noise = 0.003 * np.random.default_rng(2).standard_normal(30 * 16000)
+    soundfile.write(path, noise.astype(np.float32), 16000)
+    row = model.predict_file(path, return_windows=True, calibrate=False)
+    assert all(w["arousal"] is None for w in row["windows"])
+    assert "speech detector heard" not in (row["warning"] or "")

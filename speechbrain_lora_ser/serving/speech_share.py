@@ -27,6 +27,9 @@ MIN_SPEECH_SHARE = 0.2
 #: Frames within this many dB of a file's loud frames (the level its 10 %
 #: loudest reach) are its sound; quieter ones are pauses, room noise, silence.
 SOUND_RANGE_DB = 30.0
+#: Frames quieter than this (RMS, dBFS) are never sound: room noise, hum and
+#: the hiss of pauses (white noise of standard deviation 0.003 is -50 dBFS).
+SOUND_FLOOR_DBFS = -45.0
 
 
 def frame_levels(frames):
@@ -45,6 +48,10 @@ def frame_levels(frames):
 
 def heard(levels, flags, frame_seconds, sound_range_db=SOUND_RANGE_DB):
     """Seconds of speech among a stream's sound, and seconds of sound.
+
+    The sound is the frames within ``sound_range_db`` of the loud frames
+    and above ``SOUND_FLOOR_DBFS``: a recording of pauses and room noise
+    alone has no sound, and its withheld windows stand.
 
     Arguments
     ---------
@@ -68,11 +75,15 @@ def heard(levels, flags, frame_seconds, sound_range_db=SOUND_RANGE_DB):
     >>> flags = bytes([1] * 10 + [0] * 40)
     >>> heard(levels, flags, 0.032)  # 10 of 30 loud frames are speech
     (0.32, 0.96)
+    >>> heard(bytes([50] * 30), bytes(30), 0.032)  # hiss at -50 dBFS alone
+    (0.0, 0.0)
     """
     levels = np.frombuffer(bytes(levels), dtype=np.uint8)
     if not levels.size or levels.min() >= 255:
         return 0.0, 0.0
-    sounding = levels <= np.percentile(levels, 10) + sound_range_db
+    sounding = (levels <= np.percentile(levels, 10) + sound_range_db) & (
+        levels <= -SOUND_FLOOR_DBFS
+    )
     speech = np.frombuffer(bytes(flags), dtype=np.uint8)[: levels.size].astype(bool)
     return (
         round(float((speech & sounding[: speech.size]).sum()) * frame_seconds, 6),
