@@ -41,6 +41,9 @@ import time
 import numpy as np
 
 RATE = 44100
+#: Batches padded to whole seconds, as ``EncoderRegressor`` rates long files
+#: (``PAD_TO=0`` in the environment: to the longest window of each batch).
+PAD_TO = int(os.environ.get("PAD_TO", 16000))
 SENTENCES = [
     "So today we are talking about the one thing nobody wants to admit.",
     "Honestly, I was furious when I heard what happened next.",
@@ -100,7 +103,6 @@ def current_rss_mb():
 def child(mode, path, encoder_folder, batch_size):
     """Rate ``path`` in this process; print a JSON line of the figures."""
     import torch
-    from speechbrain.utils.data_utils import batch_pad_right
 
     from speechbrain_lora_ser.modeling.model import (
         EmotionHead,
@@ -108,7 +110,11 @@ def child(mode, path, encoder_folder, batch_size):
         SSLEncoder,
     )
     from speechbrain_lora_ser.serving.audio import read_audio
-    from speechbrain_lora_ser.serving.long_audio import stream_windows, window_bounds
+    from speechbrain_lora_ser.serving.long_audio import (
+        _padded,
+        stream_windows,
+        window_bounds,
+    )
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
@@ -129,7 +135,7 @@ def child(mode, path, encoder_folder, batch_size):
 
     def rate(wavs):
         # windows rated on their speech alone differ in length: padded
-        wavs, lens = batch_pad_right(wavs)
+        wavs, lens = _padded(wavs, PAD_TO)
         with torch.no_grad():
             hidden, lens = ssl(wavs, lens)
             return head(hidden, lens)

@@ -523,6 +523,7 @@ class EncoderRegressor(Pretrained):
             stream_windows(path, **stream),
             lambda wavs, lens: self._rate_rows(wavs, lens, options),
             options.batch_size,
+            pad_to=rate,  # whole seconds: a few shapes, a flat heap
         ):
             rated.append((window, rating))
             covered = window.end / rate
