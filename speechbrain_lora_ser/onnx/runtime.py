@@ -38,6 +38,7 @@ from speechbrain_lora_ser.onnx.audio import (
 from speechbrain_lora_ser.onnx.serving import ATTRIBUTES, read_serving, served
 from speechbrain_lora_ser.onnx.summary import new_result, summarise
 from speechbrain_lora_ser.onnx.vad import SpeechDetector, stream_windows, vad_session
+from speechbrain_lora_ser.serving.decoding import file_error
 from speechbrain_lora_ser.serving.speech_share import (
     MIN_SPEECH_SHARE,
     VAD_THRESHOLD,
@@ -292,7 +293,7 @@ class OnnxRegressor:
 
 
 def fail(result, error):
-    """Make ``result`` its file's error row, as ``EncoderRegressor``'s.
+    """Make ``result`` its file's error row (``decoding.file_error``).
 
     Example
     -------
@@ -301,15 +302,10 @@ def fail(result, error):
     >>> row["error"]
     'a.wav: ValueError: bad'
     """
-    if isinstance(error, MemoryError):  # the process's, not the file's
-        raise error
     path = result["file"]
+    message = file_error(path, error)
     result.clear()
-    result.update(new_result(path))
-    if isinstance(error, AudioProblem):
-        result["error"] = str(error)
-    else:
-        result["error"] = f"{path}: {type(error).__name__}: {error}"
+    result.update(new_result(path), error=message)
 
 
 def warn(result, warning):

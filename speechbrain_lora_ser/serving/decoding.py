@@ -189,3 +189,23 @@ def read_audio(path, sample_rate, block_seconds=BLOCK_SECONDS):
     """
     blocks = list(stream_audio(path, sample_rate, block_seconds))
     return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
+
+
+def file_error(path, error):
+    """Return the error-row message of a file whose rating raised ``error``.
+
+    An ``AudioProblem`` gives its message (the file and the problem); any
+    other exception its type and message after the file's name.
+    ``MemoryError`` is raised on: the process, not the file, is short of
+    memory, and the next files would fail the same way.
+
+    Example
+    -------
+    >>> file_error("a.wav", ValueError("bad"))
+    'a.wav: ValueError: bad'
+    """
+    if isinstance(error, MemoryError):
+        raise error
+    if isinstance(error, AudioProblem):
+        return str(error)
+    return f"{path}: {type(error).__name__}: {error}"

@@ -39,6 +39,7 @@ from speechbrain_lora_ser.serving.audio import (
     read_audio,
     receptive_field,
 )
+from speechbrain_lora_ser.serving.decoding import file_error
 from speechbrain_lora_ser.serving.long_audio import (
     SpeechDetector,
     audio_seconds,
@@ -483,22 +484,11 @@ class EncoderRegressor(Pretrained):
         return ratings
 
     def _fail(self, result, error):
-        """Make ``result`` its file's error row (``error`` named, values None).
-
-        An ``AudioProblem`` gives its message (the file and the problem);
-        any other exception its type and message after the file's name.
-        ``MemoryError`` is raised on: the process, not the file, is short
-        of memory, and the next files would fail the same way.
-        """
-        if isinstance(error, MemoryError):
-            raise error
+        """Make ``result`` its file's error row (``decoding.file_error``)."""
         path = result["file"]
+        message = file_error(path, error)
         result.clear()
-        result.update(self._new_result(path))
-        if isinstance(error, AudioProblem):
-            result["error"] = str(error)
-        else:
-            result["error"] = f"{path}: {type(error).__name__}: {error}"
+        result.update(self._new_result(path), error=message)
 
     def _predict_long(self, path, options, bar):
         """One long file, streamed: windows rated as they are read."""
