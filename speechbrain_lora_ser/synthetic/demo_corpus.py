@@ -202,6 +202,7 @@ def _table_format(layout, path):
 
 
 def _write_table(path, layout, rows):
+    """Write one label table (CSV / TSV with a header, or JSON lines)."""
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     table_format, delimiter = _table_format(layout, path)
     with open(path, "w", newline="", encoding="utf-8") as handle:
@@ -299,66 +300,123 @@ def write_demo_corpus(
     """
     if audio_format not in ("wav", "flac"):
         raise ValueError(f"audio_format must be 'wav' or 'flac', not {audio_format!r}")
-    sentences, voices, prosody, prefix = LANGUAGES[language]
-    low, high = label_range
+    prefix = LANGUAGES[language][3]
     rng = random.Random(seed)
     speaker = Speaker() if speech else None
     audio_folder = os.path.join(folder, layout.audio_folder)
     os.makedirs(audio_folder, exist_ok=True)
-    per_partition = layout.table_per_partition()
-    tables = {}
-    index, per_speaker = 0, {}
-    for split, count in zip(("train", "valid", "test"), sizes, strict=True):
-        partition = layout.partitions[split][0]
-        rows = tables.setdefault(partition, [])
-        for _ in range(count):
-            arousal = rng.uniform(1, 7)
-            valence = rng.uniform(1, 7)
-            dominance = min(7.0, max(1.0, 0.7 * arousal + 0.3 * rng.uniform(1, 7)))
-            voice_index = rng.randrange(len(voices))
-            cues = prosody(arousal, valence, dominance)
-            if speech:
-                wav, rate = speaker.say(
-                    rng.choice(sentences),
-                    voice=voices[voice_index],
-                    **{k: int(v) for k, v in cues.items()},
-                )
-                if rate != sample_rate:
-                    wav = torchaudio.functional.resample(
-                        torch.from_numpy(wav), rate, sample_rate
-                    ).numpy()
-            else:
-                wav = tone_utterance(cues, voice_index, sample_rate, rng)
-            speaker_id = f"spk{voice_index}"
-            if speaker_folders:
-                number = per_speaker.get(speaker_id, 0)
-                per_speaker[speaker_id] = number + 1
-                relative = os.path.join(speaker_id, f"utt_{number:04d}.{audio_format}")
-            else:
-                relative = (
-                    f"{prefix}_{index // 100:04d}_{index % 100:04d}.{audio_format}"
-                )
-            path = os.path.join(audio_folder, relative)
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            soundfile.write(path, wav, sample_rate)
-            listed = os.path.abspath(path) if absolute_paths else relative
-            row = {layout.id_column: listed.replace(os.sep, "/")}
-            if layout.utterance_id_column:
-                row[layout.utterance_id_column] = f"{prefix}-{index:05d}"
-            values = {"arousal": arousal, "valence": valence, "dominance": dominance}
-            for name, column in layout.attribute_columns.items():
-                on_scale = low + (values[name] - 1) / 6 * (high - low)
-                row[column] = round(on_scale, 4)
-            row[speaker_column] = speaker_id
-            if not per_partition:
-                row[layout.partition_column] = partition
-            rows.append(row)
-            index += 1
-    if per_partition:
+    splits = [layout.partitions[split][0] for split in ("train", "valid", "test")]
+    tables = {partition: [] for partition in splits}
+    per_speaker = {}  # files written so far per speaker folder
+    in_order = [p for p, n in zip(splits, sizes, strict=True) for _ in range(n)]
+    for index, partition in enumerate(in_order):
+        values, voice_index, wav = _utterance(rng, language, speaker, sample_rate)
+        speaker_id = f"spk{voice_index}"
+        if speaker_folders:
+            number = per_speaker.get(speaker_id, 0)
+            per_speaker[speaker_id] = number + 1
+            relative = os.path.join(speaker_id, f"utt_{number:04d}.{audio_format}")
+        else:
+            relative = f"{prefix}_{index // 100:04d}_{index % 100:04d}.{audio_format}"
+        path = os.path.join(audio_folder, relative)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        soundfile.write(path, wav, sample_rate)
+        listed = os.path.abspath(path) if absolute_paths else relative
+        row = _label_row(layout, listed, f"{prefix}-{index:05d}", values, label_range)
+        row[speaker_column] = speaker_id
+        tables[partition].append(row)
+    _write_label_tables(folder, layout, tables)
+    return folder
+
+
+def _utterance(rng, language, speaker, sample_rate):
+    """Draw one utterance's attributes and voice, and synthesise it.
+
+    Arousal and valence are uniform on [1, 7]; dominance follows arousal.
+    The language's mapping turns them into prosody, spoken by eSpeak NG
+    (``speaker``) or carried by a tone sequence (``speaker`` None).
+
+    Returns
+    -------
+    values : dict
+        ``{attribute: value on [1, 7]}``.
+    voice_index : int
+        Which of the language's voices.
+    wav : numpy.ndarray
+        The samples at ``sample_rate``.
+
+    Example
+    -------
+    >>> values, voice, wav = _utterance(random.Random(0), "english", None, 16000)
+    >>> list(values), wav.dtype
+    (['arousal', 'valence', 'dominance'], dtype('float32'))
+    """
+    sentences, voices, prosody, _ = LANGUAGES[language]
+    arousal = rng.uniform(1, 7)
+    valence = rng.uniform(1, 7)
+    dominance = min(7.0, max(1.0, 0.7 * arousal + 0.3 * rng.uniform(1, 7)))
+    voice_index = rng.randrange(len(voices))
+    cues = prosody(arousal, valence, dominance)
+    values = {"arousal": arousal, "valence": valence, "dominance": dominance}
+    if speaker is None:
+        return values, voice_index, tone_utterance(cues, voice_index, sample_rate, rng)
+    wav, rate = speaker.say(
+        rng.choice(sentences),
+        voice=voices[voice_index],
+        **{k: int(v) for k, v in cues.items()},
+    )
+    if rate != sample_rate:
+        wav = torchaudio.functional.resample(
+            torch.from_numpy(wav), rate, sample_rate
+        ).numpy()
+    return values, voice_index, wav
+
+
+def _label_row(layout, listed, utterance_id, values, label_range):
+    """Return an utterance's row of the label table: its file, id and labels.
+
+    The values on [1, 7] are written on ``label_range``.
+
+    Example
+    -------
+    >>> from speechbrain_lora_ser.data.corpus import CorpusLayout
+    >>> layout = CorpusLayout({"train": ("Train",), "valid": ("Development",),
+    ...     "test": ("Test",)})
+    >>> values = {"arousal": 7.0, "valence": 1.0, "dominance": 4.0}
+    >>> row = _label_row(layout, "a.wav", "A-00000", values, (-1.0, 1.0))
+    >>> [row[layout.attribute_columns[name]] for name in values]
+    [1.0, -1.0, 0.0]
+    """
+    low, high = label_range
+    row = {layout.id_column: listed.replace(os.sep, "/")}
+    if layout.utterance_id_column:
+        row[layout.utterance_id_column] = utterance_id
+    for name, column in layout.attribute_columns.items():
+        on_scale = low + (values[name] - 1) / 6 * (high - low)
+        row[column] = round(on_scale, 4)
+    return row
+
+
+def _write_label_tables(folder, layout, tables):
+    """Write the label tables: one per partition, or one with a partition column.
+
+    Arguments
+    ---------
+    folder : str
+        The corpus folder.
+    layout : speechbrain_lora_ser.data.corpus.CorpusLayout
+        Names the table files (and the partition column of a single table).
+    tables : dict
+        ``{partition: [row]}``.
+    """
+    if layout.table_per_partition():
         for partition, rows in tables.items():
             name = layout.label_files[0].replace("{partition}", partition)
             _write_table(os.path.join(folder, name), layout, rows)
-    else:
-        rows = [row for partition_rows in tables.values() for row in partition_rows]
-        _write_table(os.path.join(folder, layout.label_files[0]), layout, rows)
-    return folder
+        return
+    rows = [
+        dict(row, **{layout.partition_column: partition})
+        for partition, partition_rows in tables.items()
+        for row in partition_rows
+    ]
+    _write_table(os.path.join(folder, layout.label_files[0]), layout, rows)
