@@ -218,24 +218,20 @@ def make_demo_data(folder, sizes, seed=0, speech=True):
         "BIIC-Podcast": os.path.join(folder, "BIIC-Podcast"),
         "encoder": os.path.join(folder, "wavlm-small"),
     }
-    if not os.path.isdir(data["MSP-Podcast"]):
-        write_demo_corpus(
-            data["MSP-Podcast"],
-            "english",
-            layouts["MSP-Podcast"],
-            sizes,
-            seed=seed,
-            speech=speech,
-        )
-    if not os.path.isdir(data["BIIC-Podcast"]):
-        write_demo_corpus(
-            data["BIIC-Podcast"],
-            "mandarin",
-            layouts["BIIC-Podcast"],
-            sizes,
-            seed=seed + 1,
-            speech=speech,
-        )
+    languages = (
+        ("MSP-Podcast", "english", seed),
+        ("BIIC-Podcast", "mandarin", seed + 1),
+    )
+    for corpus, language, corpus_seed in languages:
+        if not os.path.isdir(data[corpus]):
+            write_demo_corpus(
+                data[corpus],
+                language,
+                layouts[corpus],
+                sizes,
+                seed=corpus_seed,
+                speech=speech,
+            )
     if not os.path.isdir(data["encoder"]):
         save_tiny_encoder(data["encoder"], "wavlm", seed=seed)
     return data
@@ -280,8 +276,14 @@ def format_table(rows):
     return "\n".join(lines)
 
 
-def main(argv=None):
-    """Run the demo; returns the results table (Markdown)."""
+def build_parser():
+    """Return the demo's command-line parser.
+
+    Example
+    -------
+    >>> build_parser().parse_args(["--sizes", "4", "2", "2"]).sizes
+    [4, 2, 2]
+    """
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--output_folder", default="demo_output")
     parser.add_argument("--epochs", type=int, default=12)
@@ -310,75 +312,108 @@ def main(argv=None):
         action="store_true",
         help="tone sequences instead of eSpeak NG speech (no eSpeak needed)",
     )
+    return parser
+
+
+def recipe_commands(data, output_folder, epochs):
+    """Say how to run the demo's two stages by hand on the written data.
+
+    Example
+    -------
+    >>> data = {"MSP-Podcast": "/d/msp", "BIIC-Podcast": "/d/biic",
+    ...     "encoder": "/d/wavlm-small"}
+    >>> recipe_commands(data, "/out", 12).split()[-1]
+    '--stage1_folder=/out/MSP-Podcast_finetune'
+    """
+    stage1 = os.path.join(output_folder, "MSP-Podcast_finetune")
+    stage2 = os.path.join(output_folder, "BIIC-Podcast_ft_lora")
+    first = recipe_arguments("MSP-Podcast", "finetune", data, stage1, epochs)
+    second = recipe_arguments("BIIC-Podcast", "ft_lora", data, stage2, epochs)
+    return (
+        "\nThe demo's runs on these (small encoder, CPU). Stage 1, from "
+        "recipes/MSP-Podcast:\n  python train.py "
+        + shlex.join(first)
+        + "\nStage 2 reusing it, from recipes/BIIC-Podcast (a copy for your "
+        "corpus: its --data_folder; the settings stage 1 was trained with are "
+        "taken from it, the loader and LoRA ones are not):\n  python train.py "
+        + shlex.join([*second, f"--stage1_folder={stage1}"])
+    )
+
+
+def train_both_stages(data, output_folder, epochs, threads):
+    """Run stage 1 (FineTuned on English), then stage 2 (FT+LoRA on Mandarin).
+
+    Returns
+    -------
+    stage1, stage2 : dict
+        The ``results.json`` of each run (test CCC on both corpora).
+    """
+    stage1_folder = os.path.join(output_folder, "MSP-Podcast_finetune")
+    stage1 = run_training(
+        "MSP-Podcast", "finetune", data, stage1_folder, epochs, threads=threads
+    )
+    stage2 = run_training(
+        "BIIC-Podcast",
+        "ft_lora",
+        data,
+        os.path.join(output_folder, "BIIC-Podcast_ft_lora"),
+        epochs,
+        extra=[f"--stage1_folder={stage1_folder}"],
+        threads=threads,
+    )
+    return stage1, stage2
+
+
+def results_table(stage1, stage2):
+    """Markdown table of both stages' test CCC on both languages.
+
+    Example
+    -------
+    >>> values = {"arousal": 0.5, "valence": 0.25, "dominance": 0.125}
+    >>> results = {"MSP-Podcast": values, "BIIC-Podcast": values}
+    >>> print(results_table(results, results).splitlines()[2])
+    | stage 1: FineTuned on English | MSP-Podcast (English) | 0.500 | 0.250 | 0.125 |
+    """
+    test_sets = (
+        ("MSP-Podcast", "MSP-Podcast (English)"),
+        ("BIIC-Podcast", "BIIC-Podcast (Mandarin)"),
+    )
+    models = (
+        ("stage 1: FineTuned on English", stage1),
+        ("stage 2: FT+LoRA (M->B)", stage2),
+    )
+    return format_table(
+        [
+            (model, name, results[corpus])
+            for model, results in models
+            for corpus, name in test_sets
+        ]
+    )
+
+
+def main(argv=None):
+    """Run the demo; returns the results table (Markdown).
+
+    With ``--data_only``, only writes the corpora and the encoder and prints
+    the recipe commands that train on them (returns None).
+    """
+    parser = build_parser()
     args = parser.parse_args(argv)
     try:  # before any work: say at once what is missing
         recipes_folder()
     except RecipesNotFound as error:
         parser.exit(2, f"{parser.prog}: {error}\n")
     # the recipes run in their own folders: give them absolute paths
-    args.output_folder = os.path.abspath(args.output_folder)
+    output_folder = os.path.abspath(args.output_folder)
+    sizes, speech = tuple(args.sizes), not args.no_speech
     if args.data_only:
-        data = make_demo_data(
-            args.output_folder, tuple(args.sizes), speech=not args.no_speech
-        )
+        data = make_demo_data(output_folder, sizes, speech=speech)
         print("\n".join(f"{name}: {path}" for name, path in data.items()))
-        stage1 = os.path.join(args.output_folder, "MSP-Podcast_finetune")
-        stage2 = os.path.join(args.output_folder, "BIIC-Podcast_ft_lora")
-        first = recipe_arguments("MSP-Podcast", "finetune", data, stage1, args.epochs)
-        second = recipe_arguments("BIIC-Podcast", "ft_lora", data, stage2, args.epochs)
-        print(
-            "\nThe demo's runs on these (small encoder, CPU). Stage 1, from "
-            "recipes/MSP-Podcast:\n  python train.py "
-            + shlex.join(first)
-            + "\nStage 2 reusing it, from recipes/BIIC-Podcast (a copy for your "
-            "corpus: its --data_folder; the settings stage 1 was trained with are "
-            "taken from it, the loader and LoRA ones are not):\n  python train.py "
-            + shlex.join([*second, f"--stage1_folder={stage1}"])
-        )
+        print(recipe_commands(data, output_folder, args.epochs))
         return None
-    data = make_demo_data(
-        os.path.join(args.output_folder, "data"),
-        tuple(args.sizes),
-        speech=not args.no_speech,
-    )
-    stage1_folder = os.path.join(args.output_folder, "MSP-Podcast_finetune")
-    stage1 = run_training(
-        "MSP-Podcast",
-        "finetune",
-        data,
-        stage1_folder,
-        args.epochs,
-        threads=args.threads,
-    )
-    stage2 = run_training(
-        "BIIC-Podcast",
-        "ft_lora",
-        data,
-        os.path.join(args.output_folder, "BIIC-Podcast_ft_lora"),
-        args.epochs,
-        extra=[f"--stage1_folder={stage1_folder}"],
-        threads=args.threads,
-    )
-    table = format_table(
-        [
-            (
-                "stage 1: FineTuned on English",
-                "MSP-Podcast (English)",
-                stage1["MSP-Podcast"],
-            ),
-            (
-                "stage 1: FineTuned on English",
-                "BIIC-Podcast (Mandarin)",
-                stage1["BIIC-Podcast"],
-            ),
-            ("stage 2: FT+LoRA (M->B)", "MSP-Podcast (English)", stage2["MSP-Podcast"]),
-            (
-                "stage 2: FT+LoRA (M->B)",
-                "BIIC-Podcast (Mandarin)",
-                stage2["BIIC-Podcast"],
-            ),
-        ]
-    )
+    data = make_demo_data(os.path.join(output_folder, "data"), sizes, speech=speech)
+    stage1, stage2 = train_both_stages(data, output_folder, args.epochs, args.threads)
+    table = results_table(stage1, stage2)
     print(
         f"\nTest-set CCC of the demo models ({args.threads} CPU thread(s), "
         f"{cpu_name()}; the numbers repeat for the same thread count and CPU "
@@ -387,7 +422,7 @@ def main(argv=None):
     print(table)
     print(
         "\nInference folder (EncoderRegressor): "
-        + os.path.join(args.output_folder, "BIIC-Podcast_ft_lora", "inference")
+        + os.path.join(output_folder, "BIIC-Podcast_ft_lora", "inference")
     )
     return table
 
