@@ -80,13 +80,14 @@ def _run_arguments(parser):
     )
 
 
-def main(argv=None):
-    """Run a subcommand; returns the exit status."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    overrides = []
-    if "--" in argv:
-        index = argv.index("--")
-        argv, overrides = argv[:index], argv[index + 1 :]
+def build_parser():
+    """Return the parser of the three subcommands.
+
+    Example
+    -------
+    >>> build_parser().parse_args(["tables", "results/grid"]).k
+    20
+    """
     parser = argparse.ArgumentParser(prog="python -m speechbrain_lora_ser.experiments")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -112,21 +113,31 @@ def main(argv=None):
     low.add_argument("--sizes", type=int, nargs="+", default=list(PAPER_SIZES))
     low.add_argument("--seed", type=int, default=1986)
     low.add_argument("--figure", default=None, help="default: <root>/low_resource.png")
+    return parser
 
+
+def split_overrides(argv):
+    """Split the command line at ``--``: ours, and the ``train.py`` arguments.
+
+    Example
+    -------
+    >>> split_overrides(["grid", "--dry_run", "--", "--batch_size=16"])
+    (['grid', '--dry_run'], ['--batch_size=16'])
+    """
+    if "--" not in argv:
+        return argv, []
+    index = argv.index("--")
+    return argv[:index], argv[index + 1 :]
+
+
+def main(argv=None):
+    """Run a subcommand; returns the exit status."""
+    argv, overrides = split_overrides(list(sys.argv[1:] if argv is None else argv))
+    parser = build_parser()
     args = parser.parse_args(argv)
     check_requirements(args.command)
     if args.command == "tables":
-        output = args.output or os.path.join(args.root, "tables")
-        try:
-            text = write_tables(
-                args.root, output, args.samples, args.k, args.partition_seed, args.alpha
-            )
-        except TablesError as error:
-            print(f"error: experiments tables: {error}", file=sys.stderr)
-            return 1
-        print(text)
-        print(f"written to {output}")
-        return 0
+        return tables_command(args)
     recipes = parse_recipes(args.recipe)
     options = {
         "overrides": overrides,
@@ -147,6 +158,26 @@ def main(argv=None):
         return 0
     if args.corpus not in recipes:
         parser.error(f"--corpus {args.corpus}: no --recipe for it")
+    return low_resource_command(args, recipes, options)
+
+
+def tables_command(args):
+    """``tables``: write and print the tables; returns the exit status."""
+    output = args.output or os.path.join(args.root, "tables")
+    try:
+        text = write_tables(
+            args.root, output, args.samples, args.k, args.partition_seed, args.alpha
+        )
+    except TablesError as error:
+        print(f"error: experiments tables: {error}", file=sys.stderr)
+        return 1
+    print(text)
+    print(f"written to {output}")
+    return 0
+
+
+def low_resource_command(args, recipes, options):
+    """``low_resource``: run the study, then draw its figure; returns 0."""
     runs = plan_low_resource(
         args.root, recipes, args.corpus, args.encoder, args.sizes, args.seed, **options
     )

@@ -14,6 +14,7 @@ Authors
  * speechbrain-lora-ser contributors 2026
 """
 
+import itertools
 import os
 import shlex
 import subprocess
@@ -201,41 +202,97 @@ def plan_grid(
     unknown = set(configurations) - set(CONFIGURATIONS)
     if unknown:
         raise ValueError(f"unknown configurations {sorted(unknown)}")
+    launch = {
+        "overrides": overrides,
+        "nproc_per_node": nproc_per_node,
+        "global_batch_size": global_batch_size,
+    }
     runs = []
-    for seed in seeds:
-        for configuration in ordered:
-            for corpus in corpora:
-                recipe = recipes[corpus]
-                cross = recipes[recipe["cross_corpus"]]
-                folder = run_folder(root, corpus, configuration, encoder, seed)
-                command = launcher(nproc_per_node) + [
-                    "train.py",
-                    f"hparams/{configuration}.yaml",
-                    f"--data_folder={recipe['data_folder']}",
-                    f"--cross_data_folder={cross['data_folder']}",
-                    f"--ssl_hub={encoder}",
-                    f"--seed={seed}",
-                    f"--output_folder={os.path.abspath(folder)}",
-                ]
-                if global_batch_size:
-                    command.append(f"--global_batch_size={global_batch_size}")
-                if configuration in TWO_STAGE and "finetune" in configurations:
-                    stage1 = run_folder(
-                        root, cross["corpus"], "finetune", encoder, seed
-                    )
-                    command.append(f"--stage1_folder={os.path.abspath(stage1)}")
-                command += list(overrides)
-                runs.append(
-                    {
-                        "corpus": corpus,
-                        "configuration": configuration,
-                        "seed": seed,
-                        "folder": folder,
-                        "command": command,
-                        "cwd": recipe["folder"],
-                    }
-                )
+    for seed, configuration, corpus in itertools.product(seeds, ordered, corpora):
+        recipe = recipes[corpus]
+        cross = recipes[recipe["cross_corpus"]]
+        folder = run_folder(root, corpus, configuration, encoder, seed)
+        stage1 = None
+        if configuration in TWO_STAGE and "finetune" in configurations:
+            stage1 = run_folder(root, cross["corpus"], "finetune", encoder, seed)
+        command = train_command(
+            recipe, cross, configuration, encoder, seed, folder, stage1, **launch
+        )
+        runs.append(
+            {
+                "corpus": corpus,
+                "configuration": configuration,
+                "seed": seed,
+                "folder": folder,
+                "command": command,
+                "cwd": recipe["folder"],
+            }
+        )
     return runs
+
+
+def train_command(
+    recipe,
+    cross,
+    configuration,
+    encoder,
+    seed,
+    folder,
+    stage1_folder=None,
+    overrides=(),
+    nproc_per_node=1,
+    global_batch_size=None,
+):
+    """Return the command of one run (started in the recipe's folder).
+
+    Arguments
+    ---------
+    recipe, cross : dict
+        The run's recipe and the recipe of its cross corpus
+        (``parse_recipes``' values).
+    configuration : str
+        The recipe's YAML.
+    encoder : str
+        ``--ssl_hub``.
+    seed : int
+        ``--seed``.
+    folder : str
+        The run's output folder.
+    stage1_folder : str, optional
+        The FineTuned run whose model is this run's stage 1.
+    overrides : sequence of str
+        Extra ``train.py`` arguments (last, so they win).
+    nproc_per_node : int
+        Processes per run (torchrun when more than one).
+    global_batch_size : int, optional
+        Utterances per optimizer step over all processes.
+
+    Returns
+    -------
+    list of str
+
+    Example
+    -------
+    >>> recipe = {"folder": "recipes/A", "data_folder": "/data/A"}
+    >>> cross = {"folder": "recipes/B", "data_folder": "/data/B"}
+    >>> command = train_command(recipe, cross, "lora", "wavlm", 1, "/r/A/lora/1")
+    >>> command[3:5]
+    ['--data_folder=/data/A', '--cross_data_folder=/data/B']
+    """
+    command = launcher(nproc_per_node) + [
+        "train.py",
+        f"hparams/{configuration}.yaml",
+        f"--data_folder={recipe['data_folder']}",
+        f"--cross_data_folder={cross['data_folder']}",
+        f"--ssl_hub={encoder}",
+        f"--seed={seed}",
+        f"--output_folder={os.path.abspath(folder)}",
+    ]
+    if global_batch_size:
+        command.append(f"--global_batch_size={global_batch_size}")
+    if stage1_folder is not None:
+        command.append(f"--stage1_folder={os.path.abspath(stage1_folder)}")
+    return command + list(overrides)
 
 
 def run_grid(runs, dry_run=False, log=print):

@@ -67,21 +67,32 @@ def plan_low_resource(
     template = runs[-1]
     for size in sizes:
         folder = run_folder(root, corpus, "ft_lora", encoder, seed, subset=size)
-        command = [
-            f"--output_folder={os.path.abspath(folder)}"
-            if part.startswith("--output_folder=")
-            else part
-            for part in template["command"]
-        ]
-        runs.append(
-            dict(
-                template,
-                configuration=f"ft_lora, {size} utterances",
-                folder=folder,
-                command=command + [f"--train_subset={size}"],
-            )
-        )
+        runs.append(subset_run(template, folder, size))
     return runs
+
+
+def subset_run(template, folder, size):
+    """Return the full-data FT+LoRA run ``template`` on a subset of ``size``.
+
+    Example
+    -------
+    >>> template = {"configuration": "ft_lora", "folder": "r/full",
+    ...     "command": ["python", "train.py", "--output_folder=/r/full"]}
+    >>> subset_run(template, "/r/full/subset5", 5)["command"][2:]
+    ['--output_folder=/r/full/subset5', '--train_subset=5']
+    """
+    command = [
+        f"--output_folder={os.path.abspath(folder)}"
+        if part.startswith("--output_folder=")
+        else part
+        for part in template["command"]
+    ]
+    return dict(
+        template,
+        configuration=f"ft_lora, {size} utterances",
+        folder=folder,
+        command=command + [f"--train_subset={size}"],
+    )
 
 
 def read_study(root, corpus, encoder, seed=1986):

@@ -61,6 +61,7 @@ import os
 import numpy as np
 from ruamel.yaml import YAML
 
+from speechbrain_lora_ser.atomic import replacing, write_text
 from speechbrain_lora_ser.experiments.significance import (
     partition_ccc_samples,
     read_predictions,
@@ -602,34 +603,65 @@ def build_tables(groups, encoder, pair, alpha, started=None, **sampling):
     """
     short = letters(pair)
     started = started or {}
-    entries = {}  # (test, run) -> collect()'s entry, or None
+    entries = _entries(groups, encoder, pair, sampling)
+    cells = _table_cells(entries, pair, alpha)
+    long_rows = {"table1": [], "table2": []}
+    for (table, test, run, attribute), cell in cells.items():
+        status = _status(groups, started, encoder, run, test, cell)
+        long_rows[table].append(
+            _long_row(encoder, table, test, run, short, attribute, cell, status)
+        )
+    show = any(c is not None and c["calibrated"] is not None for c in cells.values())
+    markdown = {
+        "table1": _table1_markdown(cells, pair, short, show),
+        "table2": _table2_markdown(cells, pair, short, show),
+        "missing": _missing_runs(groups, started, entries, encoder, pair),
+        "calibrated": show,
+    }
+    return markdown, long_rows
 
-    def entry(test, run):
-        if (test, run) not in entries:
-            members = groups.get((encoder, *run))
-            entries[(test, run)] = (
-                collect(members, test, **sampling) if members else None
-            )
-        return entries[(test, run)]
 
-    cells, long_rows = {}, {"table1": [], "table2": []}
+def _entries(groups, encoder, pair, sampling):
+    """Return ``collect``'s entry of every row of both tables, per test corpus.
+
+    Returns
+    -------
+    dict
+        ``{(test, run): entry or None}`` (None: no finished run, or not
+        tested on ``test``), in the tables' order.
+    """
+    entries = {}
+    for first_trained in (True, False):
+        for test in pair:
+            for run in table_runs(pair, test, first_trained):
+                if (test, run) in entries:
+                    continue
+                members = groups.get((encoder, *run))
+                entries[(test, run)] = (
+                    collect(members, test, **sampling) if members else None
+                )
+    return entries
+
+
+def _table_cells(entries, pair, alpha):
+    """Return every cell of both tables: ``{(table, test, run, attribute): cell}``.
+
+    Bold and asterisks are decided within each column group (one table, one
+    test corpus), in the tables' row order.
+    """
+    cells = {}
     for table, first_trained in (("table1", True), ("table2", False)):
         for test in pair:
             runs = table_runs(pair, test, first_trained)
-            column = _cells({run: entry(test, run) for run in runs}, alpha)
+            column = _cells({run: entries[(test, run)] for run in runs}, alpha)
             for run in runs:
                 for attribute in ATTRIBUTES:
-                    cell = column[(run, attribute)]
-                    cells[(table, test, run, attribute)] = cell
-                    status = _status(groups, started, encoder, run, test, cell)
-                    long_rows[table].append(
-                        _long_row(
-                            encoder, table, test, run, short, attribute, cell, status
-                        )
-                    )
-    show = any(c is not None and c["calibrated"] is not None for c in cells.values())
+                    cells[(table, test, run, attribute)] = column[(run, attribute)]
+    return cells
 
-    # Table 1: each model on the language it was first trained on.
+
+def _table1_markdown(cells, pair, short, show):
+    """Table 1: each model on the language it was first trained on."""
     header = "| configuration | " + " | ".join(
         f"{short[t]} {x[:3]}" for t in pair for x in ATTRIBUTES
     )
@@ -641,9 +673,11 @@ def build_tables(groups, encoder, pair, alpha, started=None, **sampling):
             for x in ATTRIBUTES
         ]
         lines.append(f"| {name} | " + " | ".join(values) + " |")
-    markdown1 = "\n".join(lines)
+    return "\n".join(lines)
 
-    # Table 2: cross-lingual, one block per test corpus.
+
+def _table2_markdown(cells, pair, short, show):
+    """Table 2: cross-lingual, one block per test corpus."""
     blocks = []
     for test in pair:
         lines = [
@@ -665,13 +699,7 @@ def build_tables(groups, encoder, pair, alpha, started=None, **sampling):
                 + " |"
             )
         blocks.append("\n".join(lines))
-    markdown = {
-        "table1": markdown1,
-        "table2": "\n\n".join(blocks),
-        "missing": _missing_runs(groups, started, entries, encoder, pair),
-        "calibrated": show,
-    }
-    return markdown, long_rows
+    return "\n\n".join(blocks)
 
 
 def _status(groups, started, encoder, run, test, cell):
@@ -687,35 +715,7 @@ def _status(groups, started, encoder, run, test, cell):
 
 def _missing_runs(groups, started, entries, encoder, pair):
     """Return the list under the tables: the runs that would fill MISSING cells."""
-    missing, notes = [], []
-    for corpus in pair:
-        cross = pair[1] if corpus == pair[0] else pair[0]
-        for configuration in NAMES:
-            run = (configuration, corpus, cross)
-            key = (encoder, *run)
-            label = describe_run(*run, encoder)
-            folders = [folder for folder, _ in started.get(key, [])]
-            if key in groups:
-                untested = sorted(
-                    test for (test, r), e in entries.items() if r == run and e is None
-                )
-                if untested:
-                    missing.append(
-                        f"- {label}: finished, but its results.json has no finite "
-                        f"CCC on {' and '.join(untested)}"
-                    )
-                if folders:
-                    notes.append(
-                        f"- {label}: more seeds started, not in the means yet: "
-                        + ", ".join(folders)
-                    )
-            elif folders:
-                missing.append(
-                    f"- {label}: started, no results.json yet (running or "
-                    f"stopped): {', '.join(folders)}"
-                )
-            else:
-                missing.append(f"- {label}: not run")
+    missing, notes = _unfinished_runs(groups, started, entries, encoder, pair)
     unsampled = sorted(
         {
             (folder, test)
@@ -745,6 +745,49 @@ def _missing_runs(groups, started, entries, encoder, pair):
             )
         )
     return "\n\n".join(text)
+
+
+def _unfinished_runs(groups, started, entries, encoder, pair):
+    """Say, for each of the ten runs of a pair, what keeps its cells empty.
+
+    Returns
+    -------
+    missing : list of str
+        Runs not run, started without results, or finished but untested on
+        a corpus.
+    notes : list of str
+        Finished runs with more seeds started (not in the means yet).
+    """
+    missing, notes = [], []
+    for corpus in pair:
+        cross = pair[1] if corpus == pair[0] else pair[0]
+        for configuration in NAMES:
+            run = (configuration, corpus, cross)
+            key = (encoder, *run)
+            label = describe_run(*run, encoder)
+            folders = [folder for folder, _ in started.get(key, [])]
+            if key not in groups:
+                missing.append(
+                    f"- {label}: started, no results.json yet (running or "
+                    f"stopped): {', '.join(folders)}"
+                    if folders
+                    else f"- {label}: not run"
+                )
+                continue
+            untested = sorted(
+                test for (test, r), e in entries.items() if r == run and e is None
+            )
+            if untested:
+                missing.append(
+                    f"- {label}: finished, but its results.json has no finite "
+                    f"CCC on {' and '.join(untested)}"
+                )
+            if folders:
+                notes.append(
+                    f"- {label}: more seeds started, not in the means yet: "
+                    + ", ".join(folders)
+                )
+    return missing, notes
 
 
 def _long_row(encoder, table, test, run, short, attribute, cell, status):
@@ -832,6 +875,36 @@ def write_tables(
     ...
     speechbrain_lora_ser.experiments.tables.TablesError: no finished run ...
     """
+    groups, started = _read_runs(root)
+    sampling = {"samples": samples, "k": k, "partition_seed": partition_seed}
+    keys = list(groups) + list(started)
+    pairs = sorted({tuple(sorted((key[2], key[3]))) for key in keys})
+    sections, long_rows = [], {"table1": [], "table2": []}
+    for encoder in sorted({key[0] for key in keys}):
+        for pair in pairs:
+            if not any(k[0] == encoder and {k[2], k[3]} == set(pair) for k in keys):
+                continue
+            markdown, rows = build_tables(
+                groups, encoder, pair, alpha, started, **sampling
+            )
+            note = caption(alpha, samples, k, partition_seed, markdown["calibrated"])
+            sections.append(_section(encoder, pair, markdown, note))
+            for name in rows:
+                long_rows[name] += rows[name]
+    text = "\n\n".join(sections) + "\n"
+    _write_files(output, text, long_rows)
+    return text
+
+
+def _read_runs(root):
+    """Return the finished runs grouped (``group_runs``) and the started ones.
+
+    Raises
+    ------
+    TablesError
+        When ``root`` is not a folder or holds no finished run (naming the
+        started ones).
+    """
     if not os.path.isdir(root):
         raise TablesError(f"{root}: no such folder")
     finished, started_runs = scan_runs(root)
@@ -845,42 +918,32 @@ def write_tables(
                 else ""
             )
         )
-    groups = group_runs(finished)
     started = {}
     for folder, info in started_runs:
         started.setdefault(_key(info), []).append((folder, info))
-    sampling = {"samples": samples, "k": k, "partition_seed": partition_seed}
-    keys = list(groups) + list(started)
-    pairs = sorted({tuple(sorted((key[2], key[3]))) for key in keys})
-    sections, long_rows = [], {"table1": [], "table2": []}
-    for encoder in sorted({key[0] for key in keys}):
-        for pair in pairs:
-            if not any(k[0] == encoder and {k[2], k[3]} == set(pair) for k in keys):
-                continue
-            markdown, rows = build_tables(
-                groups, encoder, pair, alpha, started, **sampling
-            )
-            note = caption(alpha, samples, k, partition_seed, markdown["calibrated"])
-            section = (
-                f"## {encoder}: {pair[0]} and {pair[1]}\n\n"
-                f"Table 1: CCC on the language each model was first trained on\n\n"
-                f"{markdown['table1']}\n\n{note}\n\n"
-                f"Table 2: cross-lingual CCC\n\n{markdown['table2']}\n\n{note}"
-            )
-            if markdown["missing"]:
-                section += "\n\n" + markdown["missing"]
-            sections.append(section)
-            for name in rows:
-                long_rows[name] += rows[name]
+    return group_runs(finished), started
+
+
+def _section(encoder, pair, markdown, note):
+    """Return the Markdown section of one encoder and pair of corpora."""
+    section = (
+        f"## {encoder}: {pair[0]} and {pair[1]}\n\n"
+        f"Table 1: CCC on the language each model was first trained on\n\n"
+        f"{markdown['table1']}\n\n{note}\n\n"
+        f"Table 2: cross-lingual CCC\n\n{markdown['table2']}\n\n{note}"
+    )
+    if markdown["missing"]:
+        section += "\n\n" + markdown["missing"]
+    return section
+
+
+def _write_files(output, text, long_rows):
+    """Write ``tables.md`` and a CSV per table to ``output``, each atomically."""
     os.makedirs(output, exist_ok=True)
-    text = "\n\n".join(sections) + "\n"
-    with open(os.path.join(output, "tables.md"), "w", encoding="utf-8") as f:
-        f.write(text)
+    write_text(os.path.join(output, "tables.md"), text)
     for name, rows in long_rows.items():
-        with open(
-            os.path.join(output, f"{name}.csv"), "w", newline="", encoding="utf-8"
-        ) as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-    return text
+        with replacing(os.path.join(output, f"{name}.csv")) as temporary:
+            with open(temporary, "w", newline="", encoding="utf-8") as f:
+                writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+                writer.writeheader()
+                writer.writerows(rows)
