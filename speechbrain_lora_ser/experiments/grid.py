@@ -260,12 +260,8 @@ def train_command(
         The run's output folder.
     stage1_folder : str, optional
         The FineTuned run whose model is this run's stage 1.
-    overrides : sequence of str
-        Extra ``train.py`` arguments (last, so they win).
-    nproc_per_node : int
-        Processes per run (torchrun when more than one).
-    global_batch_size : int, optional
-        Utterances per optimizer step over all processes.
+    overrides, nproc_per_node, global_batch_size
+        As in ``plan_grid`` (the overrides come last, so they win).
 
     Returns
     -------
