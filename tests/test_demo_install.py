@@ -70,3 +70,22 @@ def test_demo_from_a_non_editable_install(tmp_path):
     ).stdout.split()
     assert where[0].startswith(str(target))
     assert where[1] == os.path.join(ROOT, "recipes")
+    # run from a folder that holds recipes/ (a clone's root), it writes its data
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    (clone / "recipes").symlink_to(os.path.join(ROOT, "recipes"))
+    sizes = ["--no_speech", "--sizes", "2", "1", "1"]
+    written = subprocess.run(
+        run + ["--output_folder", "out", *sizes],
+        cwd=clone,
+        env=environment,
+        capture_output=True,
+        text=True,
+    )
+    assert written.returncode == 0, written.stderr
+    assert sorted(os.listdir(clone / "out")) == [
+        "BIIC-Podcast",
+        "MSP-Podcast",
+        "wavlm-small",
+    ]
+    assert f"--data_folder={clone / 'out' / 'MSP-Podcast'}" in written.stdout
