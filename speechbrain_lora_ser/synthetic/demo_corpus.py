@@ -305,11 +305,12 @@ def write_demo_corpus(
     speaker = Speaker() if speech else None
     audio_folder = os.path.join(folder, layout.audio_folder)
     os.makedirs(audio_folder, exist_ok=True)
-    splits = [layout.partitions[split][0] for split in ("train", "valid", "test")]
-    tables = {partition: [] for partition in splits}
+    partitions = [layout.partitions[split][0] for split in ("train", "valid", "test")]
+    tables = {partition: [] for partition in partitions}
     per_speaker = {}  # files written so far per speaker folder
-    in_order = [p for p, n in zip(splits, sizes, strict=True) for _ in range(n)]
-    for index, partition in enumerate(in_order):
+    # the partition of each utterance, in the order they are written
+    order = [p for p, n in zip(partitions, sizes, strict=True) for _ in range(n)]
+    for index, partition in enumerate(order):
         values, voice_index, wav = _utterance(rng, language, speaker, sample_rate)
         speaker_id = f"spk{voice_index}"
         if speaker_folders:
