@@ -26,6 +26,7 @@ import json
 import os
 import sys
 
+from speechbrain_lora_ser.atomic import replacing
 from speechbrain_lora_ser.modeling.ccc import ATTRIBUTES
 
 COLUMNS = [
@@ -138,12 +139,25 @@ def write_rows(rows, output, fmt, columns=COLUMNS):
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    temporary = output + ".tmp"
-    with open(temporary, "w", newline="", encoding="utf-8") as stream:
-        stream.write(text)
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.replace(temporary, output)
+    write_synced(output, text)
+
+
+def write_synced(path, text):
+    """Write ``text`` to ``path`` atomically, synced to disk before the rename.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "out.csv")
+    >>> write_synced(path, "file\\r\\n")
+    >>> open(path, newline="").read()
+    'file\\r\\n'
+    """
+    with replacing(path) as temporary:
+        with open(temporary, "w", newline="", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
 
 
 def complete_records(data, fmt):
@@ -282,12 +296,7 @@ class PartialTable:
         """
         if self.fmt == "csv" and not records:
             records = [csv_text([], self.columns, header=True)]
-        temporary = self.partial + ".tmp"
-        with open(temporary, "w", newline="", encoding="utf-8") as stream:
-            stream.write("".join(records))
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, self.partial)
+        write_synced(self.partial, "".join(records))
         self.stream = open(self.partial, "a", newline="", encoding="utf-8")
 
     def _sync(self):

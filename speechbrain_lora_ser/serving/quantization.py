@@ -34,6 +34,7 @@ import types
 
 import torch
 
+from speechbrain_lora_ser.atomic import replacing
 from speechbrain_lora_ser.modeling.lora import has_lora, merge_lora
 from speechbrain_lora_ser.modeling.model import EmotionHead, SSLEncoder
 
@@ -177,8 +178,8 @@ def export_int8(encoder, path):
     previous = logging.root.manager.disable
     logging.disable(logging.WARNING)
     try:
-        _export_and_quantize(encoder, example, samples, fp32, path + ".part")
-        os.replace(path + ".part", path)
+        with replacing(path) as temporary:
+            _export_and_quantize(encoder, example, samples, fp32, temporary)
     finally:
         logging.disable(previous)
         shutil.rmtree(folder, ignore_errors=True)
