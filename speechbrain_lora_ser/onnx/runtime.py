@@ -29,13 +29,14 @@ import os
 import numpy as np
 import onnxruntime
 
+from speechbrain_lora_ser.modeling.labels import ATTRIBUTES
 from speechbrain_lora_ser.onnx.audio import (
     NEAR_SILENCE_DBFS,
     SILENCE_PEAK,
     AudioProblem,
     audio_seconds,
 )
-from speechbrain_lora_ser.onnx.serving import ATTRIBUTES, read_serving, served
+from speechbrain_lora_ser.onnx.serving import read_serving, served
 from speechbrain_lora_ser.onnx.summary import new_result, summarise
 from speechbrain_lora_ser.onnx.vad import SpeechDetector, stream_windows, vad_session
 from speechbrain_lora_ser.serving.decoding import file_error

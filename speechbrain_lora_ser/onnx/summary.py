@@ -11,7 +11,7 @@ Authors
 
 import numpy as np
 
-from speechbrain_lora_ser.onnx.serving import ATTRIBUTES
+from speechbrain_lora_ser.modeling.labels import ATTRIBUTES
 
 #: Columns of the CSV rows (as ``speechbrain_lora_ser.serving.predict.COLUMNS``).
 COLUMNS = [

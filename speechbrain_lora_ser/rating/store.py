@@ -29,7 +29,7 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from speechbrain_lora_ser.atomic import replacing, write_text
-from speechbrain_lora_ser.modeling.ccc import ATTRIBUTES
+from speechbrain_lora_ser.modeling.labels import ATTRIBUTES
 
 RATINGS, FAILURES, SETTINGS = "ratings", "failures", "rating.json"
 

@@ -48,7 +48,8 @@ import math
 import numpy as np
 import torch
 
-from speechbrain_lora_ser.modeling.ccc import ATTRIBUTES, ccc
+from speechbrain_lora_ser.modeling.ccc import ccc
+from speechbrain_lora_ser.modeling.labels import ATTRIBUTES
 
 #: Smallest development correlation (= calibrated CCC) of a learned attribute.
 MIN_CORRELATION = 0.1

@@ -31,7 +31,7 @@ import torch
 from speechbrain.inference.interfaces import Pretrained
 from tqdm import tqdm
 
-from speechbrain_lora_ser.modeling.ccc import ATTRIBUTES
+from speechbrain_lora_ser.modeling.labels import ATTRIBUTES
 from speechbrain_lora_ser.serving.audio import (
     NEAR_SILENCE_DBFS,
     SILENCE_PEAK,

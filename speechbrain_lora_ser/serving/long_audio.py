@@ -39,7 +39,7 @@ from typing import NamedTuple
 import torch
 from speechbrain.utils.data_utils import batch_pad_right
 
-from speechbrain_lora_ser.modeling.ccc import ATTRIBUTES
+from speechbrain_lora_ser.modeling.labels import ATTRIBUTES
 from speechbrain_lora_ser.serving import decoding
 from speechbrain_lora_ser.serving.audio import (
     NEAR_SILENCE_DBFS,

@@ -27,7 +27,7 @@ import os
 import sys
 
 from speechbrain_lora_ser.atomic import replacing
-from speechbrain_lora_ser.modeling.ccc import ATTRIBUTES
+from speechbrain_lora_ser.modeling.labels import ATTRIBUTES
 
 COLUMNS = [
     "file",
@@ -143,15 +143,15 @@ def write_rows(rows, output, fmt, columns=COLUMNS):
 
 
 def write_synced(path, text):
-    """Write ``text`` to ``path`` atomically, synced to disk before the rename.
+    r"""Write ``text`` to ``path`` atomically, synced to disk before the rename.
 
     Example
     -------
     >>> import tempfile
     >>> path = os.path.join(tempfile.mkdtemp(), "out.csv")
-    >>> write_synced(path, "file\\r\\n")
+    >>> write_synced(path, "file\r\n")
     >>> open(path, newline="").read()
-    'file\\r\\n'
+    'file\r\n'
     """
     with replacing(path) as temporary:
         with open(temporary, "w", newline="", encoding="utf-8") as stream:
