@@ -30,21 +30,25 @@ import numpy as np
 import onnxruntime
 
 from speechbrain_lora_ser.modeling.labels import ATTRIBUTES
-from speechbrain_lora_ser.onnx.audio import (
-    NEAR_SILENCE_DBFS,
-    SILENCE_PEAK,
-    AudioProblem,
-    audio_seconds,
-)
 from speechbrain_lora_ser.onnx.serving import read_serving, served
 from speechbrain_lora_ser.onnx.summary import new_result, summarise
-from speechbrain_lora_ser.onnx.vad import SpeechDetector, stream_windows, vad_session
-from speechbrain_lora_ser.serving.decoding import file_error
+from speechbrain_lora_ser.onnx.vad import SpeechDetector, vad_session
+from speechbrain_lora_ser.serving.decoding import (
+    AudioProblem,
+    audio_seconds,
+    file_error,
+)
 from speechbrain_lora_ser.serving.speech_share import (
     MIN_SPEECH_SHARE,
     VAD_THRESHOLD,
     check_settings,
     missed_speech,
+)
+from speechbrain_lora_ser.serving.windows import (
+    NEAR_SILENCE_DBFS,
+    SILENCE_PEAK,
+    WindowJudge,
+    stream_windows,
 )
 
 
@@ -195,15 +199,18 @@ class OnnxRegressor:
 
     def _windows(self, path, detector, options):
         """Stream a file's windows (``detector``: a SpeechDetector or None)."""
+        judge = WindowJudge(
+            detector,
+            silence_peak=options["silence_peak"],
+            near_silence_dbfs=options["near_silence_dbfs"],
+        )
         return stream_windows(
             path,
             self.info["sample_rate"],
             options["window_seconds"],
             options["hop_seconds"],
-            vad=detector,
+            judge,
             min_samples=self.info["min_samples"],
-            silence_peak=options["silence_peak"],
-            near_silence_dbfs=options["near_silence_dbfs"],
         )
 
     def _predict_chunk(self, paths, seconds, options):
