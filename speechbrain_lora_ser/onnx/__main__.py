@@ -21,7 +21,7 @@ import os
 import sys
 
 from speechbrain_lora_ser.atomic import replacing
-from speechbrain_lora_ser.onnx.summary import COLUMNS
+from speechbrain_lora_ser.serving.prediction_table import COLUMNS
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".aiff", ".aif", ".sph")
 

@@ -214,15 +214,30 @@ def stream_windows(
     elif vad is False or vad is None:
         detector = None
     judge = WindowJudge(detector, min_speech_seconds, silence_peak, near_silence_dbfs)
-    for window in windows.stream_windows(
-        path,
-        sample_rate,
-        window_seconds,
-        hop_seconds,
-        judge,
-        min_samples,
-        block_seconds,
-    ):
+    yield from tensor_windows(
+        windows.stream_windows(
+            path,
+            sample_rate,
+            window_seconds,
+            hop_seconds,
+            judge,
+            min_samples,
+            block_seconds,
+        )
+    )
+
+
+def tensor_windows(windows):
+    """Yield the same windows, their audio as tensors (sharing its memory).
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> window = AudioWindow(0, 2, np.ones(2, dtype=np.float32), None, None, False)
+    >>> next(tensor_windows([window])).wav
+    tensor([1., 1.])
+    """
+    for window in windows:
         yield window._replace(wav=torch.from_numpy(window.wav))
 
 
