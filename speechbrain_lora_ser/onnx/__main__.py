@@ -17,35 +17,11 @@ Authors
 
 import argparse
 import csv
-import os
 import sys
 
 from speechbrain_lora_ser.atomic import replacing
+from speechbrain_lora_ser.serving.decoding import find_audio_files
 from speechbrain_lora_ser.serving.prediction_table import COLUMNS
-
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".aiff", ".aif", ".sph")
-
-
-def find_audio_files(paths):
-    """Expand files and folders (searched recursively) into a sorted list.
-
-    Example
-    -------
-    >>> find_audio_files([])
-    []
-    """
-    files = []
-    for path in paths:
-        if os.path.isdir(path):
-            for root, _, names in os.walk(path):
-                files.extend(
-                    os.path.join(root, name)
-                    for name in names
-                    if name.lower().endswith(AUDIO_EXTENSIONS)
-                )
-        else:
-            files.append(path)
-    return sorted(files)
 
 
 def write_csv(rows, output):

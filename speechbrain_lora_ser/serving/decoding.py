@@ -22,6 +22,8 @@ Authors
  * speechbrain-lora-ser contributors 2026
 """
 
+import os
+
 import numpy as np
 import soundfile
 import soxr
@@ -37,6 +39,8 @@ BLOCK_SECONDS = 20.0
 MAX_BLOCK_SAMPLES = 1 << 22
 #: soxr's quality for serving (its default, 'HQ').
 QUALITY = "HQ"
+#: Files a folder is searched for (``find_audio_files``).
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".aiff", ".aif", ".sph")
 
 
 class AudioProblem(ValueError):
@@ -209,3 +213,53 @@ def file_error(path, error):
     if isinstance(error, AudioProblem):
         return str(error)
     return f"{path}: {type(error).__name__}: {error}"
+
+
+def _identity(path):
+    """Return the file behind a path (symlinks and hard links followed)."""
+    try:
+        stat = os.stat(path)
+        return (stat.st_dev, stat.st_ino)
+    except OSError:
+        return os.path.realpath(path)
+
+
+def find_audio_files(paths):
+    """Expand files and folders into a sorted list of audio files, each once.
+
+    A file reached twice (given twice, inside two given folders, or through
+    a symlink or hard link) is listed once, under its first path in sorted
+    order.
+
+    Arguments
+    ---------
+    paths : list of str
+        Files (taken as given) and folders (searched recursively).
+
+    Returns
+    -------
+    list of str
+
+    Example
+    -------
+    >>> find_audio_files([])
+    []
+    """
+    files = []
+    for path in paths:
+        if os.path.isdir(path):
+            for root, _, names in os.walk(path):
+                files.extend(
+                    os.path.join(root, name)
+                    for name in names
+                    if name.lower().endswith(AUDIO_EXTENSIONS)
+                )
+        else:
+            files.append(path)
+    unique, seen = [], set()
+    for path in sorted(files):
+        identity = _identity(path)
+        if identity not in seen:
+            seen.add(identity)
+            unique.append(path)
+    return unique

@@ -18,9 +18,6 @@ with less than ``min_speech_seconds`` of speech is flagged and its values are
 withheld (``benchmarks/speech_flags.py`` compares the rules, WebRTC's VAD and
 Silero on eSpeak speech with pauses under six backgrounds).
 
-``timeline_rows`` turns predictions with windows into one row per window
-(``start``, ``end`` in seconds) plus the file's summary row, for CSV or JSON.
-
 Errors are those of ``speechbrain_lora_ser.serving.audio.read_audio``
 (``AudioProblem`` naming the file), with one choice to know: a file with NaN
 or infinite samples is an error for the whole file, even when the bad samples
@@ -38,7 +35,6 @@ import copy
 import torch
 from speechbrain.utils.data_utils import batch_pad_right
 
-from speechbrain_lora_ser.modeling.labels import ATTRIBUTES
 from speechbrain_lora_ser.serving import decoding, windows
 from speechbrain_lora_ser.serving.decoding import (  # noqa: F401 - re-exported
     BLOCK_SECONDS,
@@ -54,24 +50,6 @@ from speechbrain_lora_ser.serving.windows import (  # noqa: F401 - re-exported
     WindowJudge,
     window_bounds,
 )
-
-#: Columns of a timeline (``timeline_rows``), in order.
-TIMELINE_COLUMNS = [
-    "file",
-    "span",
-    "start",
-    "end",
-    *ATTRIBUTES,
-    "label_low",
-    "label_high",
-    "speech_seconds",
-    "language",
-    "language_probability",
-    "not_learned",
-    "out_of_range",
-    "warning",
-    "error",
-]
 
 
 class SpeechDetector(FrameSpeech):
@@ -166,37 +144,13 @@ def stream_windows(
 ):
     """Stream a file's analysis windows, with their speech flags, as tensors.
 
-    ``speechbrain_lora_ser.serving.windows.stream_windows`` (at most a window
-    plus a block of audio held; the windows of ``window_bounds``, their
-    audio the whole-file ``read_audio``'s), its windows' audio as tensors.
-
-    Arguments
-    ---------
-    path : str
-        Audio file (any rate, any channel count).
-    sample_rate : int
-        The model's rate.
-    window_seconds, hop_seconds : float
-        Window length and hop.
-    vad : bool or SpeechDetector
-        Judge speech with Silero VAD (True: a new ``SpeechDetector``); a
-        window with less than ``min_speech_seconds`` of speech is withheld.
-        False: the silence rules alone (digital silence, constant signal).
-    min_speech_seconds : float
-        Speech a window needs to be rated (VAD); a recording shorter than
-        this needs speech over half its length.
-    min_samples : int
-        Fewest samples the encoder can rate (``AudioProblem`` if shorter).
-    block_seconds : float
-        Seconds of the file read at a time.
-    silence_peak, near_silence_dbfs : float
-        Thresholds of ``speechbrain_lora_ser.serving.windows.signal_warning``.
-
-    Yields
-    ------
-    AudioWindow
-        In order of ``start``; windows yielded before an ``AudioProblem``
-        (NaN samples late in the file) must be discarded by the caller.
+    ``speechbrain_lora_ser.serving.windows.stream_windows`` (its arguments,
+    its errors), the windows' audio as tensors. ``vad`` judges speech with
+    Silero VAD (True: a new ``SpeechDetector``, or the one given): a window
+    with less than ``min_speech_seconds`` of speech is withheld; False: the
+    silence rules alone (digital silence, constant signal). Windows yielded
+    before an ``AudioProblem`` (NaN samples late in the file) must be
+    discarded by the caller.
 
     Example
     -------
@@ -311,55 +265,3 @@ def _padded(wavs, pad_to):
     length = -(-batch.shape[1] // pad_to) * pad_to
     padded = torch.nn.functional.pad(batch, (0, length - batch.shape[1]))
     return padded, lens * batch.shape[1] / length
-
-
-def timeline_rows(results):
-    """One row per window, then the file's summary row, for each prediction.
-
-    Arguments
-    ---------
-    results : list of dict
-        ``predict_files(..., return_windows=True)`` rows: ``file``, the
-        attributes, ``duration`` and ``windows`` (each with ``start``,
-        ``end`` in seconds, the attributes, and optionally
-        ``speech_seconds``, ``warning``, ``language``...).
-
-    Returns
-    -------
-    list of dict
-        Rows with ``TIMELINE_COLUMNS``: a window's ``start`` and ``end``
-        (``span`` is ``window``); the summary row (``span`` is ``file``)
-        spans the file (``0`` to ``duration``, empty when
-        the file could not be read) and carries its ``error``.
-
-    Example
-    -------
-    >>> rows = timeline_rows([{"file": "a.wav", "arousal": 4.0, "valence": 3.0,
-    ...     "dominance": 5.0, "duration": 12.0, "warning": None, "error": None,
-    ...     "windows": [
-    ...         {"start": 0.0, "end": 10.0, "arousal": 4.2, "valence": 3.1,
-    ...          "dominance": 5.1},
-    ...         {"start": 2.0, "end": 12.0, "arousal": None, "valence": None,
-    ...          "dominance": None, "warning": "no speech"}]}])
-    >>> [(r["span"], r["start"], r["end"], r["arousal"]) for r in rows]
-    [('window', 0.0, 10.0, 4.2), ('window', 2.0, 12.0, None), ('file', 0.0, 12.0, 4.0)]
-    """
-    rows = []
-    for result in results:
-        for window in result.get("windows") or []:
-            row = dict.fromkeys(TIMELINE_COLUMNS)
-            row.update({k: v for k, v in window.items() if k in row})
-            row["file"], row["span"] = result["file"], "window"
-            row["out_of_range"] = window.get("out_of_range") or []
-            row["not_learned"] = window.get("not_learned") or []
-            rows.append(row)
-        summary = dict.fromkeys(TIMELINE_COLUMNS)
-        summary.update({k: v for k, v in result.items() if k in summary})
-        duration = result.get("duration")
-        summary["span"] = "file"
-        summary["start"] = None if duration is None else 0.0
-        summary["end"] = duration
-        summary["out_of_range"] = result.get("out_of_range") or []
-        summary["not_learned"] = result.get("not_learned") or []
-        rows.append(summary)
-    return rows

@@ -46,66 +46,16 @@ import tempfile
 
 from tqdm import tqdm
 
-from speechbrain_lora_ser.serving.long_audio import TIMELINE_COLUMNS, timeline_rows
+from speechbrain_lora_ser.serving.decoding import find_audio_files
 from speechbrain_lora_ser.serving.prediction_table import (
     COLUMNS,
+    TIMELINE_COLUMNS,
     PartialTable,
+    timeline_rows,
     write_rows,
 )
 
 __all__ = ["COLUMNS", "find_audio_files", "main", "write_rows"]
-
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".aiff", ".aif", ".sph")
-
-
-def _identity(path):
-    """Return the file behind a path (symlinks and hard links followed)."""
-    try:
-        stat = os.stat(path)
-        return (stat.st_dev, stat.st_ino)
-    except OSError:
-        return os.path.realpath(path)
-
-
-def find_audio_files(paths):
-    """Expand files and folders into a sorted list of audio files, each once.
-
-    A file reached twice (given twice, inside two given folders, or through
-    a symlink or hard link) is listed once, under its first path in sorted
-    order.
-
-    Arguments
-    ---------
-    paths : list of str
-        Files (taken as given) and folders (searched recursively).
-
-    Returns
-    -------
-    list of str
-
-    Example
-    -------
-    >>> find_audio_files([])
-    []
-    """
-    files = []
-    for path in paths:
-        if os.path.isdir(path):
-            for root, _, names in os.walk(path):
-                files.extend(
-                    os.path.join(root, name)
-                    for name in names
-                    if name.lower().endswith(AUDIO_EXTENSIONS)
-                )
-        else:
-            files.append(path)
-    unique, seen = [], set()
-    for path in sorted(files):
-        identity = _identity(path)
-        if identity not in seen:
-            seen.add(identity)
-            unique.append(path)
-    return unique
 
 
 def build_parser():
