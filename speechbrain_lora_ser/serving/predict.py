@@ -63,10 +63,25 @@ def build_parser():
     parser = argparse.ArgumentParser(
         description="Predict arousal, valence and dominance of audio files."
     )
+    _add_files(parser)
+    _add_model(parser)
+    _add_windows(parser)
+    _add_values(parser)
+    _add_speech_detection(parser)
+    _add_resuming(parser)
+    return parser
+
+
+def _add_files(parser):
+    """Add the files to rate, the model, and where the rows go."""
     parser.add_argument("paths", nargs="+", help="audio files and/or folders")
     parser.add_argument("--model", required=True, help="an exported inference folder")
     parser.add_argument("--output", default="-", help="output file (default: stdout)")
     parser.add_argument("--format", choices=("csv", "json"), default=None)
+
+
+def _add_model(parser):
+    """Add how the model runs."""
     parser.add_argument("--device", default="cpu")
     parser.add_argument(
         "--precision",
@@ -77,6 +92,10 @@ def build_parser():
         '".[int8]")',
     )
     parser.add_argument("--savedir", default=None, help="where the model is linked")
+
+
+def _add_windows(parser):
+    """Add the windows a file is cut into, and how many run at once."""
     parser.add_argument(
         "--windows", action="store_true", help="also output per-window values (JSON)"
     )
@@ -107,6 +126,10 @@ def build_parser():
         default=None,
         help="windows per forward pass (default: 32 on a GPU, 8 on a CPU)",
     )
+
+
+def _add_values(parser):
+    """Add how the values are given."""
     parser.add_argument(
         "--no_clip",
         action="store_true",
@@ -122,6 +145,10 @@ def build_parser():
         "--language", default=None, help="adapter banks: the files' known language"
     )
     parser.add_argument("--no_progress", action="store_true")
+
+
+def _add_speech_detection(parser):
+    """Add when speech detection is trusted."""
     parser.add_argument(
         "--vad_threshold",
         type=float,
@@ -138,6 +165,10 @@ def build_parser():
         "sound, the file is rated without it, with a warning; in [0, 1] "
         "(default 0.2; 0 keeps the detector's verdict)",
     )
+
+
+def _add_resuming(parser):
+    """Add the chunks written as they finish, and resuming a killed run."""
     parser.add_argument(
         "--files_per_chunk",
         type=int,
@@ -151,7 +182,6 @@ def build_parser():
         help="keep the rows in OUTPUT.partial (a killed run's) or OUTPUT and "
         "rate only the other files",
     )
-    return parser
 
 
 def check_arguments(parser, args):
