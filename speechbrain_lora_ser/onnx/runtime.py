@@ -34,7 +34,6 @@ from speechbrain_lora_ser.onnx.serving import read_serving, served
 from speechbrain_lora_ser.onnx.summary import summarise
 from speechbrain_lora_ser.onnx.vad import SpeechDetector, vad_session
 from speechbrain_lora_ser.serving.decoding import (
-    AudioProblem,
     audio_seconds,
 )
 from speechbrain_lora_ser.serving.speech_share import (
@@ -42,7 +41,12 @@ from speechbrain_lora_ser.serving.speech_share import (
     VAD_THRESHOLD,
     check_settings,
 )
-from speechbrain_lora_ser.serving.summary import fail, lead_warning, new_result
+from speechbrain_lora_ser.serving.summary import (
+    fail,
+    lead_warning,
+    new_result,
+    one_file,
+)
 from speechbrain_lora_ser.serving.window_batches import batches, rate_by_file
 from speechbrain_lora_ser.serving.windows import (
     NEAR_SILENCE_DBFS,
@@ -106,10 +110,7 @@ class OnnxRegressor:
         Options as ``predict_files``; the result has no ``file`` or ``error``.
         """
         result = self.predict_files([path], batch_size=1, **options)[0]
-        if result["error"]:
-            raise AudioProblem(path, result["error"].split(": ", 1)[-1])
-        del result["file"], result["error"]
-        return result
+        return one_file(result, path)
 
     def predict_files(
         self,

@@ -36,7 +36,6 @@ from tqdm import tqdm
 from speechbrain_lora_ser.serving.audio import (
     NEAR_SILENCE_DBFS,
     SILENCE_PEAK,
-    AudioProblem,
     read_audio,
     receptive_field,
 )
@@ -57,6 +56,7 @@ from speechbrain_lora_ser.serving.summary import (
     fail,
     lead_warning,
     new_result,
+    one_file,
     shown,
     window_times,
     windows_warning,
@@ -291,10 +291,7 @@ class EncoderRegressor(Pretrained):
             calibrate=calibrate,
             **options,
         )[0]
-        if result["error"]:
-            raise AudioProblem(path, result["error"].split(": ", 1)[-1])
-        del result["file"], result["error"]
-        return result
+        return one_file(result, path)
 
     def predict_files(
         self,

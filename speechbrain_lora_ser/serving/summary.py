@@ -16,7 +16,7 @@ Authors
 import numpy as np
 
 from speechbrain_lora_ser.modeling.labels import ATTRIBUTES
-from speechbrain_lora_ser.serving.decoding import file_error
+from speechbrain_lora_ser.serving.decoding import AudioProblem, file_error
 
 #: A withheld window's values.
 WITHHELD = dict.fromkeys(ATTRIBUTES) | {"not_learned": []}
@@ -52,6 +52,29 @@ def fail(result, error):
     message = file_error(path, error)
     result.clear()
     result.update(new_result(path), error=message)
+
+
+def one_file(result, path):
+    """Return a ``predict_files`` row as ``predict_file`` does: its error raised.
+
+    Raises
+    ------
+    AudioProblem
+        The row's error (the file could not be rated).
+
+    Example
+    -------
+    >>> one_file(new_result("a.wav"), "a.wav")["arousal"] is None
+    True
+    >>> one_file(dict(new_result("a.wav"), error="a.wav: empty"), "a.wav")
+    Traceback (most recent call last):
+    ...
+    speechbrain_lora_ser.serving.decoding.AudioProblem: a.wav: empty
+    """
+    if result["error"]:
+        raise AudioProblem(path, result["error"].split(": ", 1)[-1])
+    del result["file"], result["error"]
+    return result
 
 
 def lead_warning(result, warning):
