@@ -15,7 +15,7 @@ import importlib
 
 #: Public name -> the module that defines it.
 _EXPORTS = {
-    "ATTRIBUTES": "speechbrain_lora_ser.modeling.ccc",
+    "ATTRIBUTES": "speechbrain_lora_ser.modeling.labels",
     "CCCLoss": "speechbrain_lora_ser.modeling.ccc",
     "CCCStats": "speechbrain_lora_ser.modeling.ccc",
     "EncoderRegressor": "speechbrain_lora_ser.serving.inference",

@@ -30,8 +30,8 @@ from hypothesis import strategies as st
 from speechbrain_lora_ser import EncoderRegressor
 from speechbrain_lora_ser.modeling.ccc import ATTRIBUTES
 from speechbrain_lora_ser.serving.decoding import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
-from speechbrain_lora_ser.serving.long_audio import timeline_rows
 from speechbrain_lora_ser.serving.predict import main as predict_main
+from speechbrain_lora_ser.serving.prediction_table import timeline_rows
 from speechbrain_lora_ser.synthetic.speech_synthesis import Speaker
 
 from conftest import ROOT

@@ -15,13 +15,15 @@ import torch
 from speechbrain_lora_ser import EncoderRegressor
 from speechbrain_lora_ser.serving.audio import AudioProblem, read_audio
 from speechbrain_lora_ser.serving.long_audio import (
-    TIMELINE_COLUMNS,
     SpeechDetector,
     audio_seconds,
     stream_audio,
     stream_windows,
-    timeline_rows,
     window_bounds,
+)
+from speechbrain_lora_ser.serving.prediction_table import (
+    TIMELINE_COLUMNS,
+    timeline_rows,
 )
 from speechbrain_lora_ser.synthetic.speech_synthesis import Speaker
 

@@ -130,6 +130,25 @@ def test_a_killed_run_rerun_rates_each_file_once(trained_ft_lora, archive, tmp_p
     assert all(group.is_unique for _, group in windows)
 
 
+KILLED_WRITE = """
+import os, signal, sys
+from speechbrain_lora_ser.atomic import replacing
+with replacing(sys.argv[1]) as temporary:
+    open(temporary, "w").write("half a part file")
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_part_file_killed_midway_is_absent_and_its_leftover_removed(tmp_path):
+    store = RatingStore(str(tmp_path))
+    part = store.part("ratings", "s1")
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    subprocess.run([sys.executable, "-c", KILLED_WRITE, part], env=env)
+    assert not os.path.exists(part) and store.done_files() == set()
+    assert store.remove_partials() == 1
+    assert os.listdir(tmp_path / "ratings") == []
+
+
 def windows_frame():
     rng = np.random.default_rng(0)
     rows = []

@@ -15,7 +15,7 @@ import math
 
 import torch
 
-ATTRIBUTES = ("arousal", "valence", "dominance")
+from speechbrain_lora_ser.modeling.labels import ATTRIBUTES  # noqa: F401 - re-exported
 
 
 def ccc(predictions, targets):

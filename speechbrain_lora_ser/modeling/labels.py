@@ -1,11 +1,16 @@
-"""The label scale: corpus values (e.g. 1-7) <-> the model's 0-1 range.
+"""The labels: the attributes rated, and their scale.
 
-Used by training (targets) and by serving (predictions back on the corpus
-scale), so it depends on nothing but torch.
+``ATTRIBUTES`` names the model's outputs, in order. ``LabelScaler`` maps
+corpus values (e.g. 1-7) to the model's 0-1 range and back; it is used by
+training (targets) and by serving (predictions back on the corpus scale).
+This module imports nothing, so the ONNX runtime (no torch) uses it too.
 
 Authors
  * speechbrain-lora-ser contributors 2026
 """
+
+#: The model's outputs, in order.
+ATTRIBUTES = ("arousal", "valence", "dominance")
 
 
 class LabelScaler:

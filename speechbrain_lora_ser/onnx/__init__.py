@@ -12,7 +12,7 @@ Authors
  * speechbrain-lora-ser contributors 2026
 """
 
-from speechbrain_lora_ser.onnx.audio import AudioProblem
 from speechbrain_lora_ser.onnx.runtime import OnnxRegressor
+from speechbrain_lora_ser.serving.decoding import AudioProblem
 
 __all__ = ["AudioProblem", "OnnxRegressor"]

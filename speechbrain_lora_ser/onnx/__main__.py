@@ -17,55 +17,31 @@ Authors
 
 import argparse
 import csv
-import os
 import sys
 
-from speechbrain_lora_ser.onnx.summary import COLUMNS
-
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".aiff", ".aif", ".sph")
-
-
-def find_audio_files(paths):
-    """Expand files and folders (searched recursively) into a sorted list.
-
-    Example
-    -------
-    >>> find_audio_files([])
-    []
-    """
-    files = []
-    for path in paths:
-        if os.path.isdir(path):
-            for root, _, names in os.walk(path):
-                files.extend(
-                    os.path.join(root, name)
-                    for name in names
-                    if name.lower().endswith(AUDIO_EXTENSIONS)
-                )
-        else:
-            files.append(path)
-    return sorted(files)
+from speechbrain_lora_ser.atomic import replacing
+from speechbrain_lora_ser.serving.decoding import find_audio_files
+from speechbrain_lora_ser.serving.prediction_table import COLUMNS
 
 
 def write_csv(rows, output):
     """Write result rows as CSV to ``output`` (``-``: stdout), beside then renamed."""
-    target = output if output == "-" else output + ".part"
-    stream = sys.stdout if output == "-" else open(target, "w", newline="")
-    try:
-        writer = csv.DictWriter(
-            stream, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n"
-        )
-        writer.writeheader()
-        for row in rows:
-            lists = {
-                k: ";".join(row.get(k) or []) for k in ("not_learned", "out_of_range")
-            }
-            writer.writerow(row | lists)
-    finally:
-        if stream is not sys.stdout:
-            stream.close()
-    if output != "-":
-        os.replace(target, output)
+    if output == "-":
+        _write_csv_rows(rows, sys.stdout)
+        return
+    with replacing(output) as temporary:
+        with open(temporary, "w", newline="") as stream:
+            _write_csv_rows(rows, stream)
+
+
+def _write_csv_rows(rows, stream):
+    writer = csv.DictWriter(
+        stream, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n"
+    )
+    writer.writeheader()
+    for row in rows:
+        lists = {k: ";".join(row.get(k) or []) for k in ("not_learned", "out_of_range")}
+        writer.writerow(row | lists)
 
 
 def parser():

@@ -39,6 +39,7 @@ from importlib.resources import files
 import numpy as np
 import torch
 
+from speechbrain_lora_ser.atomic import replace_folder
 from speechbrain_lora_ser.modeling.lora import has_lora, merge_lora
 from speechbrain_lora_ser.onnx.serving import (
     FORMAT,
@@ -303,7 +304,7 @@ def export_onnx(model_dir, output, int8=False):
     work = tempfile.mkdtemp(prefix=".onnx_export_", dir=parent)
     try:
         info = _export_into(model_dir, work, int8)
-        _replace_folder(work, output)
+        replace_folder(work, output)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return info
@@ -340,15 +341,3 @@ def _export_into(model_dir, work, int8):
     with open(os.path.join(work, SERVING_FILE), "w") as handle:
         json.dump(info, handle, indent=2)
     return info
-
-
-def _replace_folder(work, output):
-    """Put ``work`` at ``output``, the previous folder removed only at the end."""
-    old = None
-    if os.path.exists(output):
-        old = tempfile.mkdtemp(prefix=".onnx_old_", dir=os.path.dirname(output))
-        os.rmdir(old)
-        os.replace(output, old)
-    os.replace(work, output)
-    if old:
-        shutil.rmtree(old, ignore_errors=True)

@@ -29,21 +29,29 @@ import os
 import numpy as np
 import onnxruntime
 
-from speechbrain_lora_ser.onnx.audio import (
-    NEAR_SILENCE_DBFS,
-    SILENCE_PEAK,
-    AudioProblem,
+from speechbrain_lora_ser.modeling.labels import ATTRIBUTES
+from speechbrain_lora_ser.onnx.serving import read_serving, served
+from speechbrain_lora_ser.onnx.summary import summarise
+from speechbrain_lora_ser.onnx.vad import SpeechDetector, vad_session
+from speechbrain_lora_ser.serving.decoding import (
     audio_seconds,
 )
-from speechbrain_lora_ser.onnx.serving import ATTRIBUTES, read_serving, served
-from speechbrain_lora_ser.onnx.summary import new_result, summarise
-from speechbrain_lora_ser.onnx.vad import SpeechDetector, stream_windows, vad_session
-from speechbrain_lora_ser.serving.decoding import file_error
 from speechbrain_lora_ser.serving.speech_share import (
     MIN_SPEECH_SHARE,
     VAD_THRESHOLD,
     check_settings,
-    missed_speech,
+)
+from speechbrain_lora_ser.serving.summary import (
+    fail,
+    lead_warning,
+    new_result,
+    one_file,
+)
+from speechbrain_lora_ser.serving.window_batches import batches, rate_by_file
+from speechbrain_lora_ser.serving.windows import (
+    NEAR_SILENCE_DBFS,
+    SILENCE_PEAK,
+    FileWindows,
 )
 
 
@@ -102,10 +110,7 @@ class OnnxRegressor:
         Options as ``predict_files``; the result has no ``file`` or ``error``.
         """
         result = self.predict_files([path], batch_size=1, **options)[0]
-        if result["error"]:
-            raise AudioProblem(path, result["error"].split(": ", 1)[-1])
-        del result["file"], result["error"]
-        return result
+        return one_file(result, path)
 
     def predict_files(
         self,
@@ -136,17 +141,21 @@ class OnnxRegressor:
         """
         check_settings(vad_threshold, min_speech_share)
         options = {
-            "vad_threshold": vad_threshold,
-            "min_speech_share": min_speech_share,
             "batch_size": batch_size,
             "return_windows": return_windows,
             "clip": clip,
             "calibrate": calibrate,
-            "vad": vad,
-            "window_seconds": window_seconds or self.info["window_seconds"],
-            "hop_seconds": hop_seconds or self.info["hop_seconds"],
-            "silence_peak": silence_peak,
-            "near_silence_dbfs": near_silence_dbfs,
+            "reader": FileWindows(
+                self.info["sample_rate"],
+                window_seconds or self.info["window_seconds"],
+                hop_seconds or self.info["hop_seconds"],
+                detector=self._detector(vad_threshold, silence_peak) if vad else None,
+                min_samples=self.info["min_samples"],
+                min_speech_share=min_speech_share,
+                vad_threshold=vad_threshold,
+                silence_peak=silence_peak,
+                near_silence_dbfs=near_silence_dbfs,
+            ),
         }
         seconds = [audio_seconds(path) or 0.0 for path in paths]
         results = [None] * len(paths)
@@ -156,56 +165,24 @@ class OnnxRegressor:
                 results[index] = self._predict_long(path, seconds[index], options)
         for start in range(0, len(short), files_per_chunk):
             chunk = short[start : start + files_per_chunk]
-            rows = self._predict_chunk([paths[i] for i in chunk], seconds, options)
+            rows = self._predict_chunk([paths[i] for i in chunk], options)
             for index, row in zip(chunk, rows, strict=True):
                 results[index] = row
         return results
 
-    def _passes(self, path, seconds, options, consume):
-        """``consume`` a file's windows, again without the VAD if it missed speech.
+    def _detector(self, threshold, silence_peak):
+        """Return what makes a fresh ``SpeechDetector`` for a file."""
 
-        Returns ``(what consume returned, the missed-speech warning or None)``.
-        """
-        detector = self._detector(seconds, options)
-        result = consume(self._windows(path, detector, options))
-        missed = None
-        if detector is not None:
-            speech, sound = detector.heard()
-            missed = missed_speech(
-                speech, sound, options["min_speech_share"], options["vad_threshold"]
-            )
-        if missed:
-            result = consume(self._windows(path, None, options))
-        return result, missed
-
-    def _detector(self, seconds, options):
-        """Return a fresh ``SpeechDetector`` for a recording over a window, or None."""
-        detector = None
-        if options["vad"] and seconds > options["window_seconds"]:
-            if self._vad is None:
+        def detector():
+            if self._vad is None:  # opened for the first file that needs it
                 self._vad = vad_session(os.path.join(self.folder, self.info["vad"]))
-            detector = SpeechDetector(
-                self._vad,
-                self.info["sample_rate"],
-                threshold=options["vad_threshold"],
-                silence_peak=options["silence_peak"],
+            return SpeechDetector(
+                self._vad, self.info["sample_rate"], threshold, silence_peak
             )
+
         return detector
 
-    def _windows(self, path, detector, options):
-        """Stream a file's windows (``detector``: a SpeechDetector or None)."""
-        return stream_windows(
-            path,
-            self.info["sample_rate"],
-            options["window_seconds"],
-            options["hop_seconds"],
-            vad=detector,
-            min_samples=self.info["min_samples"],
-            silence_peak=options["silence_peak"],
-            near_silence_dbfs=options["near_silence_dbfs"],
-        )
-
-    def _predict_chunk(self, paths, seconds, options):
+    def _predict_chunk(self, paths, options):
         """Short files: their windows rated together, batched by duration.
 
         Whatever a file raises becomes its ``error``; when a batch fails,
@@ -215,8 +192,7 @@ class OnnxRegressor:
         for index, path in enumerate(paths):
             results.append(new_result(path))
             try:
-                duration = audio_seconds(path) or 0.0
-                mine, missed[index] = self._passes(path, duration, options, list)
+                mine, missed[index] = options["reader"].read(path, list)
             except Exception as error:  # noqa: BLE001 - the file's error row
                 fail(results[index], error)
                 continue
@@ -226,27 +202,16 @@ class OnnxRegressor:
             mine = [(w, ratings.get(id(w))) for i, w in windows if i == index]
             if mine and not result["error"]:
                 summarise(result, mine, self.info, options)
-                warn(result, missed[index])
+                lead_warning(result, missed[index])
         return results
 
     def _rate_files(self, windows, results, options):
         """``{id(window): rating}`` of ``(file index, window)`` pairs."""
-        to_rate = [(i, w) for i, w in windows if not w.withhold]
-        try:
-            rated = self._rate_windows([w for _, w in to_rate], options)
-            return dict(zip([id(w) for _, w in to_rate], rated, strict=True))
-        except Exception:  # noqa: BLE001 - find the file that fails, rate the rest
-            pass
-        ratings = {}
-        for index in dict.fromkeys(i for i, _ in to_rate):
-            mine = [w for i, w in to_rate if i == index]
-            try:
-                rated = self._rate_windows(mine, options)
-            except Exception as error:  # noqa: BLE001 - the file's error row
-                fail(results[index], error)
-                continue
-            ratings.update(zip(map(id, mine), rated, strict=True))
-        return ratings
+        return rate_by_file(
+            [(i, w) for i, w in windows if not w.withhold],
+            lambda mine: self._rate_windows(mine, options),
+            lambda index, error: fail(results[index], error),
+        )
 
     def _predict_long(self, path, seconds, options):
         """One long file, streamed: windows rated as they are read."""
@@ -261,9 +226,9 @@ class OnnxRegressor:
             return rated + self._rate_pending(pending, options)
 
         try:
-            rated, missed = self._passes(path, seconds, options, rate_all)
+            rated, missed = options["reader"].read(path, rate_all, seconds)
             summarise(result, rated, self.info, options)
-            warn(result, missed)
+            lead_warning(result, missed)
         except Exception as error:  # noqa: BLE001 - the file's error row
             fail(result, error)  # nothing of a part is given as the file's
         return result
@@ -292,53 +257,4 @@ class OnnxRegressor:
         return rated
 
 
-def fail(result, error):
-    """Make ``result`` its file's error row (``decoding.file_error``).
-
-    Example
-    -------
-    >>> row = new_result("a.wav")
-    >>> fail(row, ValueError("bad"))
-    >>> row["error"]
-    'a.wav: ValueError: bad'
-    """
-    path = result["file"]
-    message = file_error(path, error)
-    result.clear()
-    result.update(new_result(path), error=message)
-
-
-def warn(result, warning):
-    """Put ``warning`` (if any) first in the row's ``warning``."""
-    if warning:
-        result["warning"] = "; ".join(filter(None, [warning, result["warning"]]))
-
-
-def batches(lengths, batch_size, max_padding=0.1):
-    """Group indices by length, at most ``max_padding`` of each batch padded.
-
-    As ``EncoderRegressor._batches``: a batch closes when it is full or
-    when the next (longer) window would pad more than ``max_padding`` of it.
-
-    Example
-    -------
-    >>> list(batches([100, 10, 11, 12, 101], 8))
-    [[1, 2, 3], [0, 4]]
-    """
-    order = sorted(range(len(lengths)), key=lengths.__getitem__)
-    batch, total = [], 0
-    for index in order:
-        length = lengths[index]
-        padded = (len(batch) + 1) * length
-        if batch and (
-            len(batch) == batch_size or padded > (1 + max_padding) * (total + length)
-        ):
-            yield batch
-            batch, total = [], 0
-        batch.append(index)
-        total += length
-    if batch:
-        yield batch
-
-
-__all__ = ["ATTRIBUTES", "OnnxRegressor", "batches"]
+__all__ = ["ATTRIBUTES", "OnnxRegressor"]

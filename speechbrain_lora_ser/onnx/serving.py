@@ -15,13 +15,13 @@ import os
 
 import numpy as np
 
+from speechbrain_lora_ser.modeling.labels import ATTRIBUTES
+
 #: Version of ``serving.json``'s layout.
 FORMAT = 1
 SERVING_FILE = "serving.json"
 VAD_FILE = "silero_vad.onnx"
 LICENSE_FILE = "silero_vad.LICENSE"
-#: The model's outputs, in order (``speechbrain_lora_ser.modeling.ccc.ATTRIBUTES``).
-ATTRIBUTES = ("arousal", "valence", "dominance")
 
 
 def read_serving(folder):

@@ -8,7 +8,7 @@ import csv
 import json
 import os
 
-from speechbrain_lora_ser.serving.predict import find_audio_files
+from speechbrain_lora_ser.serving.decoding import find_audio_files
 
 #: Manifest keys that may hold a recording's path (recipe CSV/JSON and others).
 PATH_KEYS = ("file", "path", "wav", "audio", "filepath")

@@ -26,7 +26,8 @@ import numpy as np
 
 from speechbrain_lora_ser.rating.shards import make_shards
 from speechbrain_lora_ser.rating.store import RatingStore
-from speechbrain_lora_ser.serving.long_audio import audio_seconds, timeline_rows
+from speechbrain_lora_ser.serving.decoding import audio_seconds
+from speechbrain_lora_ser.serving.prediction_table import timeline_rows
 
 
 class ShardRater:

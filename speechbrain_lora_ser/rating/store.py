@@ -7,7 +7,7 @@ Layout of an output folder::
     failures/part-<shard>.parquet   file, reason: each file not rated
 
 Every part file is written beside its final name and renamed when complete
-(``os.replace``, atomic on one filesystem), so a part file is either whole
+(``speechbrain_lora_ser.atomic``), so a part file is either whole
 or absent: a run killed at any moment leaves no partial shard, and a re-run
 rates exactly the files found in no part file. Files of a shard that fail go
 to ``failures/`` first, then the rest to ``ratings/``; a kill between the two
@@ -28,7 +28,8 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
-from speechbrain_lora_ser.modeling.ccc import ATTRIBUTES
+from speechbrain_lora_ser.atomic import replacing, write_text
+from speechbrain_lora_ser.modeling.labels import ATTRIBUTES
 
 RATINGS, FAILURES, SETTINGS = "ratings", "failures", "rating.json"
 
@@ -71,9 +72,8 @@ def write_table(rows, schema, path):
         [{name: row.get(name) for name in schema.names} for row in rows],
         schema=schema,
     )
-    partial = f"{path}.{os.getpid()}.partial"
-    pq.write_table(table, partial)
-    os.replace(partial, path)
+    with replacing(path) as temporary:
+        pq.write_table(table, temporary)
 
 
 class RatingStore:
@@ -116,7 +116,8 @@ class RatingStore:
 
     def remove_partials(self):
         """Delete the partial files a killed run left; returns how many."""
-        partials = glob.glob(os.path.join(self.folder, "*", "*.partial"))
+        # ``atomic.replacing`` writes beside the part file, as ``*.tmp``
+        partials = glob.glob(os.path.join(self.folder, "*", "*.tmp"))
         for path in partials:
             os.remove(path)
         return len(partials)
@@ -164,7 +165,4 @@ class RatingStore:
                     f"({', '.join(changed)} differ); use a new --output folder"
                 )
             return
-        partial = f"{path}.partial"
-        with open(partial, "w", encoding="utf-8") as stream:
-            json.dump(settings, stream, indent=2, sort_keys=True)
-        os.replace(partial, path)
+        write_text(path, json.dumps(settings, indent=2, sort_keys=True))

@@ -14,7 +14,7 @@ import time
 import numpy as np
 import soundfile
 
-ATTRIBUTES = ("arousal", "valence", "dominance")
+from speechbrain_lora_ser.modeling.labels import ATTRIBUTES
 
 
 class LiveWindow:

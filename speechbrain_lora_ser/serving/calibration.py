@@ -48,7 +48,8 @@ import math
 import numpy as np
 import torch
 
-from speechbrain_lora_ser.modeling.ccc import ATTRIBUTES, ccc
+from speechbrain_lora_ser.modeling.ccc import ccc
+from speechbrain_lora_ser.modeling.labels import ATTRIBUTES
 
 #: Smallest development correlation (= calibrated CCC) of a learned attribute.
 MIN_CORRELATION = 0.1
@@ -356,23 +357,8 @@ def fit_attribute(predictions, labels, min_correlation=MIN_CORRELATION, alpha=AL
     """
     from scipy import stats  # at export only: serving never fits
 
-    predictions = np.asarray(predictions, dtype=np.float64)
-    labels = np.asarray(labels, dtype=np.float64)
-    if predictions.shape != labels.shape or predictions.ndim != 1:
-        raise ValueError(
-            f"predictions {predictions.shape} and labels {labels.shape} must be "
-            "[N] arrays of one shape"
-        )
-    if not np.isfinite(predictions).all():
-        bad = int((~np.isfinite(predictions)).sum())
-        raise ValueError(f"{bad} development predictions are not finite")
-    keep = ~np.isnan(labels)
-    x, y = predictions[keep], labels[keep]
+    x, y = _labeled(predictions, labels)
     n = int(x.size)
-    if n == 0:
-        raise ValueError("no labeled development utterance to calibrate on")
-    if not np.isfinite(y).all():
-        raise ValueError("development labels must be finite or NaN (unlabeled)")
     mean_x, mean_y = x.mean(), y.mean()
     # population statistics, as in CCC
     std_x, std_y = x.std(), y.std()
@@ -401,6 +387,27 @@ def fit_attribute(predictions, labels, min_correlation=MIN_CORRELATION, alpha=AL
         utterances=n,
         learned=learned,
     )
+
+
+def _labeled(predictions, labels):
+    """Check the development arrays; return the labeled rows (float64)."""
+    predictions = np.asarray(predictions, dtype=np.float64)
+    labels = np.asarray(labels, dtype=np.float64)
+    if predictions.shape != labels.shape or predictions.ndim != 1:
+        raise ValueError(
+            f"predictions {predictions.shape} and labels {labels.shape} must be "
+            "[N] arrays of one shape"
+        )
+    if not np.isfinite(predictions).all():
+        bad = int((~np.isfinite(predictions)).sum())
+        raise ValueError(f"{bad} development predictions are not finite")
+    keep = ~np.isnan(labels)
+    x, y = predictions[keep], labels[keep]
+    if x.size == 0:
+        raise ValueError("no labeled development utterance to calibrate on")
+    if not np.isfinite(y).all():
+        raise ValueError("development labels must be finite or NaN (unlabeled)")
+    return x, y
 
 
 def fit_calibration(

@@ -22,6 +22,8 @@ Authors
  * speechbrain-lora-ser contributors 2026
 """
 
+import os
+
 import numpy as np
 import soundfile
 import soxr
@@ -37,6 +39,8 @@ BLOCK_SECONDS = 20.0
 MAX_BLOCK_SAMPLES = 1 << 22
 #: soxr's quality for serving (its default, 'HQ').
 QUALITY = "HQ"
+#: Files a folder is searched for (``find_audio_files``).
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".aiff", ".aif", ".sph")
 
 
 class AudioProblem(ValueError):
@@ -128,10 +132,7 @@ def stream_audio(path, sample_rate, block_seconds=BLOCK_SECONDS):
     >>> sum(block.shape[0] for block in stream_audio(path, 16000))
     16000
     """
-    try:
-        handle = soundfile.SoundFile(str(path))
-    except Exception as error:  # soundfile raises several error types
-        raise AudioProblem(path, f"unreadable audio ({error})") from error
+    handle = _open(path)
     with handle:
         rate = handle.samplerate
         check_sample_rate(path, rate)
@@ -140,37 +141,70 @@ def stream_audio(path, sample_rate, block_seconds=BLOCK_SECONDS):
             resampler = soxr.ResampleStream(
                 rate, sample_rate, 1, dtype="float32", quality=QUALITY
             )
-        frames = int(block_seconds * rate)
-        frames = max(1, min(frames, MAX_BLOCK_SAMPLES // max(handle.channels, 1)))
-        bad = read = 0
-        first_bad = None
-        while True:
-            try:
-                block = handle.read(frames, dtype="float32", always_2d=True)
-            except Exception as error:  # a corrupt stream fails mid-file
-                raise AudioProblem(path, f"unreadable audio ({error})") from error
-            if block.shape[0] == 0:
-                break
-            finite = np.isfinite(block)
-            if first_bad is None and not finite.all():
-                first_bad = read + int(np.argmin(finite.all(axis=1)))
-            read += block.shape[0]
-            if first_bad is not None:
-                bad += int(block.size - np.count_nonzero(finite))
-                continue  # scan on, to count them all; yield nothing more
-            mono = block.mean(axis=1, dtype=np.float32)
-            yield mono if resampler is None else resampler.resample_chunk(mono)
-        if read == 0:
-            raise AudioProblem(path, "audio file is empty")
-        if first_bad is not None:
-            raise AudioProblem(
-                path,
-                f"{bad} of {read * handle.channels} samples are NaN or infinite "
-                "(a corrupt or badly converted file; the first at "
-                f"{first_bad / rate:.2f} s)",
-            )
+        scan = _FiniteScan()
+        for block in _blocks(path, handle, block_seconds):
+            if scan.clean(block):
+                mono = block.mean(axis=1, dtype=np.float32)
+                yield mono if resampler is None else resampler.resample_chunk(mono)
+        scan.check(path, handle.channels, rate)
         if resampler is not None:
             yield resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+
+
+def _open(path):
+    try:
+        return soundfile.SoundFile(str(path))
+    except Exception as error:  # soundfile raises several error types
+        raise AudioProblem(path, f"unreadable audio ({error})") from error
+
+
+def _blocks(path, handle, block_seconds):
+    """Yield the file's ``[frames, channels]`` blocks, at most ``MAX_BLOCK_SAMPLES``."""
+    frames = int(block_seconds * handle.samplerate)
+    frames = max(1, min(frames, MAX_BLOCK_SAMPLES // max(handle.channels, 1)))
+    while True:
+        try:
+            block = handle.read(frames, dtype="float32", always_2d=True)
+        except Exception as error:  # a corrupt stream fails mid-file
+            raise AudioProblem(path, f"unreadable audio ({error})") from error
+        if block.shape[0] == 0:
+            return
+        yield block
+
+
+class _FiniteScan:
+    """NaN and infinite samples, counted over the whole file.
+
+    From the first block that holds one, no block is clean: the file is
+    scanned on to count them all, and nothing more is given.
+    """
+
+    def __init__(self):
+        self.read = self.bad = 0
+        self.first_bad = None  # frame of the first bad sample
+
+    def clean(self, block):
+        """Count a block; return whether it may be given."""
+        finite = np.isfinite(block)
+        if self.first_bad is None and not finite.all():
+            self.first_bad = self.read + int(np.argmin(finite.all(axis=1)))
+        self.read += block.shape[0]
+        if self.first_bad is not None:
+            self.bad += int(block.size - np.count_nonzero(finite))
+            return False
+        return True
+
+    def check(self, path, channels, rate):
+        """Refuse an empty file, or one with a bad sample (``AudioProblem``)."""
+        if self.read == 0:
+            raise AudioProblem(path, "audio file is empty")
+        if self.first_bad is not None:
+            raise AudioProblem(
+                path,
+                f"{self.bad} of {self.read * channels} samples are NaN or infinite "
+                "(a corrupt or badly converted file; the first at "
+                f"{self.first_bad / rate:.2f} s)",
+            )
 
 
 def read_audio(path, sample_rate, block_seconds=BLOCK_SECONDS):
@@ -209,3 +243,53 @@ def file_error(path, error):
     if isinstance(error, AudioProblem):
         return str(error)
     return f"{path}: {type(error).__name__}: {error}"
+
+
+def _identity(path):
+    """Return the file behind a path (symlinks and hard links followed)."""
+    try:
+        stat = os.stat(path)
+        return (stat.st_dev, stat.st_ino)
+    except OSError:
+        return os.path.realpath(path)
+
+
+def find_audio_files(paths):
+    """Expand files and folders into a sorted list of audio files, each once.
+
+    A file reached twice (given twice, inside two given folders, or through
+    a symlink or hard link) is listed once, under its first path in sorted
+    order.
+
+    Arguments
+    ---------
+    paths : list of str
+        Files (taken as given) and folders (searched recursively).
+
+    Returns
+    -------
+    list of str
+
+    Example
+    -------
+    >>> find_audio_files([])
+    []
+    """
+    files = []
+    for path in paths:
+        if os.path.isdir(path):
+            for root, _, names in os.walk(path):
+                files.extend(
+                    os.path.join(root, name)
+                    for name in names
+                    if name.lower().endswith(AUDIO_EXTENSIONS)
+                )
+        else:
+            files.append(path)
+    unique, seen = [], set()
+    for path in sorted(files):
+        identity = _identity(path)
+        if identity not in seen:
+            seen.add(identity)
+            unique.append(path)
+    return unique

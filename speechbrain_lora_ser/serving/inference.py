@@ -27,32 +27,42 @@ Authors
  * speechbrain-lora-ser contributors 2026
 """
 
+import dataclasses
+
 import torch
 from speechbrain.inference.interfaces import Pretrained
 from tqdm import tqdm
 
-from speechbrain_lora_ser.modeling.ccc import ATTRIBUTES
 from speechbrain_lora_ser.serving.audio import (
     NEAR_SILENCE_DBFS,
     SILENCE_PEAK,
-    AudioProblem,
     read_audio,
     receptive_field,
 )
-from speechbrain_lora_ser.serving.decoding import file_error
 from speechbrain_lora_ser.serving.long_audio import (
     SpeechDetector,
     audio_seconds,
     rate_windows,
-    stream_windows,
+    tensor_windows,
 )
 from speechbrain_lora_ser.serving.model_loading import load_pretrained
 from speechbrain_lora_ser.serving.speech_share import (
     MIN_SPEECH_SHARE,
     VAD_THRESHOLD,
     check_settings,
-    missed_speech,
 )
+from speechbrain_lora_ser.serving.summary import (
+    WITHHELD,
+    fail,
+    lead_warning,
+    new_result,
+    one_file,
+    shown,
+    window_times,
+    windows_warning,
+)
+from speechbrain_lora_ser.serving.window_batches import batches, rate_by_file
+from speechbrain_lora_ser.serving.windows import FileWindows
 
 
 class EncoderRegressor(Pretrained):
@@ -281,10 +291,7 @@ class EncoderRegressor(Pretrained):
             calibrate=calibrate,
             **options,
         )[0]
-        if result["error"]:
-            raise AudioProblem(path, result["error"].split(": ", 1)[-1])
-        del result["file"], result["error"]
-        return result
+        return one_file(result, path)
 
     def predict_files(
         self,
@@ -367,26 +374,24 @@ class EncoderRegressor(Pretrained):
         self.mods.regressor.check_language(language)
         check_settings(vad_threshold, min_speech_share)
         options = _Options(
-            vad_threshold=vad_threshold,
-            min_speech_share=min_speech_share,
             batch_size=batch_size,
             return_windows=return_windows,
             clip=clip,
             language=language,
             calibrate=calibrate,
-            stream={
-                "sample_rate": self.hparams.sample_rate,
-                "window_seconds": window_seconds or self.hparams.window_seconds,
-                "hop_seconds": hop_seconds or self.hparams.hop_seconds,
-                "vad": vad,
-                "min_samples": self.min_samples,
-                "silence_peak": silence_peak,
-                "near_silence_dbfs": near_silence_dbfs,
-            },
+            reader=FileWindows(
+                self.hparams.sample_rate,
+                window_seconds or self.hparams.window_seconds,
+                hop_seconds or self.hparams.hop_seconds,
+                detector=self._detector(vad_threshold, silence_peak) if vad else None,
+                min_samples=self.min_samples,
+                min_speech_share=min_speech_share,
+                vad_threshold=vad_threshold,
+                silence_peak=silence_peak,
+                near_silence_dbfs=near_silence_dbfs,
+            ),
         )
         seconds = [audio_seconds(path) or 0.0 for path in paths]
-        results = [None] * len(paths)
-        short = [i for i, s in enumerate(seconds) if s <= self.long_file_seconds]
         with tqdm(
             total=sum(seconds),
             disable=not progress,
@@ -394,28 +399,34 @@ class EncoderRegressor(Pretrained):
             unit="s",
             unit_scale=True,
         ) as bar:
-            for index, path in enumerate(paths):
-                if index not in short:
-                    results[index] = self._predict_long(path, options, bar)
-                    bar.update(seconds[index] - options.counted)
-            for start in range(0, len(short), files_per_chunk):
-                chunk = short[start : start + files_per_chunk]
-                rows = self._predict_chunk([paths[i] for i in chunk], options)
-                for index, row in zip(chunk, rows, strict=True):
-                    results[index] = row
-                bar.update(sum(seconds[i] for i in chunk))
-        return results
+            return self._predict_all(paths, seconds, options, files_per_chunk, bar)
 
     #: Files longer than this (seconds) are streamed on their own.
     long_file_seconds = 60.0
 
-    def _new_result(self, path):
-        result = {"file": str(path), **dict.fromkeys(ATTRIBUTES)}
-        result.update(label_low=None, label_high=None)
-        result.update(not_learned=[], out_of_range=[], warning=None)
-        result.update(error=None, duration=None)
-        result.update(language=None, language_probability=None)
-        return result
+    def _detector(self, threshold, silence_peak):
+        """Return what makes a fresh ``SpeechDetector`` for a file."""
+        rate = self.hparams.sample_rate
+        return lambda: SpeechDetector(rate, threshold, silence_peak)
+
+    def _predict_all(self, paths, seconds, options, files_per_chunk, bar):
+        """Rate long files one by one (streamed), short ones in chunks."""
+        results = [None] * len(paths)
+        short = [i for i, s in enumerate(seconds) if s <= self.long_file_seconds]
+        for index, path in enumerate(paths):
+            if index not in short:
+                counter = _Counter(bar)
+                results[index] = self._predict_long(
+                    path, seconds[index], options, counter
+                )
+                counter.advance(seconds[index])
+        for start in range(0, len(short), files_per_chunk):
+            chunk = short[start : start + files_per_chunk]
+            rows = self._predict_chunk([paths[i] for i in chunk], options)
+            for index, row in zip(chunk, rows, strict=True):
+                results[index] = row
+            bar.update(sum(seconds[i] for i in chunk))
+        return results
 
     def _predict_chunk(self, paths, options):
         """Short files: their windows rated together, batched by duration.
@@ -426,15 +437,17 @@ class EncoderRegressor(Pretrained):
         """
         results, windows, missed = [], [], {}
         for index, path in enumerate(paths):
-            results.append(self._new_result(path))
+            results.append(new_result(path))
             try:
-                mine, missed[index] = self._short_windows(path, options)
+                mine, missed[index] = options.reader.read(path, _tensor_list)
             except Exception as error:  # noqa: BLE001 - the file's error row
-                self._fail(results[index], error)
+                fail(results[index], error)
                 continue
             windows += [(index, window) for window in mine]
-        ratings = self._rate_files(
-            [(i, w) for i, w in windows if not w.withhold], results, options
+        ratings = rate_by_file(
+            [(i, w) for i, w in windows if not w.withhold],
+            lambda mine: self._rate_windows(mine, options),
+            lambda index, error: fail(results[index], error),
         )
         for index, result in enumerate(results):
             mine = [(w, ratings.get(id(w))) for i, w in windows if i == index]
@@ -442,91 +455,42 @@ class EncoderRegressor(Pretrained):
                 try:
                     self._summarise(result, mine, options, missed[index])
                 except Exception as error:  # noqa: BLE001 - the file's error row
-                    self._fail(result, error)
+                    fail(result, error)
         return results
 
-    def _short_windows(self, path, options):
-        """Cut a short file into windows; warn when its VAD missed the speech.
-
-        When the detector heard too little of the file's sound as speech
-        (``_Options.missed_speech``), the windows are cut again without it.
-        """
-        stream = options.stream_for(path)
-        windows = list(stream_windows(path, **stream))
-        missed = options.missed_speech(stream)
-        if missed:
-            windows = list(stream_windows(path, **dict(stream, vad=False)))
-        return windows, missed
-
-    def _rate_files(self, to_rate, results, options):
-        """``{id(window): rating}`` of ``(file index, window)`` pairs.
-
-        All windows are batched together; if that raises, each file's
-        windows are rated on their own and a file that still fails gets the
-        error (its windows stay unrated).
-        """
-        windows = [w for _, w in to_rate]
-        try:
-            return dict(
-                zip(map(id, windows), self._rate_windows(windows, options), strict=True)
-            )
-        except Exception:  # noqa: BLE001 - find the file that fails, rate the rest
-            pass
-        ratings = {}
-        for index in dict.fromkeys(i for i, _ in to_rate):
-            mine = [w for i, w in to_rate if i == index]
-            try:
-                rated = self._rate_windows(mine, options)
-            except Exception as error:  # noqa: BLE001 - the file's error row
-                self._fail(results[index], error)
-                continue
-            ratings.update(zip(map(id, mine), rated, strict=True))
-        return ratings
-
-    def _fail(self, result, error):
-        """Make ``result`` its file's error row (``decoding.file_error``)."""
-        path = result["file"]
-        message = file_error(path, error)
-        result.clear()
-        result.update(self._new_result(path), error=message)
-
-    def _predict_long(self, path, options, bar):
+    def _predict_long(self, path, seconds, options, counter):
         """One long file, streamed: windows rated as they are read."""
-        result = self._new_result(path)
-        options.counted = 0.0
+        result = new_result(path)
+
+        def rate_stream(windows):
+            return self._stream_rated(windows, options, counter)
+
         try:
-            stream = options.stream_for(path)
-            rated = self._stream_rated(path, stream, options, bar)
-            missed = options.missed_speech(stream)
-            if missed:  # a second pass, without the detector
-                rated = self._stream_rated(path, dict(stream, vad=False), options)
+            rated, missed = options.reader.read(path, rate_stream, seconds)
             self._summarise(result, rated, options, missed)
         except Exception as error:  # noqa: BLE001 - the file's error row
             # nothing of a part is given as the file's
-            self._fail(result, error)
+            fail(result, error)
         return result
 
-    def _stream_rated(self, path, stream, options, bar=None):
-        """Rate a streamed file: its ``(window, rating)`` pairs, counted on ``bar``."""
+    def _stream_rated(self, windows, options, counter):
+        """Rate streamed windows: their ``(window, rating)`` pairs, counted."""
         rate, rated = self.hparams.sample_rate, []
         for window, rating in rate_windows(
-            stream_windows(path, **stream),
+            tensor_windows(windows),
             lambda wavs, lens: self._rate_rows(wavs, lens, options),
             options.batch_size,
             pad_to=rate,  # whole seconds: a few shapes, a flat heap
         ):
             rated.append((window, rating))
-            covered = window.end / rate
-            if bar is not None and covered > options.counted:
-                bar.update(covered - options.counted)
-                options.counted = covered
+            counter.advance(window.end / rate)
         return rated
 
     def _rate_windows(self, windows, options):
         """Rate windows (of many files) in batches grouped by duration."""
         rated = [None] * len(windows)
         lengths = [w.wav.shape[0] for w in windows]
-        for chosen in self._batches(lengths, options.batch_size):
+        for chosen in batches(lengths, options.batch_size, self.max_padding):
             longest = max(lengths[i] for i in chosen)
             wavs = torch.zeros(len(chosen), longest)
             for row, i in enumerate(chosen):
@@ -554,29 +518,6 @@ class EncoderRegressor(Pretrained):
             for row in range(wavs.shape[0])
         ]
 
-    def _batches(self, lengths, batch_size):
-        """Windows grouped by duration, at most ``max_padding`` of each batch padded.
-
-        Padding is computed too (a CPU pays for every padded sample), so a
-        batch closes when adding the next, longer window would pad more than
-        ``self.max_padding`` of it.
-        """
-        order = sorted(range(len(lengths)), key=lengths.__getitem__)
-        batch, total = [], 0
-        for index in order:
-            length = lengths[index]
-            padded = (len(batch) + 1) * length
-            if batch and (
-                len(batch) == batch_size
-                or padded > (1 + self.max_padding) * (total + length)
-            ):
-                yield batch
-                batch, total = [], 0
-            batch.append(index)
-            total += length
-        if batch:
-            yield batch
-
     def _summarise(self, result, windows, options, missed=None):
         """Summarise a file: the duration-weighted mean of its rated windows.
 
@@ -586,71 +527,22 @@ class EncoderRegressor(Pretrained):
         the values are withheld. ``missed`` (the speech detector missed the
         speech) leads the warning.
         """
-        rate = self.hparams.sample_rate
-        result["duration"] = windows[-1][0].end / rate
+        result["duration"] = windows[-1][0].end / self.hparams.sample_rate
         rated = [(w, r) for w, r in windows if r is not None]
-        warnings = list(dict.fromkeys(w.warning for w, _ in windows if w.warning))
-        skipped = len(windows) - len(rated)
-        if not rated:
-            warning = warnings[0] if warnings else "no window to rate"
-            if len(windows) > 1:
-                warning = f"none of the {len(windows)} windows rated: {warning}"
-            result["warning"] = warning
-        else:
-            notes = [w for w, r in rated if w.warning]
-            result["warning"] = (
-                "; ".join(
-                    filter(
-                        None,
-                        [
-                            f"{skipped} of {len(windows)} windows without speech, "
-                            "not rated"
-                            if skipped
-                            else None,
-                            *dict.fromkeys(w.warning for w in notes),
-                            *dict.fromkeys(r["note"] for _, r in rated if r["note"]),
-                        ],
-                    )
-                )
-                or None
-            )
-            self._combine(result, rated, options)
-        if missed:
-            result["warning"] = "; ".join(filter(None, [missed, result["warning"]]))
+        result["warning"] = windows_warning(windows, [r["note"] for _, r in rated])
+        if rated:
+            result.update(_combined(rated, options.clip))
+        lead_warning(result, missed)
         if options.return_windows:
             result["windows"] = [
                 self._window_entry(window, rating, options)
                 for window, rating in windows
             ]
 
-    def _combine(self, result, rated, options):
-        weights = torch.tensor([w.end - w.start for w, _ in rated]).float()
-        values = torch.stack([r["values"] for _, r in rated])
-        share = {}
-        for weight, (_, rating) in zip(weights.tolist(), rated, strict=True):
-            share[rating["language"]] = share.get(rating["language"], 0.0) + weight
-        language = max(share, key=share.get)
-        heard = [
-            (weight, r)
-            for weight, (_, r) in zip(weights.tolist(), rated, strict=True)
-            if r["language"] == language
-        ]
-        if language is not None:
-            result["language"] = language
-            result["language_probability"] = float(
-                sum(weight * r["probability"] for weight, r in heard)
-                / sum(weight for weight, _ in heard)
-            )
-        mean = (values * weights[:, None]).sum(0) / weights.sum()
-        result.update(_shown(mean, heard[0][1], options.clip))
-
     def _window_entry(self, window, rating, options):
-        rate = self.hparams.sample_rate
-        entry = {"start": window.start / rate, "end": window.end / rate}
-        entry["speech_seconds"] = window.speech_seconds
-        entry["warning"] = window.warning
+        entry = window_times(window, self.hparams.sample_rate)
         if rating is None:
-            return entry | dict.fromkeys(ATTRIBUTES) | {"not_learned": []}
+            return entry | WITHHELD
         entry |= _shown(rating["values"], rating, options.clip)
         # the routing's note (e.g. an uncertain language sent to the base
         # model) belongs to the window it was made for
@@ -669,72 +561,71 @@ class EncoderRegressor(Pretrained):
         return wavs.float().to(self.device), wav_lens.float().to(self.device)
 
 
+@dataclasses.dataclass(frozen=True)
 class _Options:
     """What ``predict_files`` was asked for, passed to its helpers."""
 
-    def __init__(self, **options):
-        self.__dict__.update(options)
-        self.counted = 0.0
+    batch_size: int
+    return_windows: bool
+    clip: bool
+    language: str | None
+    calibrate: bool
+    reader: FileWindows
 
-    def stream_for(self, path):
-        """``stream_windows`` arguments for a file.
 
-        Speech detection runs on recordings longer than one window, whose
-        pauses it keeps out of the file's value; a clip of one window is
-        rated as given (the silence rules still withhold digital silence and
-        constant signals). Detecting speech costs about 0.4 ms of CPU per
-        32 ms of audio, which on a GPU would cost more than the encoder for
-        short clips.
-        """
-        seconds = audio_seconds(path) or 0.0
-        stream = dict(self.stream, vad=False)
-        if self.stream["vad"] and seconds > self.stream["window_seconds"]:
-            stream["vad"] = SpeechDetector(
-                stream["sample_rate"], self.vad_threshold, stream["silence_peak"]
-            )
-        return stream
+class _Counter:
+    """Seconds of a streamed file counted on a progress bar, once each."""
 
-    def missed_speech(self, stream):
-        """Return the warning of a file whose speech detector missed its speech.
+    def __init__(self, bar):
+        self.bar, self.counted = bar, 0.0
 
-        ``stream`` is what ``stream_for`` gave, after the file was read;
-        returns None when the detector heard at least ``min_speech_share``
-        of the file's sound (or did not run).
-        """
-        detector = stream["vad"]
-        if not detector:
-            return None
-        speech, sound = detector.heard()
-        return missed_speech(speech, sound, self.min_speech_share, self.vad_threshold)
+    def advance(self, seconds):
+        """Count the file up to ``seconds`` (a second pass counts nothing new)."""
+        if seconds > self.counted:
+            self.bar.update(seconds - self.counted)
+            self.counted = seconds
+
+
+def _tensor_list(windows):
+    return list(tensor_windows(windows))
+
+
+def _combined(rated, clip):
+    """Return the file's values: the duration-weighted mean, its language."""
+    weights = torch.tensor([w.end - w.start for w, _ in rated]).float()
+    values = torch.stack([r["values"] for _, r in rated])
+    share = {}
+    for weight, (_, rating) in zip(weights.tolist(), rated, strict=True):
+        share[rating["language"]] = share.get(rating["language"], 0.0) + weight
+    language = max(share, key=share.get)
+    heard = [
+        (weight, r)
+        for weight, (_, r) in zip(weights.tolist(), rated, strict=True)
+        if r["language"] == language
+    ]
+    combined = {}
+    if language is not None:
+        combined["language"] = language
+        combined["language_probability"] = float(
+            sum(weight * r["probability"] for weight, r in heard)
+            / sum(weight for weight, _ in heard)
+        )
+    mean = (values * weights[:, None]).sum(0) / weights.sum()
+    return combined | _shown(mean, heard[0][1], clip)
 
 
 def _shown(values, rating, clip):
-    """Return the attributes as served, their scale and what is odd about them.
+    """``summary.shown`` of tensors: the scale and learned flags of ``rating``.
 
-    ``rating`` gives the scale (``low``, ``high``: ``label_low`` and
-    ``label_high`` of the result) and which attributes were
-    learned; a learned value outside the scale is named in ``out_of_range``
-    and, with ``clip``, clipped to it.
+    The scale is compared in the values' precision, as tensors are; the
+    row's ``label_low`` and ``label_high`` keep the model's own.
     """
-    low, high, learned = rating["low"], rating["high"], rating["learned"]
-    outside = ((values < low) | (values > high)) & learned
-    if clip:
-        values = torch.maximum(torch.minimum(values, high), low)
-    return _attributes(values, learned) | {
-        "label_low": float(low),
-        "label_high": float(high),
-        "not_learned": [
-            a for a, known in zip(ATTRIBUTES, learned, strict=True) if not known
-        ],
-        "out_of_range": [a for a, o in zip(ATTRIBUTES, outside, strict=True) if o],
-    }
-
-
-def _attributes(values, learned):
-    """``{attribute: value}``, None where the attribute is not learned."""
-    return {
-        name: value if known else None
-        for name, value, known in zip(
-            ATTRIBUTES, values.tolist(), learned.tolist(), strict=True
-        )
-    }
+    low, high = rating["low"], rating["high"]  # one value each
+    row = shown(
+        values.numpy(),
+        rating["learned"].numpy(),
+        low.to(values.dtype).numpy().reshape(()),
+        high.to(values.dtype).numpy().reshape(()),
+        clip,
+    )
+    return row | {"label_low": float(low), "label_high": float(high)}

@@ -46,66 +46,16 @@ import tempfile
 
 from tqdm import tqdm
 
-from speechbrain_lora_ser.serving.long_audio import TIMELINE_COLUMNS, timeline_rows
+from speechbrain_lora_ser.serving.decoding import find_audio_files
 from speechbrain_lora_ser.serving.prediction_table import (
     COLUMNS,
+    TIMELINE_COLUMNS,
     PartialTable,
+    timeline_rows,
     write_rows,
 )
 
 __all__ = ["COLUMNS", "find_audio_files", "main", "write_rows"]
-
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".aiff", ".aif", ".sph")
-
-
-def _identity(path):
-    """Return the file behind a path (symlinks and hard links followed)."""
-    try:
-        stat = os.stat(path)
-        return (stat.st_dev, stat.st_ino)
-    except OSError:
-        return os.path.realpath(path)
-
-
-def find_audio_files(paths):
-    """Expand files and folders into a sorted list of audio files, each once.
-
-    A file reached twice (given twice, inside two given folders, or through
-    a symlink or hard link) is listed once, under its first path in sorted
-    order.
-
-    Arguments
-    ---------
-    paths : list of str
-        Files (taken as given) and folders (searched recursively).
-
-    Returns
-    -------
-    list of str
-
-    Example
-    -------
-    >>> find_audio_files([])
-    []
-    """
-    files = []
-    for path in paths:
-        if os.path.isdir(path):
-            for root, _, names in os.walk(path):
-                files.extend(
-                    os.path.join(root, name)
-                    for name in names
-                    if name.lower().endswith(AUDIO_EXTENSIONS)
-                )
-        else:
-            files.append(path)
-    unique, seen = [], set()
-    for path in sorted(files):
-        identity = _identity(path)
-        if identity not in seen:
-            seen.add(identity)
-            unique.append(path)
-    return unique
 
 
 def build_parser():
@@ -113,10 +63,25 @@ def build_parser():
     parser = argparse.ArgumentParser(
         description="Predict arousal, valence and dominance of audio files."
     )
+    _add_files(parser)
+    _add_model(parser)
+    _add_windows(parser)
+    _add_values(parser)
+    _add_speech_detection(parser)
+    _add_resuming(parser)
+    return parser
+
+
+def _add_files(parser):
+    """Add the files to rate, the model, and where the rows go."""
     parser.add_argument("paths", nargs="+", help="audio files and/or folders")
     parser.add_argument("--model", required=True, help="an exported inference folder")
     parser.add_argument("--output", default="-", help="output file (default: stdout)")
     parser.add_argument("--format", choices=("csv", "json"), default=None)
+
+
+def _add_model(parser):
+    """Add how the model runs."""
     parser.add_argument("--device", default="cpu")
     parser.add_argument(
         "--precision",
@@ -127,6 +92,10 @@ def build_parser():
         '".[int8]")',
     )
     parser.add_argument("--savedir", default=None, help="where the model is linked")
+
+
+def _add_windows(parser):
+    """Add the windows a file is cut into, and how many run at once."""
     parser.add_argument(
         "--windows", action="store_true", help="also output per-window values (JSON)"
     )
@@ -157,6 +126,10 @@ def build_parser():
         default=None,
         help="windows per forward pass (default: 32 on a GPU, 8 on a CPU)",
     )
+
+
+def _add_values(parser):
+    """Add how the values are given."""
     parser.add_argument(
         "--no_clip",
         action="store_true",
@@ -172,6 +145,10 @@ def build_parser():
         "--language", default=None, help="adapter banks: the files' known language"
     )
     parser.add_argument("--no_progress", action="store_true")
+
+
+def _add_speech_detection(parser):
+    """Add when speech detection is trusted."""
     parser.add_argument(
         "--vad_threshold",
         type=float,
@@ -188,6 +165,10 @@ def build_parser():
         "sound, the file is rated without it, with a warning; in [0, 1] "
         "(default 0.2; 0 keeps the detector's verdict)",
     )
+
+
+def _add_resuming(parser):
+    """Add the chunks written as they finish, and resuming a killed run."""
     parser.add_argument(
         "--files_per_chunk",
         type=int,
@@ -201,7 +182,6 @@ def build_parser():
         help="keep the rows in OUTPUT.partial (a killed run's) or OUTPUT and "
         "rate only the other files",
     )
-    return parser
 
 
 def check_arguments(parser, args):

@@ -13,6 +13,9 @@ CSV cells that a spreadsheet would run as a formula (starting with ``=``,
 with ``'`` gets one more, so reading a cell back (``unescape_cell``) gives
 the exact text. Numbers are written as they are (``-0.5`` stays a number).
 
+``timeline_rows`` turns predictions with windows into one row per window
+(``start``, ``end`` in seconds) plus the file's summary row.
+
 JSON output is kept as JSON lines in the partial file (one row per line)
 and written as one JSON array when the run completes.
 
@@ -26,13 +29,11 @@ import json
 import os
 import sys
 
-from speechbrain_lora_ser.modeling.ccc import ATTRIBUTES
+from speechbrain_lora_ser.atomic import replacing
+from speechbrain_lora_ser.modeling.labels import ATTRIBUTES
 
-COLUMNS = [
-    "file",
-    *ATTRIBUTES,
-    "label_low",
-    "label_high",
+_VALUES = [*ATTRIBUTES, "label_low", "label_high"]
+_NOTES = [
     "language",
     "language_probability",
     "not_learned",
@@ -40,6 +41,10 @@ COLUMNS = [
     "warning",
     "error",
 ]
+#: Columns of a file's row, in order.
+COLUMNS = ["file", *_VALUES, *_NOTES]
+#: Columns of a timeline (``timeline_rows``), in order.
+TIMELINE_COLUMNS = ["file", "span", "start", "end", *_VALUES, "speech_seconds", *_NOTES]
 #: Columns holding lists, written as ``;``-separated names.
 LIST_COLUMNS = ("not_learned", "out_of_range")
 #: First characters that make a spreadsheet read a cell as a formula.
@@ -138,12 +143,25 @@ def write_rows(rows, output, fmt, columns=COLUMNS):
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    temporary = output + ".tmp"
-    with open(temporary, "w", newline="", encoding="utf-8") as stream:
-        stream.write(text)
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.replace(temporary, output)
+    write_synced(output, text)
+
+
+def write_synced(path, text):
+    r"""Write ``text`` to ``path`` atomically, synced to disk before the rename.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "out.csv")
+    >>> write_synced(path, "file\r\n")
+    >>> open(path, newline="").read()
+    'file\r\n'
+    """
+    with replacing(path) as temporary:
+        with open(temporary, "w", newline="", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
 
 
 def complete_records(data, fmt):
@@ -282,12 +300,7 @@ class PartialTable:
         """
         if self.fmt == "csv" and not records:
             records = [csv_text([], self.columns, header=True)]
-        temporary = self.partial + ".tmp"
-        with open(temporary, "w", newline="", encoding="utf-8") as stream:
-            stream.write("".join(records))
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, self.partial)
+        write_synced(self.partial, "".join(records))
         self.stream = open(self.partial, "a", newline="", encoding="utf-8")
 
     def _sync(self):
@@ -329,3 +342,55 @@ class PartialTable:
             rows = [json.loads(line) for line in stream]
         write_rows(rows, self.output, "json")
         os.remove(self.partial)
+
+
+def timeline_rows(results):
+    """One row per window, then the file's summary row, for each prediction.
+
+    Arguments
+    ---------
+    results : list of dict
+        ``predict_files(..., return_windows=True)`` rows: ``file``, the
+        attributes, ``duration`` and ``windows`` (each with ``start``,
+        ``end`` in seconds, the attributes, and optionally
+        ``speech_seconds``, ``warning``, ``language``...).
+
+    Returns
+    -------
+    list of dict
+        Rows with ``TIMELINE_COLUMNS``: a window's ``start`` and ``end``
+        (``span`` is ``window``); the summary row (``span`` is ``file``)
+        spans the file (``0`` to ``duration``, empty when
+        the file could not be read) and carries its ``error``.
+
+    Example
+    -------
+    >>> rows = timeline_rows([{"file": "a.wav", "arousal": 4.0, "valence": 3.0,
+    ...     "dominance": 5.0, "duration": 12.0, "warning": None, "error": None,
+    ...     "windows": [
+    ...         {"start": 0.0, "end": 10.0, "arousal": 4.2, "valence": 3.1,
+    ...          "dominance": 5.1},
+    ...         {"start": 2.0, "end": 12.0, "arousal": None, "valence": None,
+    ...          "dominance": None, "warning": "no speech"}]}])
+    >>> [(r["span"], r["start"], r["end"], r["arousal"]) for r in rows]
+    [('window', 0.0, 10.0, 4.2), ('window', 2.0, 12.0, None), ('file', 0.0, 12.0, 4.0)]
+    """
+    rows = []
+    for result in results:
+        for window in result.get("windows") or []:
+            row = dict.fromkeys(TIMELINE_COLUMNS)
+            row.update({k: v for k, v in window.items() if k in row})
+            row["file"], row["span"] = result["file"], "window"
+            row["out_of_range"] = window.get("out_of_range") or []
+            row["not_learned"] = window.get("not_learned") or []
+            rows.append(row)
+        summary = dict.fromkeys(TIMELINE_COLUMNS)
+        summary.update({k: v for k, v in result.items() if k in summary})
+        duration = result.get("duration")
+        summary["span"] = "file"
+        summary["start"] = None if duration is None else 0.0
+        summary["end"] = duration
+        summary["out_of_range"] = result.get("out_of_range") or []
+        summary["not_learned"] = result.get("not_learned") or []
+        rows.append(summary)
+    return rows

@@ -34,6 +34,7 @@ import types
 
 import torch
 
+from speechbrain_lora_ser.atomic import replacing
 from speechbrain_lora_ser.modeling.lora import has_lora, merge_lora
 from speechbrain_lora_ser.modeling.model import EmotionHead, SSLEncoder
 
@@ -177,8 +178,8 @@ def export_int8(encoder, path):
     previous = logging.root.manager.disable
     logging.disable(logging.WARNING)
     try:
-        _export_and_quantize(encoder, example, samples, fp32, path + ".part")
-        os.replace(path + ".part", path)
+        with replacing(path) as temporary:
+            _export_and_quantize(encoder, example, samples, fp32, temporary)
     finally:
         logging.disable(previous)
         shutil.rmtree(folder, ignore_errors=True)
@@ -243,6 +244,19 @@ def quantize_int8(model, cache_dir=None, threads=None):
     ValueError: int8 runs on the CPU only; this model is on cuda:0 (load it \
 with run_opts={'device': 'cpu'}, or use precision bf16 on a GPU)
     """
+    _check_on_cpu(model)
+    for parent, name, encoder in _encoder_slots(model):
+        if has_lora(encoder):
+            merge_lora(encoder)
+        setattr(parent, name, _int8_encoder(encoder, cache_dir, threads))
+        # The loaded YAML objects (hparams, pretrainer) still name the fp32
+        # encoder: release its weights (WavLM-large: 1.2 GB), keep its structure.
+        encoder.to("meta")
+    return model
+
+
+def _check_on_cpu(model):
+    """Refuse a model with anything off the CPU."""
     device = str(getattr(model, "device", "cpu"))
     parameters = [
         p for m in getattr(model, "mods", {}).values() for p in m.parameters()
@@ -254,6 +268,15 @@ with run_opts={'device': 'cpu'}, or use precision bf16 on a GPU)
             f"int8 runs on the CPU only; this model is on {device} (load it with "
             "run_opts={'device': 'cpu'}, or use precision bf16 on a GPU)"
         )
+
+
+def _encoder_slots(model):
+    """Return ``(parent, name, SSLEncoder)`` of each encoder to quantize.
+
+    Refuses a model already quantized, an adapter bank (it switches adapters
+    per utterance: one exported graph cannot) and a model without an
+    ``SSLEncoder`` and an ``EmotionHead``.
+    """
     slots = [
         (parent, name, child)
         for parent in model.mods.modules()
@@ -263,28 +286,26 @@ with run_opts={'device': 'cpu'}, or use precision bf16 on a GPU)
     if any(isinstance(child, OnnxEncoder) for _, _, child in slots):
         raise ValueError("this model is already int8")
     if any(hasattr(parent, "router") for parent in model.mods.modules()):
-        # a bank switches adapters per utterance: one exported graph cannot
         raise ValueError("int8 is not available for adapter banks")
     if not slots or not any(isinstance(m, EmotionHead) for m in model.mods.modules()):
         raise ValueError(
             "int8 needs a model with an SSLEncoder and an EmotionHead; this one "
             f"has {', '.join(type(m).__name__ for m in model.mods.children())}"
         )
-    for parent, name, encoder in slots:
-        if has_lora(encoder):
-            merge_lora(encoder)
-        temporary = cache_dir is None
-        folder = tempfile.mkdtemp(prefix="int8_") if temporary else str(cache_dir)
-        os.makedirs(folder, exist_ok=True)
-        digest = encoder_digest(encoder)[:16]
-        path = os.path.join(folder, f"encoder-{digest}.int8.onnx")
-        if not os.path.exists(path):
-            export_int8(encoder, path)
-        setattr(parent, name, OnnxEncoder(path, encoder.model.config, threads))
-        if temporary:  # the session holds the model in memory
-            os.remove(path)
-            os.rmdir(folder)
-        # The loaded YAML objects (hparams, pretrainer) still name the fp32
-        # encoder: release its weights (WavLM-large: 1.2 GB), keep its structure.
-        encoder.to("meta")
-    return model
+    return slots
+
+
+def _int8_encoder(encoder, cache_dir, threads):
+    """Return the ``OnnxEncoder`` of an fp32 encoder: exported, or cached."""
+    temporary = cache_dir is None
+    folder = tempfile.mkdtemp(prefix="int8_") if temporary else str(cache_dir)
+    os.makedirs(folder, exist_ok=True)
+    digest = encoder_digest(encoder)[:16]
+    path = os.path.join(folder, f"encoder-{digest}.int8.onnx")
+    if not os.path.exists(path):
+        export_int8(encoder, path)
+    onnx_encoder = OnnxEncoder(path, encoder.model.config, threads)
+    if temporary:  # the session holds the model in memory
+        os.remove(path)
+        os.rmdir(folder)
+    return onnx_encoder

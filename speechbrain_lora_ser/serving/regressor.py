@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 import torch
 
-from speechbrain_lora_ser.modeling.ccc import ATTRIBUTES
+from speechbrain_lora_ser.modeling.labels import ATTRIBUTES
 
 
 class Ratings(NamedTuple):

@@ -16,7 +16,6 @@ Authors
 """
 
 import logging
-import os
 import random
 import shutil
 
@@ -31,6 +30,7 @@ from speechbrain.utils.checkpoints import (
 )
 from speechbrain.utils.distributed import if_main_process
 
+from speechbrain_lora_ser.atomic import replace_folder
 from speechbrain_lora_ser.modeling.weights import CheckpointError
 
 logger = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ class AtomicCheckpointer(Checkpointer):
 
     Example
     -------
-    >>> import tempfile
+    >>> import os, tempfile
     >>> folder = tempfile.mkdtemp()
     >>> layer = torch.nn.Linear(2, 2)
     >>> checkpointer = AtomicCheckpointer(folder, {"layer": layer})
@@ -105,7 +105,7 @@ class AtomicCheckpointer(Checkpointer):
             return checkpoint
         staged = checkpoint.path
         final = staged.parent.parent / staged.name
-        os.replace(staged, final)
+        replace_folder(staged, final)
         shutil.rmtree(staged.parent, ignore_errors=True)
         return Checkpoint(
             final,
@@ -120,7 +120,7 @@ class RNGState:
 
     Example
     -------
-    >>> import tempfile
+    >>> import os, tempfile
     >>> path = os.path.join(tempfile.mkdtemp(), "rng.ckpt")
     >>> state = RNGState()
     >>> state.save(path)
