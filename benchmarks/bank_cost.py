@@ -52,7 +52,7 @@ def make_bank(encoder, adapters, folder):
             os.path.join(bank_folder, LANGUAGES, f"{language}.yaml"),
         )
     router = LanguageRouter(
-        feature_size(None, **DEFAULT_FEATURES), len(languages), DEFAULT_FEATURES
+        feature_size(**DEFAULT_FEATURES), len(languages), DEFAULT_FEATURES
     )
     with open(os.path.join(bank_folder, DESCRIPTION), "w") as handle:
         json.dump({"languages": languages, "router": router.config}, handle)

@@ -110,7 +110,7 @@ def feature_size(config, source="cepstra", layer=1):
     """
     _check_source(source, layer, config.num_hidden_layers)
     if source in ("cepstra", "log_mel"):
-        return waveform_feature_size(config, source)
+        return waveform_feature_size(source)
     if source == "conv_energy":
         return (2 + len(QUANTILES)) * config.conv_dim[0]
     if source == "cnn":

@@ -253,7 +253,7 @@ def _stage(staging, runs, scale):
             "adapters": [r["folder"] for r in runs[1:]],
         },
         "router": LanguageRouter(
-            feature_size(None, **DEFAULT_FEATURES),
+            feature_size(**DEFAULT_FEATURES),
             len(languages),
             DEFAULT_FEATURES,
             HIDDEN,

@@ -263,7 +263,7 @@ class RouterFeatures:
             )
         self.encoder = encoder
         self.source = source
-        self.size = feature_size(encoder.model.config, source)
+        self.size = feature_size(source)
 
     @property
     def config(self):
@@ -277,19 +277,17 @@ class RouterFeatures:
             return _SPECTRAL[self.source](inputs, samples)
 
 
-def feature_size(config, source="cepstra"):
-    """Width of the router's features.
+def feature_size(source="cepstra"):
+    """Width of the router's features (they do not depend on the encoder).
 
     Arguments
     ---------
-    config : transformers.PretrainedConfig
-        The encoder's configuration (unused by the waveform features).
     source : str
         One of ``SOURCES``.
 
     Example
     -------
-    >>> feature_size(None, "cepstra")
+    >>> feature_size("cepstra")
     114
     """
     if source == "cepstra":

@@ -40,6 +40,7 @@ import string
 
 import soundfile
 
+from speechbrain_lora_ser.atomic import write_text
 from speechbrain_lora_ser.modeling.ccc import ATTRIBUTES
 
 logger = logging.getLogger(__name__)
@@ -52,8 +53,6 @@ LABELED_SPLITS = ("train", "valid")
 ENTRY_KEYS = ("wav", "duration", *ATTRIBUTES)
 #: Hidden record of a preparation in its manifest folder (not a partition).
 RECORD_FILE = ".prepared.json"
-#: Files an earlier version of this package wrote beside the manifests.
-_LEGACY_FILES = ("manifests.json", "prepare_options.json")
 #: Largest accepted difference between a manifest's duration and the audio's.
 DURATION_TOLERANCE = 0.1
 
@@ -210,37 +209,10 @@ def list_manifests(folder):
     """
     if not os.path.isdir(folder):
         return {}
-    legacy = _legacy_index(folder)
-    if legacy is not None:
-        return legacy
     names = [n[: -len(".json")] for n in os.listdir(folder) if _is_partition_file(n)]
     ordered = [s for s in SPLITS if s in names]
     ordered += sorted(n for n in names if n not in SPLITS)
     return {name: os.path.join(folder, f"{name}.json") for name in ordered}
-
-
-def _legacy_index(folder):
-    """Partitions of a folder prepared by an earlier version, or None.
-
-    Earlier versions listed the partitions in ``manifests.json``
-    (``{partition: "<partition>.json"}``) beside an options file; runs
-    prepared then still read as they did. A manifest maps IDs to objects,
-    so it cannot be mistaken for that index.
-    """
-    path = os.path.join(folder, _LEGACY_FILES[0])
-    if not os.path.isfile(path):
-        return None
-    try:
-        with open(path, encoding="utf-8") as handle:
-            index = json.load(handle)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    if not isinstance(index, dict) or not all(
-        isinstance(name, str) and name == f"{partition}.json"
-        for partition, name in index.items()
-    ):
-        return None
-    return {partition: os.path.join(folder, name) for partition, name in index.items()}
 
 
 def read_manifests(folder):
@@ -914,10 +886,7 @@ def save_manifests(save_folder, utterances, options=None):
     """
     os.makedirs(save_folder, exist_ok=True)
     record = read_record(save_folder) or {}
-    earlier = set(record.get("partitions", [])) | set(_legacy_index(save_folder) or {})
-    for name in _LEGACY_FILES:
-        if os.path.isfile(os.path.join(save_folder, name)):
-            os.remove(os.path.join(save_folder, name))
+    earlier = set(record.get("partitions", []))
     strangers = [
         path
         for partition, path in list_manifests(save_folder).items()
@@ -941,16 +910,14 @@ def save_manifests(save_folder, utterances, options=None):
         if os.path.isfile(path):
             os.remove(path)
     for partition, entries in utterances.items():
-        _write_json_atomically(os.path.join(save_folder, f"{partition}.json"), entries)
-    _write_json_atomically(
+        _write_json(os.path.join(save_folder, f"{partition}.json"), entries)
+    _write_json(
         os.path.join(save_folder, RECORD_FILE),
         {"partitions": list(utterances), "options": options},
     )
     return list_manifests(save_folder)
 
 
-def _write_json_atomically(path, content):
-    temporary = path + ".tmp"
-    with open(temporary, "w", encoding="utf-8") as handle:
-        json.dump(content, handle, indent=2, ensure_ascii=False)
-    os.replace(temporary, path)
+def _write_json(path, content):
+    # non-ASCII (IDs, paths) as it is: a manifest stays readable
+    write_text(path, json.dumps(content, indent=2, ensure_ascii=False))
