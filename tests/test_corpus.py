@@ -10,12 +10,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from speechbrain_lora_ser.data.corpus import (
-    CorpusError,
-    prepare_corpus,
-    read_manifests,
-    select_subset,
-)
+from speechbrain_lora_ser.data.corpus import prepare_corpus, select_subset
+from speechbrain_lora_ser.data.manifests import CorpusError, read_manifests
 from speechbrain_lora_ser.data.pipeline import make_datasets
 from speechbrain_lora_ser.demo import recipe_layouts
 from speechbrain_lora_ser.modeling.labels import LabelScaler

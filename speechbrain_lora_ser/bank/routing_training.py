@@ -454,12 +454,9 @@ def fit_router(
 ):
     """Train a ``LanguageRouter``; early stopping, L2 and temperature on dev.
 
-    The detectors are trained jointly on class-balanced cross-entropy; the
-    state with the lowest (balanced) development cross-entropy over the
-    training steps and the weight decays wins; then one temperature scales
-    the logits to minimise the development cross-entropy (temperature
-    scaling), which leaves every route unchanged and makes the top
-    probability calibrated.
+    The detectors are trained jointly (``_train_detectors``); then one
+    temperature scales the logits to minimise the development cross-entropy
+    (routes unchanged, the top probability calibrated).
 
     Arguments
     ---------
@@ -531,13 +528,10 @@ def add_language(
 ):
     """Return a router with one more language, the earlier logits unchanged.
 
-    The new router is a copy of ``router`` (its detectors, feature
-    standardisation and temperature) with one more detector, the only part
-    trained (class-balanced cross-entropy over every language's utterances,
-    early stopping and L2 on dev). An earlier language's utterance can then
-    change route only where the new language's logit becomes the largest or
-    lowers the top probability under the bank's threshold:
-    ``compare_routes`` lists those.
+    A copy of ``router`` with one more detector, the only part trained
+    (``_train_detectors`` on every language's utterances). An earlier
+    language's utterance changes route only where the new logit wins or
+    lowers the top probability under the threshold (``compare_routes``).
 
     Arguments
     ---------
