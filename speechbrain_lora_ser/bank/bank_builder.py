@@ -54,7 +54,7 @@ from speechbrain_lora_ser.bank.routing_training import (
     compare_routes,
     train_router,
 )
-from speechbrain_lora_ser.data.manifests import read_manifests
+from speechbrain_lora_ser.data.manifests import read_manifests, resolve_wav
 from speechbrain_lora_ser.modeling.weights import read_state
 from speechbrain_lora_ser.serving.audio import read_audio
 
@@ -105,7 +105,8 @@ def read_run(folder):
     dict
         ``folder``, ``corpus``, ``modes`` (what each stage trained), the
         best checkpoint of its last stage, its export folder, its serving
-        values (sample rate, windows) and its manifests.
+        values (sample rate, windows), its ``manifests`` folder and the
+        ``data_root`` of their paths (``run_manifests``).
 
     Example
     -------
@@ -144,7 +145,58 @@ def read_run(folder):
             key: exported[key]
             for key in ("sample_rate", "window_seconds", "hop_seconds")
         },
-        "manifests": os.path.join(folder, "manifests", info["corpus"]),
+        **run_manifests(folder),
+    }
+
+
+def run_manifests(folder):
+    r"""Return where a run's manifests are, as its saved hyperparameters say.
+
+    SpeechBrain keeps a run's hyperparameters, with the command line's
+    values, as ``<run>/hyperparams.yaml``: its ``manifest_folder`` is the
+    run's own preparation (``<output_folder>/manifests/<corpus>``) or the
+    folder given with ``--manifest_folder`` (hand-written manifests, with
+    ``--skip_prep=True``), and its ``data_folder`` what ``{data_root}`` in
+    their paths stands for. A manifest folder inside the run's
+    ``output_folder`` is looked for inside ``folder`` (a run moved, or named
+    by a relative path, still finds its own).
+
+    Arguments
+    ---------
+    folder : str
+        A run folder.
+
+    Returns
+    -------
+    dict
+        ``manifests`` (an absolute folder) and ``data_root``.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> run = tempfile.mkdtemp()
+    >>> with open(os.path.join(run, "hyperparams.yaml"), "w") as f:
+    ...     _ = f.write("output_folder: results/en/1\n"
+    ...         "manifest_folder: results/en/1/manifests/en\ndata_folder: /data/en\n")
+    >>> found = run_manifests(run)
+    >>> found["manifests"] == os.path.join(run, "manifests", "en"), found["data_root"]
+    (True, '/data/en')
+    """
+    path = os.path.join(folder, "hyperparams.yaml")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"{path}: missing (a run's hyperparameters say where its manifests are)"
+        )
+    with open(path, encoding="utf-8") as handle:
+        hparams = YAML().load(handle)
+    output = os.path.normpath(str(hparams["output_folder"]))
+    manifests = os.path.normpath(str(hparams["manifest_folder"]))
+    if manifests == output or manifests.startswith(output + os.sep):
+        manifests = os.path.join(folder, os.path.relpath(manifests, output))
+    data_root = hparams.get("data_folder")
+    return {
+        "manifests": os.path.abspath(manifests),
+        "data_root": None if data_root is None else str(data_root),
     }
 
 
@@ -461,9 +513,15 @@ def _router_waveforms(runs, split, max_utterances):
     """Each run's ``split`` utterances (16 kHz waveforms) and their names."""
     waveforms, names = [], []
     for run in runs:
-        with open(read_manifests(run["manifests"])[split], encoding="utf-8") as f:
+        manifest = read_manifests(run["manifests"])[split]
+        with open(manifest, encoding="utf-8") as f:
             entries = list(json.load(f).items())[:max_utterances]
-        waveforms.append([read_audio(entry["wav"], 16000) for _, entry in entries])
+        waveforms.append([])
+        for utt_id, entry in entries:
+            path, problem = resolve_wav(entry["wav"], run["data_root"])
+            if problem:
+                raise ValueError(f"{manifest} [{utt_id}]: {problem}")
+            waveforms[-1].append(read_audio(path, 16000))
         names.append([utt_id for utt_id, _ in entries])
     return waveforms, names
 
