@@ -583,7 +583,13 @@ def add_language(
 
 
 def train_router(
-    extractor, train_wavs, valid_wavs, previous=None, copies=COPIES, batch_size=8
+    extractor,
+    train_wavs,
+    valid_wavs,
+    previous=None,
+    copies=COPIES,
+    batch_size=8,
+    steps=STEPS,
 ):
     """Train a bank's router on each language's waveforms.
 
@@ -605,6 +611,8 @@ def train_router(
         Channel-augmented copies of each utterance.
     batch_size : int
         Utterances per forward pass.
+    steps : int
+        Full-batch optimisation steps.
 
     Returns
     -------
@@ -617,8 +625,8 @@ def train_router(
     >>> from speechbrain_lora_ser.modeling.model import SSLEncoder
     >>> from speechbrain_lora_ser.bank.routing import RouterFeatures
     >>> encoder = SSLEncoder(save_tiny_encoder(tempfile.mkdtemp())).eval()
-    >>> wavs = [[torch.randn(8000) for _ in range(4)] for _ in range(2)]
-    >>> train_router(RouterFeatures(encoder), wavs, wavs, copies=1).languages
+    >>> wavs = [[torch.randn(8000) for _ in range(3)] for _ in range(2)]
+    >>> train_router(RouterFeatures(encoder), wavs, wavs, copies=1, steps=10).languages
     2
     """
     started = time.perf_counter()
@@ -636,8 +644,8 @@ def train_router(
         time.perf_counter() - started,
     )
     if previous is None:
-        return fit_router(*train, *valid, features=extractor.config)[0]
-    return add_language(previous, *train, *valid)[0]
+        return fit_router(*train, *valid, features=extractor.config, steps=steps)[0]
+    return add_language(previous, *train, *valid, steps=steps)[0]
 
 
 # ---------------------------------------------------------------------------
