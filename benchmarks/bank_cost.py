@@ -22,7 +22,6 @@ Authors
 """
 
 import argparse
-import json
 import os
 import shutil
 import tempfile
@@ -32,7 +31,7 @@ from collections import Counter
 import torch
 from recipe_model import export_recipe_model, recipe_hparams
 
-from speechbrain_lora_ser.bank.adapter_bank import DESCRIPTION, LANGUAGES, AdapterBank
+from speechbrain_lora_ser.bank.adapter_bank import LANGUAGES, AdapterBank
 from speechbrain_lora_ser.bank.routing import (
     DEFAULT_FEATURES,
     LanguageRouter,
@@ -52,12 +51,11 @@ def make_bank(encoder, adapters, folder):
             os.path.join(bank_folder, LANGUAGES, f"{language}.yaml"),
         )
     router = LanguageRouter(
-        feature_size(None, **DEFAULT_FEATURES), len(languages), DEFAULT_FEATURES
+        feature_size(**DEFAULT_FEATURES), len(languages), DEFAULT_FEATURES
     )
-    with open(os.path.join(bank_folder, DESCRIPTION), "w") as handle:
-        json.dump({"languages": languages, "router": router.config}, handle)
+    description = {"languages": languages, "router": router.config, "scale": None}
     torch.manual_seed(0)
-    bank = AdapterBank(bank_folder, min_language_probability=0.0)
+    bank = AdapterBank(bank_folder, 0.0, description=description)
     for name, parameter in bank.named_parameters():
         if "lora_B" in name:
             torch.nn.init.normal_(parameter, std=0.01)

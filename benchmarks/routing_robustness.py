@@ -5,7 +5,7 @@ Writes synthetic corpora in English (MSP-Podcast layout), Mandarin and German
 (BIIC-Podcast layout, as a copied recipe would) with one set of seeds for
 training and development, and held-out corpora with other seeds; trains a
 router (``routing_training.fit_router``: a small detector per language,
-temperature fitted on dev) on each candidate feature of ``routing.SOURCES``
+temperature fitted on dev) on each candidate feature of ``routing_taps.SOURCES``
 (cepstral and log-mel statistics of the waveform, first-convolution log
 energies, the convolutional feature extractor's output, hidden states after
 the first k frozen transformer layers), once on clean audio only and once
@@ -64,11 +64,11 @@ import time
 import soundfile
 import torch
 import torchaudio.functional as AF
+from routing_taps import FeatureTap, TapSet
 from speechbrain.augment.codec import CodecAugment
 from torch.utils.flop_counter import FlopCounterMode
 
 from speechbrain_lora_ser.bank.routing import DEFAULT_FEATURES
-from speechbrain_lora_ser.bank.routing_taps import FeatureTap
 from speechbrain_lora_ser.bank.routing_training import (
     HIDDEN,
     add_music,
@@ -221,7 +221,7 @@ def robustness(encoder, taps, data, copies, batch_size):
     """Fit clean and augmented routers per tap; evaluate on held-out channels."""
     train, valid, test = data
     names = list(taps)
-    tap_list = [taps[n] for n in names]
+    tap_list = TapSet(taps[n] for n in names)  # one pass for all
     started = time.perf_counter()
     train_features, train_labels = augmented_features(
         tap_list, [train[lang] for lang in LANGUAGES], copies, 1, batch_size

@@ -15,6 +15,7 @@ import torch
 
 from speechbrain_lora_ser import EncoderRegressor
 from speechbrain_lora_ser.bank.bank_builder import add_to_bank, build_bank
+from speechbrain_lora_ser.data.corpus import prepare_corpus
 from speechbrain_lora_ser.demo import load_recipe_module, recipe_layouts
 from speechbrain_lora_ser.modeling.ccc import ATTRIBUTES, ccc
 from speechbrain_lora_ser.synthetic.demo_corpus import write_demo_corpus
@@ -74,12 +75,20 @@ def runs(recipe_data, tmp_path_factory):
             *common,
         ],
     )
+    # German from hand-written manifests kept outside the run ({data_root}/
+    # paths, --skip_prep=True): the bank finds them where the run read them
+    german_manifests = hand_written_manifests(
+        german, layout, root / "de_manifests", (-1.0, 1.0)
+    )
     run_train(
         "train.py",
         "hparams/ft_lora.yaml",
         [
             f"--data_folder={german}",
             f"--cross_data_folder={data[M]}",
+            "--skip_prep=True",
+            f"--manifest_folder={german_manifests}",
+            f"--cross_manifest_folder={folders[M] / 'manifests' / M}",
             f"--output_folder={folders[D]}",
             stage1,
             *common,
@@ -97,6 +106,23 @@ def runs(recipe_data, tmp_path_factory):
         ],
     )
     return folders, data
+
+
+def hand_written_manifests(corpus, layout, folder, label_range):
+    """A corpus's manifests as a user writes them: ``{data_root}/`` paths."""
+    prepared = prepare_corpus(
+        str(corpus), str(folder / "prepared"), layout, label_range=label_range
+    )
+    (folder / "manifests").mkdir()
+    for partition, path in prepared.items():
+        with open(path, encoding="utf-8") as handle:
+            entries = json.load(handle)
+        for entry in entries.values():
+            entry["wav"] = "{data_root}/" + os.path.relpath(entry["wav"], corpus)
+        with open(folder / "manifests" / f"{partition}.json", "w") as handle:
+            json.dump(entries, handle)
+    shutil.rmtree(folder / "prepared")
+    return folder / "manifests"
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +143,17 @@ def banks(runs, tmp_path_factory):
         )
 
     return load(two), load(three), load, two, three
+
+
+def test_a_run_from_hand_written_manifests_elsewhere_joins_a_bank(runs, banks):
+    """The German run read manifests outside its folder (issue 32)."""
+    folders, _ = runs
+    *_, three = banks
+    assert not (folders[D] / "manifests").exists()  # it prepared nothing
+    description = json.loads((three / "bank.json").read_text())
+    assert description["languages"] == [M, B, D]
+    # its development utterances, read through {data_root}, trained the router
+    assert description["router_dev_accuracy"][D] >= 0.75, description
 
 
 def test_the_command_line_builds_a_bank_with_progress_and_no_warning(runs, tmp_path):

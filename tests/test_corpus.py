@@ -10,12 +10,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from speechbrain_lora_ser.data.corpus import (
-    CorpusError,
-    prepare_corpus,
-    read_manifests,
-    select_subset,
-)
+from speechbrain_lora_ser.data.corpus import prepare_corpus, select_subset
+from speechbrain_lora_ser.data.manifests import CorpusError, read_manifests
 from speechbrain_lora_ser.data.pipeline import make_datasets
 from speechbrain_lora_ser.demo import recipe_layouts
 from speechbrain_lora_ser.modeling.labels import LabelScaler
@@ -345,15 +341,6 @@ def test_recipe_stops_before_training_with_the_full_list(recipe_data, corpus, tm
 
 def test_the_manifest_folder_holds_exactly_the_last_preparation(corpus, tmp_path):
     save = tmp_path / "m"
-    save.mkdir()
-    # a folder an earlier version prepared: an index and an options file
-    # beside the manifests; it still reads as it did
-    index = {p: f"{p}.json" for p in ("train", "valid", "test", "Test2")}
-    for name in index.values():
-        (save / name).write_text("{}")
-    (save / "manifests.json").write_text(json.dumps(index))
-    (save / "prepare_options.json").write_text("{}")
-    assert list(read_manifests(str(save))) == ["train", "valid", "test", "Test2"]
     rows = read_rows(corpus)
     rows[-1]["Split_Set"] = "Test3"
     write_rows(corpus, rows)

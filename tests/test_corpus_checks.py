@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from speechbrain_lora_ser.data.corpus import CorpusError, CorpusLayout, prepare_corpus
-from speechbrain_lora_ser.data.manifests import check_manifests
+from speechbrain_lora_ser.data.corpus import CorpusLayout, prepare_corpus
+from speechbrain_lora_ser.data.manifests import CorpusError, check_manifests
 
 ATTRS = {"arousal": "a", "valence": "v", "dominance": "d"}
 

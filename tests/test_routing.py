@@ -1,6 +1,7 @@
 """The language router: routes held-out speech by language, whatever the channel."""
 
 import csv
+import importlib.util
 import json
 import os
 import subprocess
@@ -17,7 +18,6 @@ from speechbrain_lora_ser.bank.routing import (
     LanguageRouter,
     RouterFeatures,
 )
-from speechbrain_lora_ser.bank.routing_taps import FeatureTap, base_weights
 from speechbrain_lora_ser.bank.routing_training import (
     add_language,
     add_noise,
@@ -34,6 +34,23 @@ from speechbrain_lora_ser.demo import recipe_layouts
 from speechbrain_lora_ser.modeling.model import SSLEncoder
 from speechbrain_lora_ser.synthetic.architectures import save_tiny_encoder
 from speechbrain_lora_ser.synthetic.demo_corpus import write_demo_corpus
+
+from conftest import ROOT
+
+
+def _benchmark_module(name):
+    """Import ``benchmarks/<name>.py`` (measuring code, not in the package)."""
+    spec = importlib.util.spec_from_file_location(
+        name, os.path.join(ROOT, "benchmarks", f"{name}.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+#: The encoder-internal router features the benchmark measures.
+routing_taps = _benchmark_module("routing_taps")
+FeatureTap, base_weights = routing_taps.FeatureTap, routing_taps.base_weights
 
 LANGUAGES = ("english", "mandarin", "german")
 LAYOUT = {
@@ -244,8 +261,14 @@ def test_features_do_not_depend_on_the_batch(corpora):
     tap = FeatureTap(encoder, "layer", layer=1)
     alone = torch.cat([tap(w[None], torch.ones(1)) for w in wavs])
     together = batch_features(tap, wavs, batch_size=2)
-    tap.remove()
     assert torch.allclose(alone, together, atol=1e-4)
+    # several taps in one pass (the benchmark's TapSet): each as alone
+    cnn = FeatureTap(encoder, "cnn")
+    layer, convolution = batch_features(routing_taps.TapSet([tap, cnn]), wavs)
+    assert torch.allclose(layer, together, atol=1e-4)
+    assert torch.allclose(convolution, batch_features(cnn, wavs), atol=1e-4)
+    tap.remove()
+    cnn.remove()
 
 
 def test_the_layer_features_read_the_base_weights_before_the_adapters_run(
@@ -304,11 +327,10 @@ def test_unknown_features_are_refused_with_the_choices(corpora):
 
 def test_the_benchmark_runs_and_prints_its_tables(tmp_path):
     """A small run of benchmarks/routing_robustness.py (figures not judged)."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     output = tmp_path / "routing.json"
     command = [
         sys.executable,
-        os.path.join(root, "benchmarks", "routing_robustness.py"),
+        os.path.join(ROOT, "benchmarks", "routing_robustness.py"),
         "--encoders",
         "tiny-wavlm",
         "--sizes",

@@ -176,14 +176,22 @@ class AdapterBank(torch.nn.Module):
     min_language_probability : float
         Utterances whose most likely language is less probable than this go
         to the base model.
+    description : dict, optional
+        ``bank.json``'s content, when it is not written yet (the builder
+        writes it last, with the router's development accuracy).
     """
 
     def __init__(
-        self, folder, min_language_probability=DEFAULT_MIN_LANGUAGE_PROBABILITY
+        self,
+        folder,
+        min_language_probability=DEFAULT_MIN_LANGUAGE_PROBABILITY,
+        description=None,
     ):
         super().__init__()
-        with open(os.path.join(folder, DESCRIPTION), encoding="utf-8") as handle:
-            info = json.load(handle)
+        info = description
+        if info is None:
+            with open(os.path.join(folder, DESCRIPTION), encoding="utf-8") as handle:
+                info = json.load(handle)
         check_parts(folder, info)
         self.languages = list(info["languages"])
         self.base_language = self.languages[0]
@@ -200,16 +208,10 @@ class AdapterBank(torch.nn.Module):
         )
         self.scalers = [model["label_scaler"] for model in models]
         self.calibrations = [model.get("calibration") for model in models]
-        if "router" not in info:
-            raise ValueError(
-                f"{folder}: a bank built by an earlier version (its router reads "
-                "other features); build it again with python -m "
-                "speechbrain_lora_ser.bank.bank_builder build"
-            )
         self.router = LanguageRouter(**info["router"])
         self.router_features = RouterFeatures(self.encoder, **self.router.features)
         base = self.scalers[0]
-        self.output_scaler = LabelScaler(*(info.get("scale") or (base.low, base.high)))
+        self.output_scaler = LabelScaler(*(info["scale"] or (base.low, base.high)))
 
     @property
     def label_range(self):

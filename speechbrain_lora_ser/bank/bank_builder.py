@@ -28,12 +28,18 @@ import logging
 import os
 import shutil
 import sys
-import time
 
 import torch
 from ruamel.yaml import YAML
 from speechbrain.utils.checkpoints import Checkpointer
 
+from speechbrain_lora_ser.atomic import (
+    recover_folder,
+    replace_folder,
+    save_torch,
+    write_json,
+    write_text,
+)
 from speechbrain_lora_ser.bank.adapter_bank import DESCRIPTION, LANGUAGES, AdapterBank
 from speechbrain_lora_ser.bank.routing import (
     DEFAULT_FEATURES,
@@ -44,18 +50,13 @@ from speechbrain_lora_ser.bank.routing import (
 )
 from speechbrain_lora_ser.bank.routing_training import (
     HIDDEN,
-    add_language,
-    augmented_features,
     batch_features,
     compare_routes,
-    fit_router,
+    train_router,
 )
-from speechbrain_lora_ser.data.manifests import read_manifests
+from speechbrain_lora_ser.data.manifests import read_manifests, resolve_wav
 from speechbrain_lora_ser.modeling.weights import read_state
 from speechbrain_lora_ser.serving.audio import read_audio
-
-#: Channel-augmented copies of each utterance the router is trained on.
-COPIES = 4
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +105,8 @@ def read_run(folder):
     dict
         ``folder``, ``corpus``, ``modes`` (what each stage trained), the
         best checkpoint of its last stage, its export folder, its serving
-        values (sample rate, windows) and its manifests.
+        values (sample rate, windows), its ``manifests`` folder and the
+        ``data_root`` of their paths (``run_manifests``).
 
     Example
     -------
@@ -143,7 +145,58 @@ def read_run(folder):
             key: exported[key]
             for key in ("sample_rate", "window_seconds", "hop_seconds")
         },
-        "manifests": os.path.join(folder, "manifests", info["corpus"]),
+        **run_manifests(folder),
+    }
+
+
+def run_manifests(folder):
+    r"""Return where a run's manifests are, as its saved hyperparameters say.
+
+    SpeechBrain keeps a run's hyperparameters, with the command line's
+    values, as ``<run>/hyperparams.yaml``: its ``manifest_folder`` is the
+    run's own preparation (``<output_folder>/manifests/<corpus>``) or the
+    folder given with ``--manifest_folder`` (hand-written manifests, with
+    ``--skip_prep=True``), and its ``data_folder`` what ``{data_root}`` in
+    their paths stands for. A manifest folder inside the run's
+    ``output_folder`` is looked for inside ``folder`` (a run moved, or named
+    by a relative path, still finds its own).
+
+    Arguments
+    ---------
+    folder : str
+        A run folder.
+
+    Returns
+    -------
+    dict
+        ``manifests`` (an absolute folder) and ``data_root``.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> run = tempfile.mkdtemp()
+    >>> with open(os.path.join(run, "hyperparams.yaml"), "w") as f:
+    ...     _ = f.write("output_folder: results/en/1\n"
+    ...         "manifest_folder: results/en/1/manifests/en\ndata_folder: /data/en\n")
+    >>> found = run_manifests(run)
+    >>> found["manifests"] == os.path.join(run, "manifests", "en"), found["data_root"]
+    (True, '/data/en')
+    """
+    path = os.path.join(folder, "hyperparams.yaml")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"{path}: missing (a run's hyperparameters say where its manifests are)"
+        )
+    with open(path, encoding="utf-8") as handle:
+        hparams = YAML().load(handle)
+    output = os.path.normpath(str(hparams["output_folder"]))
+    manifests = os.path.normpath(str(hparams["manifest_folder"]))
+    if manifests == output or manifests.startswith(output + os.sep):
+        manifests = os.path.join(folder, os.path.relpath(manifests, output))
+    data_root = hparams.get("data_folder")
+    return {
+        "manifests": os.path.abspath(manifests),
+        "data_root": None if data_root is None else str(data_root),
     }
 
 
@@ -158,6 +211,9 @@ def build_bank(
     previous_router=None,
 ):
     """Build a bank folder from a FineTuned run and FT+LoRA runs.
+
+    The new version is written beside the old one (``<bank>.building``) and
+    switched in at the end (``atomic.replace_folder``).
 
     Arguments
     ---------
@@ -195,6 +251,20 @@ def build_bank(
     FileNotFoundError: ...: not a finished run (no results.json)
     """
     output = os.path.abspath(output)
+    runs = _read_runs(base_run, adapter_runs)
+    staging = staging_folder(output)
+    recover_bank(output)
+    description = _stage(staging, runs, scale)
+    bank = AdapterBank(staging, min_language_probability, description=description)
+    _load_weights(bank, runs)
+    report = _train_bank_router(bank, runs, max_utterances, batch_size, previous_router)
+    _finish(staging, output, bank, description, report, runs[0]["serving"])
+    replace_folder(staging, output)
+    return report
+
+
+def _read_runs(base_run, adapter_runs):
+    """Read the base run and the adapter runs (``read_run``); check they fit."""
     base = read_run(base_run)
     if base["modes"] != ["finetune"]:
         raise ValueError(
@@ -208,114 +278,132 @@ def build_bank(
                 f"--adapter {adapter['folder']}: not an FT+LoRA run (its stages "
                 f"train {adapter['modes']}; expected ['finetune', 'lora'])"
             )
-    runs = [base, *adapters]
-    languages = [run["corpus"] for run in runs]
+    languages = [run["corpus"] for run in (base, *adapters)]
     if len(set(languages)) != len(languages):
         raise ValueError(f"two runs for the same language in {languages}")
-    base_state = _load(base["export"], "ssl")
-    adapter_states = [_load(adapter["checkpoint"], "ssl") for adapter in adapters]
-    for adapter, state in zip(adapters, adapter_states, strict=True):
-        _check_adapter(base, adapter, state, base_state)
-    final, output = output, staging_folder(output)
-    # the new version is written beside the old one, switched in at the end
-    recover_bank(final)
-    shutil.rmtree(output, ignore_errors=True)
-    os.makedirs(os.path.join(output, LANGUAGES))
+    base["state"] = _load(base["export"], "ssl")
+    for adapter in adapters:
+        adapter["state"] = _load(adapter["checkpoint"], "ssl")
+        _check_adapter(base, adapter)
+    return [base, *adapters]
+
+
+def _stage(staging, runs, scale):
+    """Start the new version: each language's model file; its description."""
+    shutil.rmtree(staging, ignore_errors=True)
+    os.makedirs(os.path.join(staging, LANGUAGES))
     for run in runs:
         shutil.copyfile(
             os.path.join(run["export"], "hyperparams.yaml"),
-            os.path.join(output, LANGUAGES, f"{run['corpus']}.yaml"),
+            os.path.join(staging, LANGUAGES, f"{run['corpus']}.yaml"),
         )
-    description = {
+    languages = [run["corpus"] for run in runs]
+    return {
         "languages": languages,
-        "runs": {"base": base["folder"], "adapters": [a["folder"] for a in adapters]},
+        "runs": {
+            "base": runs[0]["folder"],
+            "adapters": [r["folder"] for r in runs[1:]],
+        },
         "router": LanguageRouter(
-            feature_size(None, **DEFAULT_FEATURES),
+            feature_size(**DEFAULT_FEATURES),
             len(languages),
             DEFAULT_FEATURES,
             HIDDEN,
         ).config,
         "scale": None if scale is None else [float(v) for v in scale],
     }
-    _write_json(os.path.join(output, DESCRIPTION), description)
-    bank = AdapterBank(output, min_language_probability)
-    state = {}
-    for key in bank.encoder.state_dict():
-        if ".lora_" in key:
-            language = next(lang for lang in languages[1:] if f".{lang}." in key)
-            source = adapter_states[languages.index(language) - 1]
-            state[key] = source[key.replace(f".{language}.", ".default.")]
-        else:
-            state[key] = base_state[key.replace(".base_layer", "")]
-    bank.encoder.load_state_dict(state)
+
+
+def _load_weights(bank, runs):
+    """Load the base's encoder, each adapter run's LoRA weights, every head."""
+    states = {run["corpus"]: run["state"] for run in runs}
+    bank.encoder.load_state_dict(
+        _bank_encoder_state(bank.encoder.state_dict(), runs[0]["corpus"], states)
+    )
     for index, run in enumerate(runs):
         bank.heads[str(index)].load_state_dict(_load(run["export"], "head"))
-    report = train_router(
-        bank,
-        runs,
-        max_utterances,
-        batch_size,
-        previous_router,
-        min_language_probability,
-    )
-    description["scale"] = list(bank.label_range)
-    torch.save(
+
+
+def _bank_encoder_state(keys, base_language, states):
+    """Take each key of the bank encoder's state from the run that trained it.
+
+    peft names a run's only adapter ``default`` and wraps each adapted layer
+    in a ``base_layer``; the bank's encoder holds every language's adapter
+    under the language's name, and the base run's encoder has no wrapper.
+    So a LoRA key ``...lora_A.<language>.weight`` comes from that language's
+    run as ``...lora_A.default.weight``, and any other key ``...q_proj.
+    base_layer.weight`` from the base run as ``...q_proj.weight``.
+
+    Example
+    -------
+    >>> states = {"en": {"q.weight": 1}, "de": {"q.lora_A.default.weight": 2}}
+    >>> _bank_encoder_state(["q.base_layer.weight", "q.lora_A.de.weight"],
+    ...     "en", states)
+    {'q.base_layer.weight': 1, 'q.lora_A.de.weight': 2}
+    """
+    adapters = [language for language in states if language != base_language]
+    state = {}
+    for key in keys:
+        if ".lora_" in key:
+            language = next(lang for lang in adapters if f".{lang}." in key)
+            source = key.replace(f".{language}.", ".default.")
+            state[key] = states[language][source]
+        else:
+            state[key] = states[base_language][key.replace(".base_layer", "")]
+    return state
+
+
+def _finish(staging, output, bank, description, report, serving):
+    """Write the weights, the bank's YAML (naming ``output``) and bank.json.
+
+    ``serving`` is the base run's sample rate and windows.
+    """
+    save_torch(
         {k: v.detach().cpu() for k, v in bank.state_dict().items()},
-        os.path.join(output, "bank.ckpt"),
+        os.path.join(staging, "bank.ckpt"),
     )
     low, high = bank.label_range
-    with open(os.path.join(output, "hyperparams.yaml"), "w", encoding="utf-8") as f:
-        f.write(
-            BANK_YAML.format(
-                folder=final,
-                min_language_probability=min_language_probability,
-                base=languages[0],
-                scale_note=f"{low:g} to {high:g}",
-                **base["serving"],
-            )
-        )
+    write_text(
+        os.path.join(staging, "hyperparams.yaml"),
+        BANK_YAML.format(
+            folder=output,
+            min_language_probability=bank.min_language_probability,
+            base=bank.languages[0],
+            scale_note=f"{low:g} to {high:g}",
+            **serving,
+        ),
+    )
+    description["scale"] = [low, high]
     description["router_dev_accuracy"] = report["accuracy"]
     if "changes" in report:
         description["router_changes"] = report["changes"]
-    _write_json(os.path.join(output, DESCRIPTION), description)
-    switch_bank(output, final)
-    return report
+    write_json(os.path.join(staging, DESCRIPTION), description)
 
 
 def staging_folder(bank_folder):
-    """Where a bank's next version is written (a sibling folder)."""
-    return os.path.abspath(bank_folder).rstrip(os.sep) + ".building"
+    """Where a bank's next version is written (a sibling folder).
 
-
-def previous_folder(bank_folder):
-    """Where a bank's old version waits while the new one is switched in."""
-    return os.path.abspath(bank_folder).rstrip(os.sep) + ".previous"
-
-
-def switch_bank(staging, bank_folder):
-    """Put the finished ``staging`` folder in place of ``bank_folder``.
-
-    Two renames: the old bank to ``<bank>.previous``, the new one to
-    ``<bank>``; then the old one is deleted. A kill before the first rename
-    leaves the old bank as it was (and a ``.building`` folder the next
-    build deletes); a kill between the renames leaves ``<bank>.previous``,
-    which ``recover_bank`` (run by every build, add and load) renames back.
-    POSIX has no atomic exchange of two folders, hence the two steps.
+    Example
+    -------
+    >>> staging_folder("/data/bank/")
+    '/data/bank.building'
     """
-    previous = previous_folder(bank_folder)
-    shutil.rmtree(previous, ignore_errors=True)
-    if os.path.exists(bank_folder):
-        os.replace(bank_folder, previous)
-    os.replace(staging, bank_folder)
-    shutil.rmtree(previous, ignore_errors=True)
+    return os.path.abspath(bank_folder).rstrip(os.sep) + ".building"
 
 
 def recover_bank(bank_folder):
     """Restore the old bank when a switch was killed between its renames.
 
+    ``atomic.replace_folder`` switches a new version in by two renames; a
+    kill between them leaves ``<bank>.previous``, which every build and add
+    renames back first (``atomic.recover_folder``), with a warning. A kill
+    before the first rename leaves the old bank as it was, and a
+    ``.building`` folder the next build deletes.
+
     Example
     -------
     >>> import tempfile
+    >>> from speechbrain_lora_ser.atomic import previous_folder
     >>> folder = os.path.join(tempfile.mkdtemp(), "bank")
     >>> os.makedirs(previous_folder(folder))
     >>> import logging
@@ -326,10 +414,8 @@ def recover_bank(bank_folder):
     >>> os.path.isdir(folder), os.path.exists(previous_folder(folder))
     (True, False)
     """
-    previous = previous_folder(bank_folder)
-    restored = os.path.isdir(previous) and not os.path.exists(bank_folder)
+    restored = recover_folder(bank_folder)
     if restored:
-        os.replace(previous, bank_folder)
         logger.warning(
             "%s: restored the previous version (a switch was killed)", bank_folder
         )
@@ -364,7 +450,7 @@ def add_to_bank(bank_folder, adapter_run, **options):
     with open(os.path.join(bank_folder, "hyperparams.yaml"), encoding="utf-8") as f:
         threshold = float(YAML().load(f)["min_language_probability"])
     options.setdefault("min_language_probability", threshold)
-    options.setdefault("scale", description.get("scale"))
+    options.setdefault("scale", description["scale"])
     router = LanguageRouter(**description["router"])
     state = read_state(os.path.join(bank_folder, "bank.ckpt"))
     router.load_state_dict(
@@ -380,19 +466,11 @@ def add_to_bank(bank_folder, adapter_run, **options):
     )
 
 
-def train_router(
-    bank,
-    runs,
-    max_utterances=2000,
-    batch_size=8,
-    previous_router=None,
-    min_language_probability=DEFAULT_MIN_LANGUAGE_PROBABILITY,
-):
+def _train_bank_router(bank, runs, max_utterances, batch_size, previous_router):
     """Train the bank's router on the runs' own training and development sets.
 
-    Each utterance is heard clean and through ``COPIES`` random channels.
-    Without ``previous_router`` every language's detector is trained; with
-    it, only the last language's (``routing_training.add_language``).
+    ``routing_training.train_router`` fits it; here the runs' utterances go
+    in and the report comes out.
 
     Returns
     -------
@@ -405,44 +483,25 @@ def train_router(
     features = RouterFeatures(bank.encoder, **DEFAULT_FEATURES)
     train_wavs, _ = _router_waveforms(runs, "train", max_utterances)
     valid_wavs, valid_names = _router_waveforms(runs, "valid", max_utterances)
-    started = time.perf_counter()
-    logger.info(
-        "router: features of %d training and %d development utterances, each "
-        "clean and through %d random channels",
-        sum(len(w) for w in train_wavs),
-        sum(len(w) for w in valid_wavs),
-        COPIES,
+    router = train_router(
+        features, train_wavs, valid_wavs, previous_router, batch_size=batch_size
     )
-    train = augmented_features(
-        features, train_wavs, COPIES, seed=0, batch_size=batch_size
-    )
-    valid = augmented_features(
-        features, valid_wavs, COPIES, seed=1, batch_size=batch_size
-    )
-    logger.info(
-        "router: features in %.0f s; fitting the language detectors",
-        time.perf_counter() - started,
-    )
+    bank.router.load_state_dict(router.state_dict())
     report = {}
-    if previous_router is None:
-        router, _ = fit_router(*train, *valid, features=features.config)
-    else:
-        router, _ = add_language(previous_router, *train, *valid)
+    if previous_router is not None:
         earlier = [w for wavs in valid_wavs[:-1] for w in wavs]
-        names = [n for group in valid_names[:-1] for n in group]
         report["changes"] = compare_routes(
             previous_router,
             router,
             batch_features(features, earlier, batch_size),
-            names,
+            [n for group in valid_names[:-1] for n in group],
             bank.languages,
-            min_language_probability,
+            bank.min_language_probability,
         )
-    bank.router.load_state_dict(router.state_dict())
     clean = [batch_features(features, wavs, batch_size) for wavs in valid_wavs]
     with torch.no_grad():
         report["accuracy"] = {
-            language: float((bank.router(values).argmax(-1) == index).float().mean())
+            language: float((router(values).argmax(-1) == index).float().mean())
             for index, (language, values) in enumerate(
                 zip(bank.languages, clean, strict=True)
             )
@@ -454,9 +513,15 @@ def _router_waveforms(runs, split, max_utterances):
     """Each run's ``split`` utterances (16 kHz waveforms) and their names."""
     waveforms, names = [], []
     for run in runs:
-        with open(read_manifests(run["manifests"])[split], encoding="utf-8") as f:
+        manifest = read_manifests(run["manifests"])[split]
+        with open(manifest, encoding="utf-8") as f:
             entries = list(json.load(f).items())[:max_utterances]
-        waveforms.append([read_audio(entry["wav"], 16000) for _, entry in entries])
+        waveforms.append([])
+        for utt_id, entry in entries:
+            path, problem = resolve_wav(entry["wav"], run["data_root"])
+            if problem:
+                raise ValueError(f"{manifest} [{utt_id}]: {problem}")
+            waveforms[-1].append(read_audio(path, 16000))
         names.append([utt_id for utt_id, _ in entries])
     return waveforms, names
 
@@ -465,23 +530,19 @@ def _load(folder, name):
     return read_state(os.path.join(folder, f"{name}.ckpt"))
 
 
-def _check_adapter(base, adapter, adapter_state, base_state):
+def _check_adapter(base, adapter):
     """Refuse an adapter whose frozen encoder is not the base's."""
-    for key, value in adapter_state.items():
+    for key, value in adapter["state"].items():
         if "lora_" in key:
             continue
         base_key = key.replace(".base_layer", "")
-        if base_key not in base_state or not torch.equal(base_state[base_key], value):
+        if base_key not in base["state"] or not torch.equal(
+            base["state"][base_key], value
+        ):
             raise ValueError(
                 f"--adapter {adapter['folder']}: its stage 1 is not the base "
                 f"{base['folder']}: the frozen encoder differs at {base_key}"
             )
-
-
-def _write_json(path, content):
-    with open(path + ".tmp", "w", encoding="utf-8") as handle:
-        json.dump(content, handle, indent=2)
-    os.replace(path + ".tmp", path)
 
 
 def main(argv=None):
@@ -493,6 +554,35 @@ def main(argv=None):
     >>> main(["build", "--base", tempfile.mkdtemp(), "--output", tempfile.mkdtemp()])
     1
     """
+    args = _parser().parse_args(argv)
+    # the bank package's progress messages (the router's training takes minutes)
+    progress = logging.StreamHandler(sys.stdout)
+    progress.setFormatter(logging.Formatter("%(message)s"))
+    package = logging.getLogger("speechbrain_lora_ser.bank")
+    package.addHandler(progress)
+    package.setLevel(logging.INFO)
+    options = {"max_utterances": args.max_utterances}
+    if args.min_language_probability is not None:
+        options["min_language_probability"] = args.min_language_probability
+    try:
+        if args.command == "build":
+            if args.scale is not None:
+                options["scale"] = args.scale
+            report = build_bank(args.base, args.adapter, args.output, **options)
+            folder = args.output
+        else:
+            report = add_to_bank(args.bank, args.adapter, **options)
+            folder = args.bank
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    finally:
+        package.removeHandler(progress)
+    _print_report(folder, report)
+    return 0
+
+
+def _parser():
     parser = argparse.ArgumentParser(
         prog="python -m speechbrain_lora_ser.bank.bank_builder"
     )
@@ -523,27 +613,10 @@ def main(argv=None):
             f"{DEFAULT_MIN_LANGUAGE_PROBABILITY:g}, or the bank's)",
         )
         command.add_argument("--max_utterances", type=int, default=2000)
-    args = parser.parse_args(argv)
-    # the package's progress messages (the router's training takes minutes)
-    progress = logging.StreamHandler(sys.stdout)
-    progress.setFormatter(logging.Formatter("%(message)s"))
-    logger.addHandler(progress)
-    logger.setLevel(logging.INFO)
-    options = {"max_utterances": args.max_utterances}
-    if args.min_language_probability is not None:
-        options["min_language_probability"] = args.min_language_probability
-    try:
-        if args.command == "build":
-            if args.scale is not None:
-                options["scale"] = args.scale
-            report = build_bank(args.base, args.adapter, args.output, **options)
-            folder = args.output
-        else:
-            report = add_to_bank(args.bank, args.adapter, **options)
-            folder = args.bank
-    except (ValueError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    return parser
+
+
+def _print_report(folder, report):
     print(f"bank written to {folder}")
     for language, value in report["accuracy"].items():
         print(f"  router accuracy on {language} development set: {value:.1%}")
@@ -560,7 +633,6 @@ def main(argv=None):
                 f"{change['probability_before']:.2f} -> "
                 f"{change['probability_after']:.2f})"
             )
-    return 0
 
 
 if __name__ == "__main__":

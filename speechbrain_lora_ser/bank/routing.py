@@ -16,10 +16,11 @@ transformer layers run. This module is what the bank serves with:
   ``benchmarks/routing_robustness.py`` measured them against features of
   the encoder (its first convolution's energies, what banks read before;
   its convolutional output; the hidden states of its first layers with the
-  base weights: ``routing_taps``) on held-out synthetic speech through
-  telephone band, clipping with noise, gain changes and reverberation: with
-  channel-augmented training, the cepstra routed 99-100 % of every
-  language under each channel, the encoder's features 50-100 %.
+  base weights: ``benchmarks/routing_taps.py``) on held-out synthetic
+  speech through telephone band, clipping with noise, gain changes and
+  reverberation: with channel-augmented training, the cepstra routed
+  99-100 % of every language under each channel, the encoder's features
+  50-100 %.
 * ``LanguageRouter``: a small detector per language (one hidden layer of 16
   units) on standardised features, the softmax of their scores divided by a
   temperature fitted on development data, so its probabilities are
@@ -54,7 +55,8 @@ import torch.nn.functional as F
 import torchaudio
 
 #: The representations a bank's router reads from the waveform (the
-#: encoder-internal ones measured against them are in ``routing_taps``).
+#: encoder-internal ones measured against them are in
+#: ``benchmarks/routing_taps.py``).
 SOURCES = ("cepstra", "log_mel")
 
 #: What a bank's router reads unless told otherwise: chosen with
@@ -85,12 +87,9 @@ MEL = {
 CEPSTRA = 20
 DELTA_FRAMES = 2
 
-#: Quantiles of each first-convolution channel's log energy, beside its mean
-#: and std (the spread of quiet and loud parts).
+#: Quantiles of each feature channel, beside its mean and std (the spread
+#: of quiet and loud parts).
 QUANTILES = (0.1, 0.5, 0.9)
-#: First-convolution frames averaged into one energy frame (10 ms at 16 kHz
-#: for WavLM / HuBERT, whose first convolution has a stride of 5).
-ENERGY_FRAMES = 32
 
 
 def masked_statistics(values, mask, quantiles=()):
@@ -259,11 +258,12 @@ class RouterFeatures:
         if source not in SOURCES:
             raise ValueError(
                 f"a bank routes on waveform features {SOURCES}, not {source!r} "
-                "(the encoder-internal ones are for measuring, routing_taps)"
+                "(the encoder-internal ones are for measuring: "
+                "benchmarks/routing_taps.py)"
             )
         self.encoder = encoder
         self.source = source
-        self.size = feature_size(encoder.model.config, source)
+        self.size = feature_size(source)
 
     @property
     def config(self):
@@ -277,19 +277,17 @@ class RouterFeatures:
             return _SPECTRAL[self.source](inputs, samples)
 
 
-def feature_size(config, source="cepstra"):
-    """Width of the router's features.
+def feature_size(source="cepstra"):
+    """Width of the router's features (they do not depend on the encoder).
 
     Arguments
     ---------
-    config : transformers.PretrainedConfig
-        The encoder's configuration (unused by the waveform features).
     source : str
         One of ``SOURCES``.
 
     Example
     -------
-    >>> feature_size(None, "cepstra")
+    >>> feature_size("cepstra")
     114
     """
     if source == "cepstra":

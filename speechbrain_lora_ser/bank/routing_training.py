@@ -15,18 +15,25 @@ what the earlier languages' logits are, and ``compare_routes`` lists every
 utterance whose route two routers decide differently (what ``bank add``
 reports).
 
-Typical use when building a bank::
+``train_router`` is the one way a bank's router is trained (what
+``bank_builder`` calls)::
 
     features = RouterFeatures(encoder, **DEFAULT_FEATURES)
-    train = augmented_features(features, train_wavs, copies=4, seed=0)
-    valid = augmented_features(features, valid_wavs, copies=4, seed=1)
-    router, info = fit_router(*train, *valid, features=features.config)
+    router = train_router(features, train_wavs, valid_wavs)
+    bigger = train_router(features, train_wavs_3, valid_wavs_3, previous=router)
+
+It computes the features of every utterance, clean and through random
+channels (``augmented_features``), and fits them (``fit_router``; with a
+``previous`` router, ``add_language``). Tests and benchmarks call those
+steps on features of their own.
 
 Authors
  * speechbrain-lora-ser contributors 2026
 """
 
 import copy
+import logging
+import time
 
 import torch
 import torchaudio.functional as AF
@@ -34,7 +41,11 @@ from speechbrain.augment.codec import CodecAugment
 
 from speechbrain_lora_ser.bank.routing import LanguageRouter
 
+logger = logging.getLogger(__name__)
+
 SAMPLE_RATE = 16000
+#: Channel-augmented copies of each utterance a bank's router is trained on.
+COPIES = 4
 #: Hidden units of each language's detector.
 HIDDEN = 16
 #: AdamW weight decays tried when fitting; the lowest development
@@ -251,14 +262,15 @@ def random_channel(wav, generator, sample_rate=SAMPLE_RATE):
 # ---------------------------------------------------------------------------
 # Features of lists of waveforms
 # ---------------------------------------------------------------------------
-def batch_features(taps, wavs, batch_size=8):
-    """Each extractor's features of a list of waveforms (batched by length).
+def batch_features(extractor, wavs, batch_size=8):
+    """Features of a list of waveforms, batched by length.
 
     Arguments
     ---------
-    taps : RouterFeatures, FeatureTap, or a list of them
-        Feature extractors of one encoder (``routing_taps.FeatureTap``s are
-        computed in one pass of the encoder per batch).
+    extractor : callable
+        ``extractor(wavs, wav_lens)`` of a padded batch: a ``[batch, size]``
+        tensor (``RouterFeatures``), or a list of them (several features
+        computed together, as the benchmark's ``TapSet``).
     wavs : list of torch.Tensor
         ``[samples]`` 16 kHz waveforms.
     batch_size : int
@@ -267,7 +279,8 @@ def batch_features(taps, wavs, batch_size=8):
     Returns
     -------
     torch.Tensor or list of torch.Tensor
-        ``[len(wavs), size]`` per tap, in the order of ``wavs``.
+        ``[len(wavs), size]`` (per feature, as ``extractor`` returns them),
+        in the order of ``wavs``.
 
     Example
     -------
@@ -280,12 +293,8 @@ def batch_features(taps, wavs, batch_size=8):
     ...     for n in (4000, 9000, 6000)], batch_size=2).shape
     torch.Size([3, 114])
     """
-    from speechbrain_lora_ser.bank.routing_taps import FeatureTap, extract_features
-
-    single = not isinstance(taps, list | tuple)
-    taps = [taps] if single else list(taps)
     order = sorted(range(len(wavs)), key=lambda i: wavs[i].shape[-1])
-    results = [[None] * len(wavs) for _ in taps]
+    results, single = None, True
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
         longest = max(wavs[i].shape[-1] for i in rows)
@@ -293,10 +302,11 @@ def batch_features(taps, wavs, batch_size=8):
         for position, i in enumerate(rows):
             batch[position, : wavs[i].shape[-1]] = wavs[i]
         lens = torch.tensor([wavs[i].shape[-1] / longest for i in rows])
-        if all(isinstance(tap, FeatureTap) for tap in taps):
-            outputs = extract_features(taps[0].encoder, batch, lens, taps)
-        else:
-            outputs = [tap(batch, lens) for tap in taps]
+        outputs = extractor(batch, lens)
+        single = isinstance(outputs, torch.Tensor)
+        outputs = [outputs] if single else list(outputs)
+        if results is None:
+            results = [[None] * len(wavs) for _ in outputs]
         for result, output in zip(results, outputs, strict=True):
             for position, i in enumerate(rows):
                 result[i] = output[position]
@@ -304,13 +314,13 @@ def batch_features(taps, wavs, batch_size=8):
     return stacked[0] if single else stacked
 
 
-def augmented_features(taps, wavs_per_language, copies=4, seed=0, batch_size=8):
+def augmented_features(extractor, wavs_per_language, copies=4, seed=0, batch_size=8):
     """Features of every language's utterances, clean and through random channels.
 
     Arguments
     ---------
-    taps : RouterFeatures, FeatureTap, or a list of them
-        Feature extractors of one encoder.
+    extractor : callable
+        What ``batch_features`` takes (``RouterFeatures``).
     wavs_per_language : list of list of torch.Tensor
         For each language (its index is its label), its waveforms.
     copies : int
@@ -323,7 +333,7 @@ def augmented_features(taps, wavs_per_language, copies=4, seed=0, batch_size=8):
     Returns
     -------
     features : torch.Tensor or list of torch.Tensor
-        ``[n, size]`` per tap.
+        ``[n, size]`` (per feature, as ``extractor`` returns them).
     labels : torch.Tensor
         ``[n]`` language indices.
     """
@@ -334,7 +344,7 @@ def augmented_features(taps, wavs_per_language, copies=4, seed=0, batch_size=8):
             wavs.append(wav)
             wavs += [random_channel(wav, generator) for _ in range(copies)]
             labels += [language] * (1 + copies)
-    return batch_features(taps, wavs, batch_size), torch.tensor(labels)
+    return batch_features(extractor, wavs, batch_size), torch.tensor(labels)
 
 
 # ---------------------------------------------------------------------------
@@ -444,12 +454,9 @@ def fit_router(
 ):
     """Train a ``LanguageRouter``; early stopping, L2 and temperature on dev.
 
-    The detectors are trained jointly on class-balanced cross-entropy; the
-    state with the lowest (balanced) development cross-entropy over the
-    training steps and the weight decays wins; then one temperature scales
-    the logits to minimise the development cross-entropy (temperature
-    scaling), which leaves every route unchanged and makes the top
-    probability calibrated.
+    The detectors are trained jointly (``_train_detectors``); then one
+    temperature scales the logits to minimise the development cross-entropy
+    (routes unchanged, the top probability calibrated).
 
     Arguments
     ---------
@@ -521,13 +528,10 @@ def add_language(
 ):
     """Return a router with one more language, the earlier logits unchanged.
 
-    The new router is a copy of ``router`` (its detectors, feature
-    standardisation and temperature) with one more detector, the only part
-    trained (class-balanced cross-entropy over every language's utterances,
-    early stopping and L2 on dev). An earlier language's utterance can then
-    change route only where the new language's logit becomes the largest or
-    lowers the top probability under the bank's threshold:
-    ``compare_routes`` lists those.
+    A copy of ``router`` with one more detector, the only part trained
+    (``_train_detectors`` on every language's utterances). An earlier
+    language's utterance changes route only where the new logit wins or
+    lowers the top probability under the threshold (``compare_routes``).
 
     Arguments
     ---------
@@ -576,6 +580,72 @@ def add_language(
     for parameter in new.parameters():
         parameter.requires_grad_(True)
     return new, _summary(new, valid_features, valid_labels, decay=decay)
+
+
+def train_router(
+    extractor,
+    train_wavs,
+    valid_wavs,
+    previous=None,
+    copies=COPIES,
+    batch_size=8,
+    steps=STEPS,
+):
+    """Train a bank's router on each language's waveforms.
+
+    Each utterance is heard clean and through ``copies`` random channels
+    (``augmented_features``: the training set with seed 0, the development
+    set with seed 1). Without ``previous`` every language's detector is
+    fitted (``fit_router``); with it, only the last language's
+    (``add_language``: the earlier languages' logits stay as they were).
+
+    Arguments
+    ---------
+    extractor : RouterFeatures
+        The features the router reads.
+    train_wavs, valid_wavs : list of list of torch.Tensor
+        For each language (its index is its label), its 16 kHz waveforms.
+    previous : LanguageRouter, optional
+        The trained router of all languages but the last.
+    copies : int
+        Channel-augmented copies of each utterance.
+    batch_size : int
+        Utterances per forward pass.
+    steps : int
+        Full-batch optimisation steps.
+
+    Returns
+    -------
+    LanguageRouter
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from speechbrain_lora_ser.synthetic.architectures import save_tiny_encoder
+    >>> from speechbrain_lora_ser.modeling.model import SSLEncoder
+    >>> from speechbrain_lora_ser.bank.routing import RouterFeatures
+    >>> encoder = SSLEncoder(save_tiny_encoder(tempfile.mkdtemp())).eval()
+    >>> wavs = [[torch.randn(8000) for _ in range(3)] for _ in range(2)]
+    >>> train_router(RouterFeatures(encoder), wavs, wavs, copies=1, steps=10).languages
+    2
+    """
+    started = time.perf_counter()
+    logger.info(
+        "router: features of %d training and %d development utterances, each "
+        "clean and through %d random channels",
+        sum(len(w) for w in train_wavs),
+        sum(len(w) for w in valid_wavs),
+        copies,
+    )
+    train = augmented_features(extractor, train_wavs, copies, 0, batch_size)
+    valid = augmented_features(extractor, valid_wavs, copies, 1, batch_size)
+    logger.info(
+        "router: features in %.0f s; fitting the language detectors",
+        time.perf_counter() - started,
+    )
+    if previous is None:
+        return fit_router(*train, *valid, features=extractor.config, steps=steps)[0]
+    return add_language(previous, *train, *valid, steps=steps)[0]
 
 
 # ---------------------------------------------------------------------------

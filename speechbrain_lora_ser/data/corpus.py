@@ -23,31 +23,26 @@ from dataclasses import asdict, dataclass, field
 
 from speechbrain_lora_ser.data.manifests import (
     FOLDER_HINT,
-    ROW_HINT,
     SPLITS,
     CorpusError,
     DuplicateKeyError,
     check_entries,
-    format_problems,
     read_manifests,
     read_record,
     refuse_duplicate_keys,
+    refuse_or_skip,
+    report_conversion,
     save_manifests,
-    wrong_scale,
 )
 from speechbrain_lora_ser.modeling.ccc import ATTRIBUTES
 
 __all__ = [
-    "SPLITS",
-    "CorpusError",
     "CorpusLayout",
     "collect_utterances",
     "find_label_tables",
-    "manifest_digest",
     "prepare_corpus",
     "nested_keys",
     "read_label_table",
-    "read_manifests",
     "select_subset",
 ]
 
@@ -336,53 +331,63 @@ def find_label_tables(data_folder, layout):
     ...
     """
     if not layout.table_per_partition():
-        for relative in layout.label_files:
-            path = os.path.join(data_folder, relative)
-            if os.path.isfile(path):
-                return [(path, None)]
-        raise CorpusError(
-            data_folder,
-            [
-                (
-                    os.path.join(data_folder, layout.label_files[0]),
-                    "label file not found (looked for "
-                    + ", ".join(layout.label_files)
-                    + ")",
-                )
-            ],
-            hint=LAYOUT_HINT,
-        )
+        return [_one_table(data_folder, layout)]
     tables, problems = [], []
     for split in (*SPLITS, None):
-        names = layout.partitions[split] if split else layout.other_partitions
-        for partition in names:
-            candidates = [
-                name.replace(PARTITION_PLACEHOLDER, partition)
-                for name in layout.label_files
-            ]
-            found = [
-                c for c in candidates if os.path.isfile(os.path.join(data_folder, c))
-            ]
-            if found:
-                tables.append((os.path.join(data_folder, found[0]), partition))
-                if split:
-                    break
+        tables += _partition_tables(data_folder, layout, split)
         if split and not any(p in layout.partitions[split] for _, p in tables):
-            looked = [
-                name.replace(PARTITION_PLACEHOLDER, partition)
-                for partition in layout.partitions[split]
-                for name in layout.label_files
-            ]
-            problems.append(
-                (
-                    os.path.join(data_folder, looked[0]),
-                    f"no label table of the {split} partition "
-                    f"(looked for {', '.join(looked)})",
-                )
-            )
+            problems.append(_no_table_problem(data_folder, layout, split))
     if problems:
         raise CorpusError(data_folder, problems, hint=LAYOUT_HINT)
     return tables
+
+
+def _one_table(data_folder, layout):
+    """Return the first spelling of the one label table found, or refuse."""
+    for relative in layout.label_files:
+        path = os.path.join(data_folder, relative)
+        if os.path.isfile(path):
+            return path, None
+    looked = ", ".join(layout.label_files)
+    raise CorpusError(
+        data_folder,
+        [
+            (
+                os.path.join(data_folder, layout.label_files[0]),
+                f"label file not found (looked for {looked})",
+            )
+        ],
+        hint=LAYOUT_HINT,
+    )
+
+
+def _partition_tables(data_folder, layout, split):
+    """Return the tables of a split (its first spelling found), or the others'."""
+    names = layout.partitions[split] if split else layout.other_partitions
+    tables = []
+    for partition in names:
+        candidates = [
+            name.replace(PARTITION_PLACEHOLDER, partition)
+            for name in layout.label_files
+        ]
+        found = [c for c in candidates if os.path.isfile(os.path.join(data_folder, c))]
+        if found:
+            tables.append((os.path.join(data_folder, found[0]), partition))
+            if split:
+                break
+    return tables
+
+
+def _no_table_problem(data_folder, layout, split):
+    looked = [
+        name.replace(PARTITION_PLACEHOLDER, partition)
+        for partition in layout.partitions[split]
+        for name in layout.label_files
+    ]
+    return (
+        os.path.join(data_folder, looked[0]),
+        f"no label table of the {split} partition (looked for {', '.join(looked)})",
+    )
 
 
 def _delimiter_name(delimiter):
@@ -522,46 +527,9 @@ def _read_json_records(path, layout):
     with open(path, encoding="utf-8-sig") as handle:
         text = handle.read()
     if text.lstrip().startswith("["):
-        try:
-            records = json.loads(text, object_pairs_hook=refuse_duplicate_keys)
-        except DuplicateKeyError as error:
-            raise CorpusError(
-                path,
-                [(path, f"a record names the key {error.key!r} twice")],
-                hint=LAYOUT_HINT,
-            ) from error
-        except json.JSONDecodeError as error:
-            raise CorpusError(
-                path, [(path, f"malformed JSON label file: {error}")], hint=LAYOUT_HINT
-            ) from error
-        numbered = list(enumerate(records, start=1))
+        numbered = _json_array(path, text)
     else:
-        numbered = []
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                numbered.append(
-                    (number, json.loads(line, object_pairs_hook=refuse_duplicate_keys))
-                )
-            except DuplicateKeyError as error:
-                numbered.append(
-                    (number, f"the record names the key {error.key!r} twice")
-                )
-            except json.JSONDecodeError as error:
-                if not numbered:  # the first line already: not JSON lines at all
-                    raise CorpusError(
-                        path,
-                        [
-                            (
-                                path,
-                                f"malformed JSON lines label file ({error}); if it "
-                                "is delimited text, declare label_format='csv'",
-                            )
-                        ],
-                        hint=LAYOUT_HINT,
-                    ) from error
-                numbered.append((number, f"line is not valid JSON ({error})"))
+        numbered = _json_lines(path, text)
     rows, keys = [], set()
     for number, record in numbered:
         if isinstance(record, dict):
@@ -586,6 +554,51 @@ def _read_json_records(path, layout):
             hint=LAYOUT_HINT,
         )
     return rows
+
+
+def _json_array(path, text):
+    """Return ``(number, record)`` of a JSON array of records; refuse bad JSON."""
+    try:
+        records = json.loads(text, object_pairs_hook=refuse_duplicate_keys)
+    except DuplicateKeyError as error:
+        raise CorpusError(
+            path,
+            [(path, f"a record names the key {error.key!r} twice")],
+            hint=LAYOUT_HINT,
+        ) from error
+    except json.JSONDecodeError as error:
+        raise CorpusError(
+            path, [(path, f"malformed JSON label file: {error}")], hint=LAYOUT_HINT
+        ) from error
+    return list(enumerate(records, start=1))
+
+
+def _json_lines(path, text):
+    """Return ``(line, record or problem)`` of JSON lines; refuse other text."""
+    numbered = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line, object_pairs_hook=refuse_duplicate_keys)
+        except DuplicateKeyError as error:
+            record = f"the record names the key {error.key!r} twice"
+        except json.JSONDecodeError as error:
+            if not numbered:  # the first line already: not JSON lines at all
+                raise CorpusError(
+                    path,
+                    [
+                        (
+                            path,
+                            f"malformed JSON lines label file ({error}); if it "
+                            "is delimited text, declare label_format='csv'",
+                        )
+                    ],
+                    hint=LAYOUT_HINT,
+                ) from error
+            record = f"line is not valid JSON ({error})"
+        numbered.append((number, record))
+    return numbered
 
 
 def read_label_table(path, layout):
@@ -771,22 +784,35 @@ def collect_utterances(data_folder, layout, label_range=(1.0, 7.0), min_duration
     >>> print(problems[0][0].split(os.sep)[-1], "-", problems[0][1].split(":")[0])
     labels_consensus.csv:2 [MSP-PODCAST_0000_0000] - audio file is missing
     """
+    data_folder = _corpus_folder(data_folder)
+    _, rows = _read_rows(data_folder, layout)
+    _, valid, problems, resampled = _checked_rows(
+        data_folder, layout, rows, label_range, min_duration
+    )
+    for split in SPLITS:
+        valid.setdefault(split, {})
+    return valid, problems, resampled
+
+
+def _corpus_folder(data_folder):
+    """Return the corpus folder, absolute; refuse one that does not exist."""
     if not os.path.isdir(data_folder):
         raise CorpusError(
             data_folder, [(data_folder, "data_folder does not exist")], hint=LAYOUT_HINT
         )
-    data_folder = os.path.abspath(data_folder)
-    _, rows = _read_rows(data_folder, layout)
-    utterances, problems, locations = _rows_to_utterances(data_folder, layout, rows)
+    return os.path.abspath(data_folder)
+
+
+def _checked_rows(data_folder, layout, rows, label_range, min_duration):
+    """Return the rows' entries, the valid ones, every problem, and resampled."""
+    entries, problems, locations = _rows_to_utterances(data_folder, layout, rows)
     valid, row_problems, resampled = check_entries(
-        utterances,
+        entries,
         label_range,
         min_duration,
         where=lambda split, utt_id: locations[(split, utt_id)],
     )
-    for split in SPLITS:
-        valid.setdefault(split, {})
-    return valid, problems + row_problems, resampled
+    return entries, valid, problems + row_problems, resampled
 
 
 def select_subset(entries, size, seed):
@@ -833,9 +859,7 @@ def prepare_corpus(
     data_folder : str
         Corpus folder.
     save_folder : str
-        The manifest folder: ``train.json``, ``valid.json``, ``test.json``
-        and one ``<partition>.json`` per other partition found (see
-        ``speechbrain_lora_ser.data.manifests``).
+        The manifest folder (``speechbrain_lora_ser.data.manifests``).
     layout : CorpusLayout
         The corpus layout (declared by the recipe's prepare module).
     label_range : tuple of float
@@ -864,56 +888,69 @@ def prepare_corpus(
     >>> sorted(prepare_corpus(folder, tempfile.mkdtemp(), layout))
     ['test', 'train', 'valid']
     """
+    settings = {
+        "train_subset": train_subset,
+        "subset_seed": subset_seed,
+        "skip_invalid": skip_invalid,
+        "min_duration": min_duration,
+    }
+    data_folder, rows, options = _read_corpus(
+        data_folder, layout, label_range, settings
+    )
+    if _already_prepared(save_folder, options):
+        logger.info("manifests in %s are up to date", save_folder)
+        return read_manifests(save_folder)
+    utterances = _usable_utterances(
+        data_folder, layout, rows, label_range, min_duration, skip_invalid
+    )
+    utterances["train"] = select_subset(utterances["train"], train_subset, subset_seed)
+    paths = save_manifests(save_folder, utterances, options=_jsonable(options))
+    _log_prepared(data_folder, layout, utterances, paths)
+    return read_manifests(save_folder)
+
+
+def _read_corpus(data_folder, layout, label_range, settings):
+    """Return the corpus folder, its rows, and what manifests are made from.
+
+    The last (``.prepared.json``'s options): the folder, its files' sizes and
+    times, the layout, the scale and the preparation's ``settings``.
+    """
     low, high = label_range
     if not low < high:
         raise ValueError(
             f"label_range {label_range}: the low end must be below the high"
         )
-    if not os.path.isdir(data_folder):
-        raise CorpusError(
-            data_folder, [(data_folder, "data_folder does not exist")], hint=LAYOUT_HINT
-        )
-    data_folder = os.path.abspath(data_folder)
+    data_folder = _corpus_folder(data_folder)
     tables, rows = _read_rows(data_folder, layout)
     options = {
         "data_folder": data_folder,
         "files": _files_identity(data_folder, layout, tables, rows),
         "layout": asdict(layout),
         "label_range": [low, high],
-        "train_subset": train_subset,
-        "subset_seed": subset_seed,
-        "skip_invalid": skip_invalid,
-        "min_duration": min_duration,
+        **settings,
     }
-    if _already_prepared(save_folder, options):
-        logger.info("manifests in %s are up to date", save_folder)
-        return read_manifests(save_folder)
+    return data_folder, rows, options
 
-    rows_read, problems, locations = _rows_to_utterances(data_folder, layout, rows)
-    utterances, row_problems, resampled = check_entries(
-        rows_read,
-        label_range,
-        min_duration,
-        where=lambda split, utt_id: locations[(split, utt_id)],
+
+def _log_prepared(data_folder, layout, utterances, paths):
+    absent = [p for p in layout.other_partitions if layout.split_of(p) not in paths]
+    logger.info(
+        "%s prepared: %s%s",
+        data_folder,
+        ", ".join(f"{s} {len(u)}" for s, u in utterances.items()),
+        f" (partitions without any utterance: {', '.join(absent)})" if absent else "",
     )
-    problems += row_problems
-    scale = wrong_scale(rows_read, label_range)
-    if problems and (scale or not skip_invalid):
-        raise CorpusError(data_folder, problems, hint=scale or ROW_HINT)
-    if problems:
-        logger.warning(
-            "%s: left out %d invalid utterance(s) (--skip_invalid):\n%s",
-            data_folder,
-            len({where for where, _ in problems}),
-            "\n".join(format_problems(problems)),
-        )
-    if resampled:
-        logger.warning(
-            "%s: %d audio file(s) are not 16 kHz mono; they are resampled "
-            "and mixed down when loaded",
-            data_folder,
-            resampled,
-        )
+
+
+def _usable_utterances(
+    data_folder, layout, rows, label_range, min_duration, skip_invalid
+):
+    """Return the valid utterances per split; refuse bad rows or leave them out."""
+    entries, utterances, problems, resampled = _checked_rows(
+        data_folder, layout, rows, label_range, min_duration
+    )
+    refuse_or_skip(data_folder, entries, problems, label_range, skip_invalid)
+    report_conversion(data_folder, resampled)
     empty = [
         (data_folder, f"no usable utterance in the {split} set")
         for split in ("train", "valid")
@@ -923,29 +960,7 @@ def prepare_corpus(
         raise CorpusError(data_folder, empty, hint=FOLDER_HINT)
     for split in SPLITS:
         utterances.setdefault(split, {})
-    utterances["train"] = select_subset(utterances["train"], train_subset, subset_seed)
-    paths = save_manifests(save_folder, utterances, options=_jsonable(options))
-    absent = [p for p in layout.other_partitions if layout.split_of(p) not in paths]
-    logger.info(
-        "%s prepared: %s%s",
-        data_folder,
-        ", ".join(f"{s} {len(u)}" for s, u in utterances.items()),
-        f" (partitions without any utterance: {', '.join(absent)})" if absent else "",
-    )
-    return read_manifests(save_folder)
-
-
-def manifest_digest(entries):
-    """Digest of manifest entries (IDs, files, durations, labels).
-
-    Example
-    -------
-    >>> manifest_digest({"a": {"duration": 1.0}}) == manifest_digest(
-    ...     {"a": {"duration": 1.0}})
-    True
-    """
-    text = json.dumps(entries, sort_keys=True, ensure_ascii=False)
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+    return utterances
 
 
 def _stat(path):

@@ -28,10 +28,73 @@ set of files. The rule is simple:
 validates its rows, and raises a ``CorpusError`` listing every bad entry
 with its manifest and utterance ID.
 
+Example
+-------
+A prepare function for a corpus no layout describes (one folder per
+partition, a ``<name>.txt`` of ``arousal valence dominance`` beside each
+WAV file) hands its utterances to ``write_manifests``:
+
+>>> import glob
+>>> def prepare_my_corpus(data_folder, save_folder):
+...     utterances = {}
+...     for partition in ("train", "valid", "test"):
+...         utterances[partition] = {}
+...         pattern = os.path.join(data_folder, partition, "*.wav")
+...         for wav in sorted(glob.glob(pattern)):
+...             with open(wav[: -len(".wav")] + ".txt") as f:
+...                 arousal, valence, dominance = map(float, f.read().split())
+...             utt_id = f"{partition}/{os.path.basename(wav)[:-4]}"
+...             utterances[partition][utt_id] = {"wav": wav,
+...                 "arousal": arousal, "valence": valence,
+...                 "dominance": dominance}
+...     return write_manifests(save_folder, utterances, label_range=(1, 5))
+
+Used on a small corpus in that layout:
+
+>>> import tempfile, numpy
+>>> corpus = tempfile.mkdtemp()
+>>> for partition in ("train", "valid", "test"):
+...     os.makedirs(os.path.join(corpus, partition))
+...     base = os.path.join(corpus, partition, "utt1")
+...     soundfile.write(base + ".wav", numpy.zeros(8000, "float32"), 16000)
+...     with open(base + ".txt", "w") as f:
+...         _ = f.write("3.5 2.0 4.0")
+>>> paths = prepare_my_corpus(corpus, os.path.join(corpus, "manifests"))
+>>> with open(paths["valid"]) as f:
+...     json.load(f)["valid/utt1"]["duration"]
+0.5
+
+A hand-written folder is checked by ``check_manifests``, every problem
+named:
+
+>>> folder = tempfile.mkdtemp()
+>>> wav = os.path.join(folder, "a.wav")
+>>> soundfile.write(wav, numpy.zeros(16000, "float32"), 16000)
+>>> def entry(arousal, others=4.0):
+...     return {"wav": wav, "duration": 1.0, "arousal": arousal,
+...         "valence": others, "dominance": others}
+>>> for name, utterances in [("train", {"u1": entry(4.0)}),
+...         ("valid", {"u2": entry(3.0)}), ("test", {"u3": entry(None, None)})]:
+...     with open(os.path.join(folder, f"{name}.json"), "w") as f:
+...         json.dump(utterances, f)
+>>> list(check_manifests(folder))
+['train', 'valid', 'test']
+>>> with open(os.path.join(folder, "valid.json"), "w") as f:
+...     json.dump({"u2": entry(9.0), "u1": entry(4.0)}, f)
+>>> check_manifests(folder)
+Traceback (most recent call last):
+...
+speechbrain_lora_ser.data.manifests.CorpusError: 3 problem(s) in ...
+  .../valid.json [u2]: arousal label 9.0 is outside [1.0, 7.0]
+  .../valid.json [u1]: duplicate ID u1 (also in train)
+  .../valid.json: no usable utterance in the valid partition
+...
+
 Authors
  * speechbrain-lora-ser contributors 2026
 """
 
+import hashlib
 import json
 import logging
 import math
@@ -40,6 +103,7 @@ import string
 
 import soundfile
 
+from speechbrain_lora_ser.atomic import write_text
 from speechbrain_lora_ser.modeling.ccc import ATTRIBUTES
 
 logger = logging.getLogger(__name__)
@@ -52,8 +116,6 @@ LABELED_SPLITS = ("train", "valid")
 ENTRY_KEYS = ("wav", "duration", *ATTRIBUTES)
 #: Hidden record of a preparation in its manifest folder (not a partition).
 RECORD_FILE = ".prepared.json"
-#: Files an earlier version of this package wrote beside the manifests.
-_LEGACY_FILES = ("manifests.json", "prepare_options.json")
 #: Largest accepted difference between a manifest's duration and the audio's.
 DURATION_TOLERANCE = 0.1
 
@@ -210,37 +272,10 @@ def list_manifests(folder):
     """
     if not os.path.isdir(folder):
         return {}
-    legacy = _legacy_index(folder)
-    if legacy is not None:
-        return legacy
     names = [n[: -len(".json")] for n in os.listdir(folder) if _is_partition_file(n)]
     ordered = [s for s in SPLITS if s in names]
     ordered += sorted(n for n in names if n not in SPLITS)
     return {name: os.path.join(folder, f"{name}.json") for name in ordered}
-
-
-def _legacy_index(folder):
-    """Partitions of a folder prepared by an earlier version, or None.
-
-    Earlier versions listed the partitions in ``manifests.json``
-    (``{partition: "<partition>.json"}``) beside an options file; runs
-    prepared then still read as they did. A manifest maps IDs to objects,
-    so it cannot be mistaken for that index.
-    """
-    path = os.path.join(folder, _LEGACY_FILES[0])
-    if not os.path.isfile(path):
-        return None
-    try:
-        with open(path, encoding="utf-8") as handle:
-            index = json.load(handle)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    if not isinstance(index, dict) or not all(
-        isinstance(name, str) and name == f"{partition}.json"
-        for partition, name in index.items()
-    ):
-        return None
-    return {partition: os.path.join(folder, name) for partition, name in index.items()}
 
 
 def read_manifests(folder):
@@ -503,38 +538,39 @@ def check_entries(utterances, label_range, min_duration, data_root=None, where=N
     for partition, entries in utterances.items():
         valid[partition] = {}
         for utt_id, entry in entries.items():
-            here = where(partition, utt_id)
             if utt_id in seen:
-                problems.append(
-                    (here, f"duplicate ID {utt_id} (also in {seen[utt_id]})")
+                row = [f"duplicate ID {utt_id} (also in {seen[utt_id]})"]
+            else:
+                seen[utt_id] = partition
+                row, info = _check_entry(
+                    entry, partition, label_range, min_duration, data_root
                 )
-                continue
-            seen[utt_id] = partition
-            if not isinstance(entry, dict):
-                problems.append(
-                    (here, f"entry is {type(entry).__name__}, not an object")
-                )
-                continue
-            row = _entry_problems(entry, partition, label_range, data_root)
-            path, info = None, None
-            if "wav" in entry:
-                path, wav_problem = resolve_wav(entry["wav"], data_root)
-                if wav_problem:
-                    row.append(wav_problem)
-                else:
-                    info, problem = audio_problem(path, min_duration)
-                    if problem:
-                        row.append(problem)
-            if info is not None and not row:
-                row += _duration_problems(entry, info)
             if row:
-                problems.extend((here, problem) for problem in row)
+                problems.extend((where(partition, utt_id), p) for p in row)
                 continue
-            if info.samplerate != 16000 or info.channels != 1:
-                converted += 1
+            converted += info.samplerate != 16000 or info.channels != 1
             duration = info.frames / info.samplerate
             valid[partition][utt_id] = {"wav": None, "duration": duration, **entry}
     return valid, problems, converted
+
+
+def _check_entry(entry, partition, label_range, min_duration, data_root):
+    """One entry's problems, and its audio's ``soundfile`` info."""
+    if not isinstance(entry, dict):
+        return [f"entry is {type(entry).__name__}, not an object"], None
+    row = _entry_problems(entry, partition, label_range, data_root)
+    info = None
+    if "wav" in entry:
+        path, wav_problem = resolve_wav(entry["wav"], data_root)
+        if wav_problem:
+            row.append(wav_problem)
+        else:
+            info, problem = audio_problem(path, min_duration)
+            if problem:
+                row.append(problem)
+    if info is not None and not row:
+        row += _duration_problems(entry, info)
+    return row, info
 
 
 def _entry_problems(entry, partition, label_range, data_root):
@@ -667,49 +703,17 @@ def check_manifests(
 
     Example
     -------
-    >>> import tempfile, numpy
-    >>> folder = tempfile.mkdtemp()
-    >>> wav = os.path.join(folder, "a.wav")
-    >>> soundfile.write(wav, numpy.zeros(16000, "float32"), 16000)
-    >>> def entry(arousal, others=4.0):
-    ...     return {"wav": wav, "duration": 1.0, "arousal": arousal,
-    ...         "valence": others, "dominance": others}
-    >>> for name, utterances in [("train", {"u1": entry(4.0)}),
-    ...         ("valid", {"u2": entry(3.0)}), ("test", {"u3": entry(None, None)})]:
-    ...     with open(os.path.join(folder, f"{name}.json"), "w") as f:
-    ...         json.dump(utterances, f)
-    >>> list(check_manifests(folder))
-    ['train', 'valid', 'test']
-    >>> with open(os.path.join(folder, "valid.json"), "w") as f:
-    ...     json.dump({"u2": entry(9.0), "u1": entry(4.0)}, f)
-    >>> check_manifests(folder)
+    More in the module's documentation.
+
+    >>> check_manifests("/no/such/folder")
     Traceback (most recent call last):
     ...
-    speechbrain_lora_ser.data.manifests.CorpusError: 3 problem(s) in ...
-      .../valid.json [u2]: arousal label 9.0 is outside [1.0, 7.0]
-      .../valid.json [u1]: duplicate ID u1 (also in train)
-      .../valid.json: no usable utterance in the valid partition
+    speechbrain_lora_ser.data.manifests.CorpusError: 1 problem(s) in /no/such/folder:
+      /no/such/folder: manifest folder does not exist
     ...
-    """
-    if isinstance(manifests, str | os.PathLike):
-        folder = os.fspath(manifests)
-        if not os.path.isdir(folder):
-            raise CorpusError(
-                folder,
-                [(folder, "manifest folder does not exist")],
-                hint=MISSING_FOLDER_HINT,
-            )
-        paths = list_manifests(folder)
-    else:
-        paths = dict(manifests)
-        folder = os.path.dirname(next(iter(paths.values()), "")) or "."
-    utterances, problems = {}, []
-    for partition, path in paths.items():
-        entries, problem = _load_manifest(path)
-        if problem:
-            problems.append((path, problem))
-            continue
-        utterances[partition] = entries
+    """  # noqa: E501
+    folder, paths = _manifest_paths(manifests)
+    utterances, problems = _load_manifests(paths)
     valid, row_problems, converted = check_entries(
         utterances,
         label_range,
@@ -717,17 +721,85 @@ def check_manifests(
         data_root,
         where=lambda partition, utt_id: f"{paths[partition]} [{utt_id}]",
     )
-    problems += row_problems
-    problems += _structure_problems(folder, paths, valid)
+    problems += row_problems + _structure_problems(folder, paths, valid)
     if problems:
         hint = MANIFEST_HINT if row_problems else FOLDER_HINT
         hint = wrong_scale(utterances, label_range) or hint
         raise CorpusError(folder, problems, hint=hint)
-    _report_conversion(folder, converted)
+    report_conversion(folder, converted)
     return paths
 
 
-def _report_conversion(source, converted):
+def _load_manifests(paths):
+    """Entries of every partition, and the files that cannot be read."""
+    utterances, problems = {}, []
+    for partition, path in paths.items():
+        entries, problem = _load_manifest(path)
+        if problem:
+            problems.append((path, problem))
+        else:
+            utterances[partition] = entries
+    return utterances, problems
+
+
+def _manifest_paths(manifests):
+    """Return the folder and ``{partition: path}`` of a folder or such a dict."""
+    if not isinstance(manifests, str | os.PathLike):
+        paths = dict(manifests)
+        return os.path.dirname(next(iter(paths.values()), "")) or ".", paths
+    folder = os.fspath(manifests)
+    if not os.path.isdir(folder):
+        raise CorpusError(
+            folder,
+            [(folder, "manifest folder does not exist")],
+            hint=MISSING_FOLDER_HINT,
+        )
+    return folder, list_manifests(folder)
+
+
+def refuse_or_skip(source, utterances, problems, label_range, skip_invalid):
+    """Refuse bad entries, or with ``skip_invalid`` say which are left out.
+
+    What a preparation and ``write_manifests`` do with the problems
+    ``check_entries`` found: a ``CorpusError`` listing them (always when
+    most labels are off the scale: ``wrong_scale``), or a warning.
+
+    Arguments
+    ---------
+    source : str
+        The corpus or manifest folder.
+    utterances : dict
+        ``{partition: {utt_id: entry}}``, as checked.
+    problems : list
+        ``(where, problem)`` pairs.
+    label_range : tuple of float
+        The annotation scale.
+    skip_invalid : bool
+        Leave the bad entries out instead of stopping.
+
+    Example
+    -------
+    >>> refuse_or_skip("corpus", {}, [("a.wav", "audio file is missing")],
+    ...     (1, 7), skip_invalid=False)
+    Traceback (most recent call last):
+    ...
+    speechbrain_lora_ser.data.manifests.CorpusError: 1 problem(s) in corpus:
+    ...
+    """
+    scale = wrong_scale(utterances, label_range)
+    if problems and (scale or not skip_invalid):
+        raise CorpusError(source, problems, hint=scale or ROW_HINT)
+    if problems:
+        logger.warning(
+            "%s: left out %d invalid utterance(s) (skip_invalid):\n%s",
+            source,
+            len({where for where, _ in problems}),
+            "\n".join(format_problems(problems)),
+        )
+
+
+def report_conversion(source, converted):
+    """Warn that ``converted`` audio files are not 16 kHz mono (when any)."""
     if converted:
         logger.warning(
             "%s: %d audio file(s) are not 16 kHz mono; they are resampled "
@@ -747,15 +819,12 @@ def write_manifests(
 ):
     """Check utterances and write them as a recipe's manifest folder.
 
-    For a corpus no ``CorpusLayout`` describes: a plain prepare function
-    gathers the utterances its own way and hands them here, and gets the
-    checks ``prepare_corpus`` applies (every bad entry listed at once,
-    nothing written unless all are valid or ``skip_invalid``). A relative
-    ``wav`` path is made absolute (relative to the working directory, as
-    Python reads it now); ``{data_root}/...`` paths are kept as they are.
-    ``duration`` is measured from the audio when absent. Manifests of
-    partitions that an earlier call wrote to the folder and this one does
-    not are removed.
+    For a corpus no ``CorpusLayout`` describes, a prepare function (the
+    module's example) hands its utterances here and gets the checks of
+    ``prepare_corpus``: nothing is written unless all entries are valid (or
+    ``skip_invalid``). A relative ``wav`` is made absolute (from the working
+    directory), a ``{data_root}/...`` one kept; a missing ``duration`` is
+    measured. The folder is then written as ``save_manifests`` does.
 
     Arguments
     ---------
@@ -782,66 +851,38 @@ def write_manifests(
 
     Example
     -------
-    A prepare function for a corpus with one folder per partition and a
-    ``<name>.txt`` of ``arousal valence dominance`` beside each WAV file:
-
-    >>> import glob
-    >>> def prepare_my_corpus(data_folder, save_folder):
-    ...     utterances = {}
-    ...     for partition in ("train", "valid", "test"):
-    ...         utterances[partition] = {}
-    ...         pattern = os.path.join(data_folder, partition, "*.wav")
-    ...         for wav in sorted(glob.glob(pattern)):
-    ...             with open(wav[: -len(".wav")] + ".txt") as f:
-    ...                 arousal, valence, dominance = map(float, f.read().split())
-    ...             utt_id = f"{partition}/{os.path.basename(wav)[:-4]}"
-    ...             utterances[partition][utt_id] = {"wav": wav,
-    ...                 "arousal": arousal, "valence": valence,
-    ...                 "dominance": dominance}
-    ...     return write_manifests(save_folder, utterances, label_range=(1, 5))
-
-    Used on a small corpus in that layout:
-
-    >>> import tempfile, numpy
-    >>> corpus = tempfile.mkdtemp()
-    >>> for partition in ("train", "valid", "test"):
-    ...     os.makedirs(os.path.join(corpus, partition))
-    ...     base = os.path.join(corpus, partition, "utt1")
-    ...     soundfile.write(base + ".wav", numpy.zeros(8000, "float32"), 16000)
-    ...     with open(base + ".txt", "w") as f:
-    ...         _ = f.write("3.5 2.0 4.0")
-    >>> paths = prepare_my_corpus(corpus, os.path.join(corpus, "manifests"))
-    >>> with open(paths["valid"]) as f:
-    ...     json.load(f)["valid/utt1"]["duration"]
-    0.5
+    >>> import tempfile
+    >>> entry = {"wav": "/no/such.wav", "arousal": 4.0, "valence": 4.0,
+    ...     "dominance": 4.0}
+    >>> write_manifests(tempfile.mkdtemp(), {"train": {"u1": entry}})
+    Traceback (most recent call last):
+    ...
+    speechbrain_lora_ser.data.manifests.CorpusError: 1 problem(s) in ...
+      train [u1]: audio file is missing: /no/such.wav
+    ...
     """
-    prepared = {}
-    for partition, entries in utterances.items():
-        prepared[partition] = {}
-        for utt_id, entry in entries.items():
-            if isinstance(entry, dict) and isinstance(entry.get("wav"), str):
-                wav = entry["wav"]
-                if "{" not in wav and not os.path.isabs(wav):
-                    entry = {**entry, "wav": os.path.abspath(wav)}
-            prepared[partition][utt_id] = entry
+    prepared = {
+        partition: {utt_id: _absolute_wav(entry) for utt_id, entry in entries.items()}
+        for partition, entries in utterances.items()
+    }
     valid, problems, converted = check_entries(
         prepared, label_range, min_duration, data_root
     )
-    scale = wrong_scale(prepared, label_range)
-    if problems and (scale or not skip_invalid):
-        raise CorpusError(save_folder, problems, hint=scale or ROW_HINT)
-    if problems:
-        logger.warning(
-            "%s: left out %d invalid utterance(s) (skip_invalid):\n%s",
-            save_folder,
-            len({where for where, _ in problems}),
-            "\n".join(format_problems(problems)),
-        )
+    refuse_or_skip(save_folder, prepared, problems, label_range, skip_invalid)
     structure = _structure_problems(save_folder, valid, valid)
     if structure:
         raise CorpusError(save_folder, structure, hint=FOLDER_HINT)
-    _report_conversion(save_folder, converted)
+    report_conversion(save_folder, converted)
     return save_manifests(save_folder, valid)
+
+
+def _absolute_wav(entry):
+    """Return the entry, a relative ``wav`` path made absolute."""
+    if isinstance(entry, dict) and isinstance(entry.get("wav"), str):
+        wav = entry["wav"]
+        if "{" not in wav and not os.path.isabs(wav):
+            return {**entry, "wav": os.path.abspath(wav)}
+    return entry
 
 
 def read_record(save_folder):
@@ -914,14 +955,27 @@ def save_manifests(save_folder, utterances, options=None):
     """
     os.makedirs(save_folder, exist_ok=True)
     record = read_record(save_folder) or {}
-    earlier = set(record.get("partitions", [])) | set(_legacy_index(save_folder) or {})
-    for name in _LEGACY_FILES:
-        if os.path.isfile(os.path.join(save_folder, name)):
-            os.remove(os.path.join(save_folder, name))
+    earlier = set(record.get("partitions", []))
+    _refuse_strangers(save_folder, earlier | set(utterances))
+    for partition in earlier - set(utterances):
+        path = os.path.join(save_folder, f"{partition}.json")
+        if os.path.isfile(path):
+            os.remove(path)
+    for partition, entries in utterances.items():
+        _write_json(os.path.join(save_folder, f"{partition}.json"), entries)
+    _write_json(
+        os.path.join(save_folder, RECORD_FILE),
+        {"partitions": list(utterances), "options": options},
+    )
+    return list_manifests(save_folder)
+
+
+def _refuse_strangers(save_folder, ours):
+    """Refuse a ``.json`` file that is none of ``ours`` (a partition to be)."""
     strangers = [
         path
         for partition, path in list_manifests(save_folder).items()
-        if partition not in earlier and partition not in utterances
+        if partition not in ours
     ]
     if strangers:
         raise CorpusError(
@@ -936,21 +990,21 @@ def save_manifests(save_folder, utterances, options=None):
             ],
             hint=FOLDER_HINT,
         )
-    for partition in earlier - set(utterances):
-        path = os.path.join(save_folder, f"{partition}.json")
-        if os.path.isfile(path):
-            os.remove(path)
-    for partition, entries in utterances.items():
-        _write_json_atomically(os.path.join(save_folder, f"{partition}.json"), entries)
-    _write_json_atomically(
-        os.path.join(save_folder, RECORD_FILE),
-        {"partitions": list(utterances), "options": options},
-    )
-    return list_manifests(save_folder)
 
 
-def _write_json_atomically(path, content):
-    temporary = path + ".tmp"
-    with open(temporary, "w", encoding="utf-8") as handle:
-        json.dump(content, handle, indent=2, ensure_ascii=False)
-    os.replace(temporary, path)
+def manifest_digest(entries):
+    """Digest of manifest entries (IDs, files, durations, labels).
+
+    Example
+    -------
+    >>> manifest_digest({"a": {"duration": 1.0}}) == manifest_digest(
+    ...     {"a": {"duration": 1.0}})
+    True
+    """
+    text = json.dumps(entries, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def _write_json(path, content):
+    # non-ASCII (IDs, paths) as it is: a manifest stays readable
+    write_text(path, json.dumps(content, indent=2, ensure_ascii=False))

@@ -31,7 +31,7 @@ from speechbrain.utils.checkpoints import Checkpointer
 from speechbrain.utils.distributed import if_main_process
 from speechbrain.utils.logger import get_logger
 
-from speechbrain_lora_ser.data.corpus import manifest_digest
+from speechbrain_lora_ser.data.manifests import manifest_digest
 from speechbrain_lora_ser.data.pipeline import world_size_now
 from speechbrain_lora_ser.modeling.ccc import ATTRIBUTES
 from speechbrain_lora_ser.modeling.lora import add_lora, has_lora

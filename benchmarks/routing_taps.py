@@ -1,14 +1,16 @@
 r"""Router features computed inside the encoder: for measuring, not serving.
 
-``benchmarks/routing_robustness.py`` compares what a bank's router could
-read: the waveform features a bank serves with (``routing.RouterFeatures``)
+``routing_robustness.py`` (beside this file) compares what a bank's router
+could read: the waveform features a bank serves with (``routing.RouterFeatures``)
 and features of the encoder's own forward pass: its first convolution's
 log energies over 10-ms frames (what banks read before), the output of its
 convolutional feature extractor, and the hidden states after its first
 transformer layers run with the base weights. ``FeatureTap`` takes the
 latter with forward hooks during one pass and stops the pass once every
 requested feature is computed; several taps share a pass
-(``extract_features``). None of this is in a bank's serving path.
+(``extract_features``, or a ``TapSet`` as the extractor of
+``routing_training.batch_features``). None of this is in a bank's serving
+path or builds a bank: it lives with the benchmark that uses it.
 
 Authors
  * speechbrain-lora-ser contributors 2026
@@ -21,7 +23,6 @@ import torch.nn.functional as F
 from peft.tuners.tuners_utils import BaseTunerLayer
 
 from speechbrain_lora_ser.bank.routing import (
-    ENERGY_FRAMES,
     QUANTILES,
     _mask,
     cepstral_statistics,
@@ -32,6 +33,9 @@ from speechbrain_lora_ser.bank.routing import feature_size as waveform_feature_s
 
 #: Every representation measured (the waveform ones and the encoder's).
 SOURCES = ("cepstra", "log_mel", "conv_energy", "cnn", "layer")
+#: First-convolution frames averaged into one energy frame (10 ms at 16 kHz
+#: for WavLM / HuBERT, whose first convolution has a stride of 5).
+ENERGY_FRAMES = 32
 
 
 class _FeaturesReady(Exception):
@@ -106,7 +110,7 @@ def feature_size(config, source="cepstra", layer=1):
     """
     _check_source(source, layer, config.num_hidden_layers)
     if source in ("cepstra", "log_mel"):
-        return waveform_feature_size(config, source)
+        return waveform_feature_size(source)
     if source == "conv_energy":
         return (2 + len(QUANTILES)) * config.conv_dim[0]
     if source == "cnn":
@@ -359,3 +363,33 @@ def extract_features(encoder, wavs, wav_lens, taps):
     if missing:
         raise RuntimeError(f"the encoder's forward pass computed no {missing}")
     return [tap.features for tap in taps]
+
+
+class TapSet:
+    """Several taps of one encoder as one extractor: one pass, a list of features.
+
+    What ``routing_training.batch_features`` and ``augmented_features``
+    take to compute every tap's features of each batch in one forward pass.
+
+    Arguments
+    ---------
+    taps : list of FeatureTap
+        Taps of one encoder.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from speechbrain_lora_ser.synthetic.architectures import save_tiny_encoder
+    >>> from speechbrain_lora_ser.modeling.model import SSLEncoder
+    >>> encoder = SSLEncoder(save_tiny_encoder(tempfile.mkdtemp())).eval()
+    >>> both = TapSet([FeatureTap(encoder, "cnn"), FeatureTap(encoder, "cepstra")])
+    >>> [f.shape for f in both(torch.randn(2, 9000), None)]
+    [torch.Size([2, 64]), torch.Size([2, 114])]
+    """
+
+    def __init__(self, taps):
+        self.taps = list(taps)
+
+    def __call__(self, wavs, wav_lens=None):
+        """Each tap's ``[batch, size]`` features, from one pass of the encoder."""
+        return extract_features(self.taps[0].encoder, wavs, wav_lens, self.taps)
