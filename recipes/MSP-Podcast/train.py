@@ -60,6 +60,7 @@ from speechbrain_lora_ser.training.stages import (
     is_finished,
     log_stage_start,
     reuse_stage1,
+    route_model_overrides,
     score_before_adaptation,
     stage_record,
 )
@@ -383,9 +384,11 @@ def train_stage(brain, stage, data, hparams):
 
 if __name__ == "__main__":
     # Command line: the YAML, SpeechBrain's run options, and overrides; a
-    # reused stage 1 (--stage1_folder) brings the settings it was trained with.
+    # reused stage 1 (--stage1_folder) brings the settings it was trained
+    # with; the model's numbers go to the model file that declares them.
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
     overrides, taken = adopt_stage1_settings(hparams_file, overrides)
+    overrides = route_model_overrides(hparams_file, overrides)
     sb.utils.distributed.ddp_init_group(run_opts)
     with open(hparams_file, encoding="utf-8") as fin:
         hparams = load_hyperpyyaml(fin, overrides)

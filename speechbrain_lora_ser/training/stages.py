@@ -34,6 +34,11 @@ from speechbrain.utils.logger import get_logger
 from speechbrain_lora_ser.atomic import write_json
 from speechbrain_lora_ser.data.corpus import manifest_digest
 from speechbrain_lora_ser.data.pipeline import world_size_now
+from speechbrain_lora_ser.export.model_folder import (
+    model_file_of,
+    model_parameters,
+    read_yaml,
+)
 from speechbrain_lora_ser.modeling.ccc import ATTRIBUTES
 from speechbrain_lora_ser.modeling.lora import add_lora, has_lora
 from speechbrain_lora_ser.training.results import predict
@@ -230,8 +235,10 @@ def resolved_settings(hparams, not_affecting=NOT_AFFECTING_STAGES):
     """Return the resolved plain settings that can change what a stage learns.
 
     Every top-level value that is a number, string, boolean, null or a list
-    of those (objects are built from such keys), except the keys listed in
-    ``not_affecting``; paths to existing files or folders are made absolute.
+    of those (objects are built from such keys), and every such value of the
+    included model (``hparams["model"]``: its numbers), except the keys
+    listed in ``not_affecting``; paths to existing files or folders are made
+    absolute.
     A key a recipe adds is recorded (it may change a stage) until it is
     listed.
 
@@ -252,8 +259,10 @@ def resolved_settings(hparams, not_affecting=NOT_AFFECTING_STAGES):
     ...     "targets": ["q", "k"], "__set_seed": None})
     {'lr': 0.1, 'targets': ['q', 'k']}
     """
+    model = hparams.get("model")
+    values = {**(model if isinstance(model, dict) else {}), **hparams}
     settings = {}
-    for key, value in hparams.items():
+    for key, value in values.items():
         if key.startswith("_") or key in not_affecting:
             continue
         if _is_plain(value):
@@ -551,18 +560,14 @@ def adopt_stage1_settings(hparams_file, overrides):
     >>> adopt_stage1_settings(path, {"lr": 0.5})
     ({'lr': 0.5}, {})
     """
-    yaml = YAML()
-    if isinstance(overrides, str):
-        overrides = yaml.load(overrides) or {}
-    overrides = dict(overrides or {})
-    with open(hparams_file, encoding="utf-8") as handle:
-        declared = yaml.load(handle) or {}
+    overrides = _as_dict(overrides)
+    declared = declared_settings(hparams_file)
     folder = overrides.get("stage1_folder", declared.get("stage1_folder"))
     if not folder:
         return overrides, {}
     info = os.path.join(str(folder), "save", "stage1", STAGE_INFO)
     if not os.path.isfile(info):
-        return overrides, {}  # fit_stages says why it cannot be reused
+        return overrides, {}  # reuse_stage1 says why it cannot be reused
     with open(info, encoding="utf-8") as handle:
         recorded = json.load(handle)["settings"]
     conflicts, taken = [], {}
@@ -587,6 +592,83 @@ def adopt_stage1_settings(hparams_file, overrides):
             "run then takes stage 1's), or train a new stage 1."
         )
     return overrides, taken
+
+
+def declared_settings(hparams_file, key="model"):
+    r"""Return the settings a training YAML declares, its model's included.
+
+    Top-level entries of the YAML (ruamel nodes: a tagged one is not a plain
+    setting) and the parameters of the model file it includes under ``key``
+    (``model_parameters``): the model's numbers are settings of the run.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> os.makedirs(os.path.join(folder, "models"))
+    >>> with open(os.path.join(folder, "models", "m.yaml"), "w") as f:
+    ...     _ = f.write("width: 8\nsource: !PLACEHOLDER\n")
+    >>> with open(os.path.join(folder, "x.yaml"), "w") as f:
+    ...     _ = f.write("lr: 0.1\nmodel: !include:models/m.yaml\n    source: a\n")
+    >>> sorted(declared_settings(os.path.join(folder, "x.yaml")))
+    ['lr', 'model', 'source', 'width']
+    """
+    declared = read_yaml(hparams_file)
+    if key not in declared:
+        return dict(declared)
+    return {**model_parameters(model_file_of(hparams_file, key)), **declared}
+
+
+def route_model_overrides(hparams_file, overrides, key="model"):
+    r"""Give the model file the overrides of its parameters (``--lora_rank=16``).
+
+    The model's numbers are declared once, in the model file the training
+    YAML includes under ``key``; an override of one of them (that the
+    training YAML does not declare itself) goes to that include.
+
+    Arguments
+    ---------
+    hparams_file : str
+        The training YAML.
+    overrides : str or dict
+        The command line's overrides.
+
+    Returns
+    -------
+    dict
+
+    Example
+    -------
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> os.makedirs(os.path.join(folder, "models"))
+    >>> with open(os.path.join(folder, "models", "m.yaml"), "w") as f:
+    ...     _ = f.write("width: 8\nsource: !PLACEHOLDER\n")
+    >>> with open(os.path.join(folder, "x.yaml"), "w") as f:
+    ...     _ = f.write("lr: 0.1\nmodel: !include:models/m.yaml\n    source: a\n")
+    >>> route_model_overrides(os.path.join(folder, "x.yaml"), {"width": 4, "lr": 1})
+    {'lr': 1, 'model': {'width': 4}}
+    """
+    overrides = _as_dict(overrides)
+    declared = read_yaml(hparams_file)
+    if key not in declared:
+        return overrides
+    parameters = model_parameters(model_file_of(hparams_file, key))
+    routed = {
+        name: overrides.pop(name)
+        for name in list(overrides)
+        if name in parameters and name not in declared
+    }
+    if routed:
+        overrides[key] = {**dict(overrides.get(key) or {}), **routed}
+    return overrides
+
+
+def _as_dict(overrides):
+    """SpeechBrain's overrides (a YAML string or a dict) as a dict."""
+    if isinstance(overrides, str):
+        overrides = YAML().load(overrides)
+    return dict(overrides or {})
 
 
 def _check_record(info, record, stage, whose):
