@@ -418,37 +418,19 @@ def export_inference_folder(
             weights = merge_lora(copy.deepcopy(encoder))
         else:
             adapters = lora_config
-    clash = sorted(set(top_level_keys(model_file)) & SERVING_KEYS)
-    if clash:
-        raise KeyError(
-            f"{model_file} declares {clash}, which the exported model's serving "
-            "part declares too: rename them in the model file"
-        )
-    values = {key: model_values[key] for key in model_parameters(model_file)}
-    values.update({k: v for k, v in SERVING_VALUES.items() if k in values})
-    if "ssl_adapters" in values:
-        values["ssl_adapters"] = None if adapters is None else "!ref <lora_config>"
-    elif adapters is not None:
-        raise KeyError(f"{model_file}: no ssl_adapters parameter for the adapters")
+    values = exported_values(model_file, model_values, adapters)
     os.makedirs(folder, exist_ok=True)
     save_torch(_cpu_state(weights), os.path.join(folder, "ssl.ckpt"))
     save_torch(_cpu_state(head), os.path.join(folder, "head.ckpt"))
     config = encoder.model.config.to_diff_dict()
     config.pop("transformers_version", None)
     card = dict(card or {})
-    calibration_text = "\ncalibration: null  # raw regression outputs are served\n"
-    if calibration is not None:
-        body = _yaml_block(calibration.to_dict())
-        calibration_text = CALIBRATION.format(
-            corpus=card.get("calibrated_on", "the model's corpus"),
-            body="".join(f"    {line}\n" for line in body.splitlines()),
-        )
     text = (
         HEADER.format(
             title=card.get("title", "Speech emotion recognition model"),
             model_file=_recipe_relative(model_file),
             pretrained_path=folder,
-            calibration=calibration_text,
+            calibration=_calibration_text(calibration, card),
             **{k: _yaml_value(v) for k, v in serving.items()},
         )
         + render_model(model_file, values)
@@ -464,6 +446,49 @@ def export_inference_folder(
     )
     write_model_card(folder, folder, card, serving)
     return folder
+
+
+def exported_values(model_file, model_values, adapters=None):
+    """Return the model file's parameters as the exported model sets them.
+
+    The run's values, except what serving sets itself (``SERVING_VALUES``:
+    the encoder is built from the configuration written into the file) and
+    ``ssl_adapters`` (the adapters when they are kept separate).
+
+    Example
+    -------
+    >>> from speechbrain_lora_ser.demo import recipes_folder
+    >>> recipe = os.path.join(recipes_folder(),
+    ...     "MSP-Podcast", "hparams", "models", "ser_model.yaml")
+    >>> values = exported_values(recipe, {**model_parameters(recipe),
+    ...     "ssl_hub": "microsoft/wavlm-large", "lora_rank": 8})
+    >>> values["ssl_hub"], values["lora_rank"], values["ssl_adapters"]
+    ('!ref <encoder_config>', 8, None)
+    """
+    clash = sorted(set(top_level_keys(model_file)) & SERVING_KEYS)
+    if clash:
+        raise KeyError(
+            f"{model_file} declares {clash}, which the exported model's serving "
+            "part declares too: rename them in the model file"
+        )
+    values = {key: model_values[key] for key in model_parameters(model_file)}
+    values.update({k: v for k, v in SERVING_VALUES.items() if k in values})
+    if "ssl_adapters" in values:
+        values["ssl_adapters"] = None if adapters is None else "!ref <lora_config>"
+    elif adapters is not None:
+        raise KeyError(f"{model_file}: no ssl_adapters parameter for the adapters")
+    return values
+
+
+def _calibration_text(calibration, card):
+    """Return the calibration part of the exported hyperparams.yaml."""
+    if calibration is None:
+        return "\ncalibration: null  # raw regression outputs are served\n"
+    body = _yaml_block(calibration.to_dict())
+    return CALIBRATION.format(
+        corpus=card.get("calibrated_on", "the model's corpus"),
+        body="".join(f"    {line}\n" for line in body.splitlines()),
+    )
 
 
 def write_model_card(folder, source, card, serving):
