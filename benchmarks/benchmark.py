@@ -13,7 +13,7 @@ it runs on:
    same run, and the line ``LoRA / fine-tuning: step time R1x, peak memory
    R2x`` for each mode;
 2. ``overhead``: N training steps of the real recipe loop
-   (``stages.fit_stages`` with the recipe's Brain: a corpus on disk prepared
+   (``train_stage`` with the recipe's Brain: a corpus on disk prepared
    and loaded by the recipe's pipeline, logging, checkpointing) against N
    bare steps at the
    same batch: the recipe-overhead ratio;
@@ -349,7 +349,7 @@ def measure_overhead(args):
     import soundfile
 
     from speechbrain_lora_ser.data.corpus import CorpusLayout, prepare_corpus
-    from speechbrain_lora_ser.training.stages import fit_stages, resolved_settings
+    from speechbrain_lora_ser.training.stages import configure_encoder
 
     sys.path.insert(0, RECIPE)
     import train as recipe  # the recipe's train.py: its Brain and pipelines
@@ -396,29 +396,18 @@ def measure_overhead(args):
             synchronize(args.device)
             stamps.append(time.perf_counter())
 
-    fit_stages(
-        [stage],
-        datasets,
-        brain_class=TimedBrain,
-        brain_kwargs={
-            "modules": hparams["modules"],
-            "opt_classes": {
-                "ssl": hparams["encoder_opt_class"],
-                "head": hparams["head_opt_class"],
-            },
-            "train_logger": hparams["train_logger"],
-            "hparams": hparams,
-            "run_opts": {
-                "device": args.device,
-                "precision": "bf16" if args.bf16 else "fp32",
-                "noprogressbar": False,
-            },
+    configure_encoder(hparams["modules"]["ssl"], stage.train, hparams["lora_config"])
+    brain = TimedBrain(
+        stage,
+        modules=hparams["modules"],
+        hparams=hparams,
+        run_opts={
+            "device": args.device,
+            "precision": "bf16" if args.bf16 else "fp32",
+            "noprogressbar": False,
         },
-        train_loader=hparams["train_loader"],
-        valid_loader_options=hparams["valid_loader_options"],
-        settings=resolved_settings(hparams, hparams["settings_not_affecting_stages"]),
-        lora_config=hparams["lora_config"],
     )
+    recipe.train_stage(brain, stage, datasets[stage.corpus], hparams)
     warm = min(2, len(stamps) - 1)
     recipe_step = (stamps[-1] - stamps[warm - 1]) / (len(stamps) - warm)
 

@@ -19,6 +19,7 @@ from speechbrain_lora_ser.export.model_folder import (
     model_file_of,
 )
 from speechbrain_lora_ser.synthetic.architectures import LARGE_CONFIGS, large_config
+from speechbrain_lora_ser.training.stages import route_model_overrides
 
 RECIPE = os.path.join(os.path.dirname(__file__), os.pardir, "recipes", "MSP-Podcast")
 HPARAMS = os.path.join(RECIPE, "hparams", "ft_lora.yaml")
@@ -43,6 +44,7 @@ def recipe_hparams(name, folder=None, **overrides):
         "encoder_layerdrop": 0.0,
         **overrides,
     }
+    values = route_model_overrides(HPARAMS, values)  # the model's numbers
     with open(HPARAMS, encoding="utf-8") as handle:
         return load_hyperpyyaml(handle, values)
 

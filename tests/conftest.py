@@ -81,6 +81,23 @@ def recipe_train_module(corpus="MSP-Podcast"):
     return module
 
 
+def recipe_datasets(manifest_folder, label_scaler, recipe="MSP-Podcast"):
+    """The datasets a recipe's own ``dataio_prep`` builds from a manifest folder.
+
+    ``{partition: DynamicItemDataset}`` (``id``, ``sig``, ``labels``), as
+    ``train.py`` builds them for its corpus.
+    """
+    hparams = {
+        "sample_rate": 16000,
+        "corpus": recipe,
+        "manifest_folder": str(manifest_folder),
+        "data_folder": str(manifest_folder),
+        "label_scaler": label_scaler,
+        "cross_data_folder": None,
+    }
+    return recipe_train_module(recipe).dataio_prep(hparams)[recipe]
+
+
 def run_train(script, hparams_file, args, cwd=ROOT, env=None):
     """Run a recipe as a user would; raise with its output if it fails."""
     command = [sys.executable, script, hparams_file, *args]

@@ -29,14 +29,14 @@ def make_brain(encoder_folder, mode):
     configure_encoder(ssl, mode, LORA)
     brain_class = recipe_train_module("MSP-Podcast").SERBrain
     return brain_class(
+        TrainingStage("stage1", mode, "A", None, None, None),
         modules={"ssl": ssl, "head": head},
-        opt_classes={
-            "ssl": lambda p: torch.optim.SGD(p, lr=0.1),
-            "head": lambda p: torch.optim.SGD(p, lr=0.1),
+        hparams={
+            "compute_cost": CCCLoss(),
+            "encoder_opt_class": lambda p, lr=0.1: torch.optim.SGD(p, lr=lr),
+            "head_opt_class": lambda p, lr=0.1: torch.optim.SGD(p, lr=lr),
+            "train_logger": Logger(),
         },
-        train_logger=Logger(),
-        stage=TrainingStage("stage1", mode, "A", None, None, None),
-        hparams={"compute_cost": CCCLoss()},
         run_opts={"device": "cpu", "max_grad_norm": 1.0},
     )
 

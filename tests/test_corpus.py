@@ -5,6 +5,7 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 
 import numpy as np
 import pytest
@@ -12,12 +13,11 @@ import soundfile
 
 from speechbrain_lora_ser.data.corpus import prepare_corpus, select_subset
 from speechbrain_lora_ser.data.manifests import CorpusError, read_manifests
-from speechbrain_lora_ser.data.pipeline import make_datasets
 from speechbrain_lora_ser.demo import recipe_layouts
 from speechbrain_lora_ser.modeling.labels import LabelScaler
 from speechbrain_lora_ser.synthetic.demo_corpus import write_demo_corpus
 
-from conftest import SMALL_MODEL_ARGS, run_train
+from conftest import SMALL_MODEL_ARGS, recipe_datasets, run_train
 
 LAYOUTS = recipe_layouts()
 MSP_PODCAST = LAYOUTS["MSP-Podcast"]
@@ -25,22 +25,19 @@ BIIC_PODCAST = LAYOUTS["BIIC-Podcast"]
 
 
 def load_audio(path):
-    """The training pipeline's view of one file (16 kHz mono)."""
-    manifest = path + ".json"
-    with open(manifest, "w") as f:
-        json.dump(
-            {
-                "x": {
-                    "wav": str(path),
-                    "duration": 1.0,
-                    "arousal": None,
-                    "valence": None,
-                    "dominance": None,
-                }
-            },
-            f,
-        )
-    return make_datasets({"test": manifest}, LabelScaler())["test"][0]["sig"]
+    """The recipe's training pipeline's view of one file (16 kHz mono)."""
+    folder = tempfile.mkdtemp()
+    entry = {
+        "wav": str(path),
+        "duration": 1.0,
+        "arousal": None,
+        "valence": None,
+        "dominance": None,
+    }
+    for partition in ("train", "valid", "test"):
+        with open(os.path.join(folder, f"{partition}.json"), "w") as f:
+            json.dump({"x": entry}, f)
+    return recipe_datasets(folder, LabelScaler())["test"][0]["sig"]
 
 
 @pytest.fixture(scope="module")

@@ -15,16 +15,18 @@ import numpy as np
 import pytest
 import soundfile
 
-from speechbrain_lora_ser.data.corpus import CorpusError, CorpusLayout, prepare_corpus
+from speechbrain_lora_ser.data.corpus import CorpusLayout, prepare_corpus
+from speechbrain_lora_ser.data.manifests import CorpusError
 from speechbrain_lora_ser.data.manifests import (
     check_manifests,
     read_manifests,
     write_manifests,
 )
-from speechbrain_lora_ser.data.pipeline import make_datasets
 from speechbrain_lora_ser.demo import recipe_layouts
 from speechbrain_lora_ser.modeling.labels import LabelScaler
 from speechbrain_lora_ser.synthetic.demo_corpus import write_demo_corpus
+
+from conftest import recipe_datasets
 
 GERMAN = CorpusLayout(
     partitions={"train": "train", "valid": "dev", "test": "test"},
@@ -123,7 +125,7 @@ def test_tsv_table_per_partition_flac_22khz_in_speaker_folders(tmp_path):
     labels = [e["valence"] for entries in manifests.values() for e in entries.values()]
     assert min(labels) < 0 < max(labels)
     # the recipe's datasets read it as 16 kHz mono
-    test_set = make_datasets(paths, LabelScaler(-1.0, 1.0))["test"]
+    test_set = recipe_datasets(tmp_path / "m", LabelScaler(-1.0, 1.0))["test"]
     item = test_set[0]
     duration = manifests["test"][item["id"]]["duration"]
     assert item["sig"].shape[0] == pytest.approx(duration * 16000, abs=2)
@@ -182,8 +184,11 @@ def test_hub_audiofolder_export_paths_relative_to_each_partition(tmp_path):
                 pytest.approx(dominance),
             )
     # the recipe's datasets read it as 16 kHz mono
-    item = make_datasets(paths, LabelScaler(0.0, 10.0))["test"][0]
-    assert item["sig"].shape == (pytest.approx(1.5 * 16000, abs=2),)
+    for recipe in ("MSP-Podcast", "BIIC-Podcast"):
+        datasets = recipe_datasets(tmp_path / "m", LabelScaler(0.0, 10.0), recipe)
+        item = datasets["test"][0]
+        assert item["sig"].shape == (pytest.approx(1.5 * 16000, abs=2),)
+        assert 0.0 <= float(item["labels"].min()) <= 1.0
 
 
 def test_json_lines_with_absolute_paths(tmp_path):

@@ -14,7 +14,18 @@ import os
 import re
 
 import pytest
+from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.run_opts import RunOptions
+
+from speechbrain_lora_ser.export.model_folder import (
+    model_file_of,
+    model_parameters,
+    read_yaml,
+)
+from speechbrain_lora_ser.training.stages import (
+    resolved_settings,
+    route_model_overrides,
+)
 
 from conftest import ROOT
 
@@ -111,3 +122,51 @@ def test_the_gate_catches_an_unused_key(tmp_path):
         if not referenced_later(yaml, k) and not read_by_script(k, script)
     ]
     assert unused == ["user", "forgotten"]
+
+
+RECIPES = sorted(glob.glob(os.path.join(ROOT, "recipes", "*", "hparams")))
+
+
+@pytest.mark.parametrize(
+    "hparams", RECIPES, ids=[os.path.relpath(p, ROOT) for p in RECIPES]
+)
+def test_each_model_number_is_declared_once(hparams):
+    """The model file declares the numbers; a configuration only includes it."""
+    model_file = os.path.join(hparams, "models", "ser_model.yaml")
+    parameters = model_parameters(model_file)
+    assert {"lora_rank", "attention_channels", "head_hidden_size"} <= set(parameters)
+    for path in glob.glob(os.path.join(hparams, "*.yaml")):
+        declared = read_yaml(path)
+        assert set(declared) & set(parameters) == {"ssl_hub"}, path
+        assert model_file_of(path) == os.path.join(hparams, "models/ser_model.yaml")
+        assert list(declared["model"]) == ["ssl_hub"], path
+
+
+def test_a_model_number_on_the_command_line_reaches_the_model(tiny_wavlm, tmp_path):
+    """``--lora_rank=4`` is routed to the model file that declares it."""
+    path = os.path.join(ROOT, "recipes", "MSP-Podcast", "hparams", "ft_lora.yaml")
+    overrides = route_model_overrides(
+        path,
+        {
+            "data_folder": str(tmp_path),
+            "output_folder": str(tmp_path / "run"),
+            "ssl_hub": tiny_wavlm,
+            "lora_rank": 4,
+            "attention_channels": 8,
+        },
+    )
+    assert overrides["model"] == {"lora_rank": 4, "attention_channels": 8}
+    with open(path, encoding="utf-8") as handle:
+        hparams = load_hyperpyyaml(handle, overrides)
+    assert hparams["lora_config"].r == 4
+    pooling = hparams["modules"]["head"].pooling
+    assert pooling.tdnn.conv.conv.weight.shape[0] == 8  # attention channels
+    settings = resolved_settings(hparams)
+    assert settings["attention_channels"] == 8
+    assert settings["ssl_hub"] == tiny_wavlm
+    assert "lora_rank" not in settings  # a lora stage records its adapters
+    with pytest.raises(KeyError, match="no_such_setting"):
+        with open(path, encoding="utf-8") as handle:
+            load_hyperpyyaml(
+                handle, route_model_overrides(path, {"no_such_setting": 1})
+            )

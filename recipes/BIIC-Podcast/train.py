@@ -15,11 +15,12 @@ every model is also tested on it when --cross_data_folder is given.
 > python train.py hparams/finetune.yaml --data_folder=/data/BIIC-Podcast
 
 To read the code, start at ``__main__`` at the bottom: prepare the data,
-build the datasets, train the stages the YAML declares, test, export. The
-model is declared in hparams/models/ser_model.yaml; what the Brain computes
-and optimises is ``SERBrain`` below; the bookkeeping every stage shares
-(optimizers, development CCC, checkpoints) is ``EmotionBrain`` in the
-speechbrain_lora_ser package, which both recipes use.
+build the datasets, train the stages the YAML declares (a Brain per stage),
+calibrate, test, export. The model is declared in
+hparams/models/ser_model.yaml; what the Brain computes, optimises and
+checkpoints is ``SERBrain`` below. What the stage loop shares with the other
+recipe and is not a Brain hook (stage records, reuse checks, which encoder
+parameters train) comes from speechbrain_lora_ser.training.
 
 Authors
  * speechbrain-lora-ser contributors 2026
@@ -38,7 +39,12 @@ from speechbrain_lora_ser.export.model_folder import (
     export_inference_folder,
     model_file_of,
 )
-from speechbrain_lora_ser.training.brain import EmotionBrain
+from speechbrain_lora_ser.modeling.ccc import CCCStats
+from speechbrain_lora_ser.training.brain import (
+    check_loss_naming_batch,
+    layerdrop_run_opts,
+    wrap_without_syncbn,
+)
 from speechbrain_lora_ser.training.results import (
     calibrate,
     test_corpora,
@@ -47,8 +53,15 @@ from speechbrain_lora_ser.training.results import (
 from speechbrain_lora_ser.training.stages import (
     adopt_stage1_settings,
     before_adaptation,
-    fit_stages,
-    resolved_settings,
+    check_stages,
+    configure_encoder,
+    finish_stage,
+    is_finished,
+    log_stage_start,
+    reuse_stage1,
+    route_model_overrides,
+    score_before_adaptation,
+    stage_record,
 )
 
 import speechbrain as sb
@@ -59,8 +72,19 @@ from speechbrain.utils.logger import get_logger
 logger = get_logger(__name__)
 
 
-class SERBrain(EmotionBrain):
-    """Arousal, valence and dominance from speech, with the CCC loss."""
+class SERBrain(sb.Brain):
+    """Arousal, valence and dominance from speech, with the CCC loss.
+
+    One Brain trains one stage (``stage``: its name, learning rates and
+    checkpointer); the encoder and the head have an optimizer each.
+    """
+
+    def __init__(self, stage, **kwargs):
+        super().__init__(checkpointer=stage.checkpointer, **kwargs)
+        self.stage_name = stage.name
+        self.learning_rates = stage.learning_rates
+        self.ccc_stats = CCCStats()
+        self.batch_ids = []
 
     def compute_forward(self, batch, stage):
         """Encode the waveforms, pool the hidden states, regress.
@@ -108,6 +132,77 @@ class SERBrain(EmotionBrain):
             return predictions.sum() * 0.0
         return self.hparams.compute_cost(predictions[labeled], targets[labeled])
 
+    def opt_classes(self):
+        """The optimizer builder of each module: the encoder's, the head's."""
+        return {
+            "ssl": self.hparams.encoder_opt_class,
+            "head": self.hparams.head_opt_class,
+        }
+
+    def init_optimizers(self):
+        """One optimizer per trainable module, at the stage's learning rate."""
+        self.optimizers_dict = {}
+        for name, opt_class in self.opt_classes().items():
+            parameters = [
+                p for p in self.modules[name].parameters() if p.requires_grad
+            ]
+            if not parameters:  # a frozen encoder
+                continue
+            rate = self.learning_rates.get(name)
+            kwargs = {} if rate is None else {"lr": rate}
+            optimizer = opt_class(parameters, **kwargs)
+            self.optimizers_dict[name] = optimizer
+            if self.checkpointer is not None:
+                self.checkpointer.add_recoverable(
+                    f"{name}_optimizer", optimizer
+                )
+        self.optimizer = next(iter(self.optimizers_dict.values()), None)
+
+    def on_stage_start(self, stage, epoch=None):
+        """Start a fresh collection of the epoch's predictions."""
+        self.ccc_stats = CCCStats()
+
+    def on_stage_end(self, stage, stage_loss, epoch=None):
+        """Log losses and CCC; keep the best checkpoint by development CCC."""
+        if stage == sb.Stage.TRAIN:
+            self.train_loss = stage_loss
+            return
+        summary = self.ccc_stats.summarize()
+        stats = {"loss": stage_loss}
+        stats.update({f"ccc_{name}": value for name, value in summary.items()})
+        if stage == sb.Stage.VALID:
+            self.hparams.train_logger.log_stats(
+                {"stage": self.stage_name, "epoch": epoch},
+                train_stats={"loss": self.train_loss},
+                valid_stats=stats,
+            )
+            self.checkpointer.save_and_keep_only(
+                meta={"ccc": summary["average"], "epoch": epoch},
+                max_keys=["ccc"],
+            )
+        else:
+            self.hparams.train_logger.log_stats(
+                {"stage": self.stage_name, "test set": self.test_name},
+                test_stats=stats,
+            )
+
+    def fit_batch(self, batch):
+        """Remember the batch's utterances (a non-finite loss names them)."""
+        self.batch_ids = list(batch.id)
+        return super().fit_batch(batch)
+
+    def check_loss_isfinite(self, loss):
+        """SpeechBrain's check (``--nonfinite_patience``), naming the batch."""
+        check = super().check_loss_isfinite
+        check_loss_naming_batch(
+            self, loss, check, self.stage_name, self.batch_ids
+        )
+
+    def _wrap_distributed(self):
+        """DDP; on CPU processes without SyncBatchNorm (GPU-only)."""
+        if not wrap_without_syncbn(self):
+            super()._wrap_distributed()
+
 
 def check_data_folders(hparams, hparams_file):
     """Stop early, with the fix, when a stage needs the cross corpus."""
@@ -133,20 +228,13 @@ def prepare_data(hparams):
     ``test.json`` and any other ``<partition>.json``) and checked like
     prepared ones: a bad entry stops the run, named with its manifest.
     """
-    corpora = [
-        (
-            "",
-            prepare_biic_podcast,
-            {
-                "train_subset": hparams["train_subset"],
-                "subset_seed": hparams["subset_seed"],
-            },
-        )
-    ]
+    corpora = {"": prepare_biic_podcast}
     if hparams["cross_data_folder"]:  # the cross-lingual test set
-        corpora.append(("cross_", prepare_msp_podcast, {}))
-    for prefix, prepare, options in corpora:
-        common = {
+        corpora["cross_"] = prepare_msp_podcast
+    for prefix, prepare in corpora.items():
+        data_folder = hparams[prefix + "data_folder"]
+        manifest_folder = hparams[prefix + "manifest_folder"]
+        options = {
             "label_range": (
                 hparams[prefix + "label_low"],
                 hparams[prefix + "label_high"],
@@ -154,25 +242,15 @@ def prepare_data(hparams):
             "min_duration": hparams["min_duration"],
         }
         if hparams["skip_prep"]:
-            run_on_main(
-                check_manifests,
-                kwargs={
-                    "manifests": hparams[prefix + "manifest_folder"],
-                    "data_root": hparams[prefix + "data_folder"],
-                    **common,
-                },
-            )
+            options["data_root"] = data_folder
+            run_on_main(check_manifests, args=[manifest_folder], kwargs=options)
             continue
-        run_on_main(
-            prepare,
-            kwargs={
-                "data_folder": hparams[prefix + "data_folder"],
-                "save_folder": hparams[prefix + "manifest_folder"],
-                "skip_invalid": hparams["skip_invalid"],
-                **common,
-                **options,
-            },
-        )
+        options["skip_invalid"] = hparams["skip_invalid"]
+        if not prefix:  # the low-resource study subsets this corpus only
+            options["train_subset"] = hparams["train_subset"]
+            options["subset_seed"] = hparams["subset_seed"]
+        folders = [data_folder, manifest_folder]
+        run_on_main(prepare, args=folders, kwargs=options)
 
 
 def dataio_prep(hparams):
@@ -289,11 +367,27 @@ def run_info(hparams, records):
     }
 
 
+def train_stage(brain, stage, data, hparams):
+    """Train one stage from where it stopped (its checkpointer resumes it)."""
+    train_set, train_kwargs = hparams["train_loader"].for_dataset(
+        data["train"], brain.grad_accumulation_factor
+    )
+    brain.fit(
+        stage.epoch_counter,
+        train_set=train_set,
+        valid_set=data["valid"],
+        train_loader_kwargs=train_kwargs,
+        valid_loader_kwargs=dict(hparams["valid_loader_options"]),
+    )
+
+
 if __name__ == "__main__":
     # Command line: the YAML, SpeechBrain's run options, and overrides; a
-    # reused stage 1 (--stage1_folder) brings the settings it was trained with.
+    # reused stage 1 (--stage1_folder) brings the settings it was trained
+    # with; the model's numbers go to the model file that declares them.
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
     overrides, taken = adopt_stage1_settings(hparams_file, overrides)
+    overrides = route_model_overrides(hparams_file, overrides)
     sb.utils.distributed.ddp_init_group(run_opts)
     with open(hparams_file, encoding="utf-8") as fin:
         hparams = load_hyperpyyaml(fin, overrides)
@@ -314,33 +408,39 @@ if __name__ == "__main__":
     prepare_data(hparams)
     datasets = dataio_prep(hparams)
 
-    # Train the stages the YAML declares, a Brain per stage (each resumes
-    # where it stopped; finished ones are reused when nothing changed).
-    brain, records = fit_stages(
-        hparams["stages"],
-        datasets,
-        brain_class=SERBrain,
-        brain_kwargs={
-            "modules": hparams["modules"],
-            "opt_classes": {
-                "ssl": hparams["encoder_opt_class"],
-                "head": hparams["head_opt_class"],
-            },
-            "train_logger": hparams["train_logger"],
-            "hparams": hparams,
-            "run_opts": run_opts,
-        },
-        train_loader=hparams["train_loader"],
-        valid_loader_options=hparams["valid_loader_options"],
-        settings=resolved_settings(
-            hparams, hparams["settings_not_affecting_stages"]
-        ),
-        lora_config=hparams["lora_config"],
-        stage1_folder=hparams["stage1_folder"],
-    )
+    # Train the stages the YAML declares, a Brain per stage. Each resumes
+    # where it stopped; a finished one (or stage 1 of --stage1_folder) is
+    # reused when its record matches this run's, and refused otherwise.
+    stages, modules = hparams["stages"], hparams["modules"]
+    check_stages(stages, datasets, hparams["stage1_folder"])
+    run_opts = layerdrop_run_opts(run_opts, modules["ssl"])
+    valid_options, records = hparams["valid_loader_options"], {}
+    for index, stage in enumerate(stages):
+        configure_encoder(modules["ssl"], stage.train, hparams["lora_config"])
+        brain = SERBrain(
+            stage, modules=modules, hparams=hparams, run_opts=run_opts
+        )
+        data = datasets[stage.corpus]
+        rates = stage.learning_rates_of(brain.opt_classes())
+        record = stage_record(stage, brain, data, hparams, rates)
+        records[stage.name] = record
+        if index == 0 and hparams["stage1_folder"]:
+            reuse_stage1(stage, hparams["stage1_folder"], record, brain)
+            continue
+        if index > 0:  # the cross-lingual baseline, before the stage adapts
+            previous = stages[index - 1]
+            score_before_adaptation(brain, previous, stage, data, valid_options)
+        log_stage_start(brain, stage, record["effective_batch"])
+        if not is_finished(stage, record):
+            train_stage(brain, stage, data, hparams)
+            finish_stage(stage, record)  # its best epoch stays loaded
 
     # Calibrate the served values on the development set; test on every
     # corpus (and predict their other partitions); export.
+    label_scalers = {
+        hparams["corpus"]: hparams["label_scaler"],
+        hparams["cross_corpus"]: hparams["cross_label_scaler"],
+    }
     calibration = calibrate(
         brain,
         datasets[hparams["corpus"]]["valid"],
@@ -351,20 +451,15 @@ if __name__ == "__main__":
     results = test_corpora(
         brain,
         datasets,
-        label_scalers={
-            hparams["corpus"]: hparams["label_scaler"],
-            hparams["cross_corpus"]: hparams["cross_label_scaler"],
-        },
-        loader_kwargs=hparams["test_loader_options"],
-        predictions_folder=hparams["predictions_folder"],
+        label_scalers,
+        hparams["test_loader_options"],
+        hparams["predictions_folder"],
         calibration=calibration,
         model_scaler=hparams["label_scaler"],
     )
     if if_main_process():
         export(hparams, hparams_file, results, calibration)
-        results["before_adaptation"] = before_adaptation(
-            hparams["stages"], results
-        )
+        results["before_adaptation"] = before_adaptation(stages, results)
         write_results(
             hparams["output_folder"],
             hparams["results_file"],

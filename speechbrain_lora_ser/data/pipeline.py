@@ -1,76 +1,13 @@
-"""SpeechBrain datasets and loaders built from the prepared manifests.
+"""How a stage's training set is batched (the recipes' ``TrainLoader``).
+
+The datasets themselves are built by each recipe's ``dataio_prep``.
 
 Authors
  * speechbrain-lora-ser contributors 2026
 """
 
-import math
-
-import speechbrain as sb
 import torch
-from speechbrain.dataio import audio_io
-from speechbrain.dataio.preprocess import AudioNormalizer
 from speechbrain.dataio.sampler import DynamicBatchSampler
-
-from speechbrain_lora_ser.modeling.ccc import ATTRIBUTES
-
-
-def make_datasets(manifests, label_scaler, sample_rate=16000):
-    """Build a ``DynamicItemDataset`` for every prepared partition.
-
-    Arguments
-    ---------
-    manifests : dict
-        Path of the JSON manifest of each partition (``read_manifests``).
-    label_scaler : speechbrain_lora_ser.modeling.labels.LabelScaler
-        Maps the corpus's labels to the model's range.
-    sample_rate : int
-        Audio is resampled to this rate and mixed down to mono.
-
-    Returns
-    -------
-    dict
-        ``{partition: DynamicItemDataset}`` with output keys ``id``, ``sig``
-        and ``labels`` (NaN for unlabeled utterances).
-
-    Example
-    -------
-    >>> import tempfile, json, os, numpy, soundfile
-    >>> from speechbrain_lora_ser.modeling.labels import LabelScaler
-    >>> folder = tempfile.mkdtemp()
-    >>> soundfile.write(f"{folder}/a.wav", numpy.zeros(8000, "float32"), 8000)
-    >>> entry = {"wav": f"{folder}/a.wav", "duration": 1.0, "arousal": 4.0,
-    ...     "valence": 1.0, "dominance": None}
-    >>> with open(f"{folder}/test.json", "w") as f:
-    ...     json.dump({"a": entry}, f)
-    >>> item = make_datasets({"test": f"{folder}/test.json"}, LabelScaler())["test"][0]
-    >>> item["sig"].shape, item["labels"]
-    (torch.Size([16000]), tensor([0.5000, 0.0000,    nan]))
-    """
-    normalizer = AudioNormalizer(sample_rate=sample_rate)
-
-    @sb.utils.data_pipeline.takes("wav")
-    @sb.utils.data_pipeline.provides("sig")
-    def audio_pipeline(wav):
-        signal, rate = audio_io.load(wav, channels_first=False)
-        return normalizer(signal, rate)
-
-    @sb.utils.data_pipeline.takes(*ATTRIBUTES)
-    @sb.utils.data_pipeline.provides("labels")
-    def label_pipeline(*values):
-        labels = torch.tensor(
-            [math.nan if v is None else float(v) for v in values], dtype=torch.float32
-        )
-        return label_scaler.scale(labels)
-
-    return {
-        partition: sb.dataio.dataset.DynamicItemDataset.from_json(
-            json_path=path,
-            dynamic_items=[audio_pipeline, label_pipeline],
-            output_keys=["id", "sig", "labels"],
-        )
-        for partition, path in manifests.items()
-    }
 
 
 def sort_dataset(dataset, sorting):

@@ -34,13 +34,13 @@ import re
 import shutil
 import sys
 
-import torch
 from ruamel.yaml import YAML
 
+from speechbrain_lora_ser.atomic import save_torch, write_text
 from speechbrain_lora_ser.modeling.ccc import ATTRIBUTES
 from speechbrain_lora_ser.modeling.lora import has_lora, merge_lora
 
-#: Values of the model file's placeholders that serving sets itself: the
+#: Values of the model file's parameters that serving sets itself: the
 #: encoder is built from the configuration written into the YAML (no hub
 #: download, no training options).
 SERVING_VALUES = {
@@ -64,7 +64,7 @@ SERVING_KEYS = {
     "encoder_config",
     "calibration",
 }
-PLACEHOLDER = re.compile(r"^([A-Za-z_][A-Za-z_0-9]*):\s*!PLACEHOLDER")
+INCLUDE = "!include:"
 
 HEADER = """\
 # ############################################################################
@@ -211,6 +211,23 @@ Concordance correlation coefficient (CCC) on each test set, from this run
 """
 
 
+def read_yaml(path):
+    r"""Load a HyperPyYAML file as ruamel nodes: tags, order and lines kept.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "m.yaml")
+    >>> with open(path, "w") as f:
+    ...     _ = f.write("a: 1\nb: !ref <a>\n")
+    >>> data = read_yaml(path)
+    >>> list(data), data["b"].tag.value, data.lc.key("b")
+    (['a', 'b'], '!ref', (1, 0))
+    """
+    with open(path, encoding="utf-8") as handle:
+        return YAML().load(handle) or {}
+
+
 def model_file_of(hparams_file, key="model"):
     r"""Return the model file a training YAML includes (``!include:<file>``).
 
@@ -236,24 +253,66 @@ def model_file_of(hparams_file, key="model"):
     >>> os.path.relpath(model_file_of(path), folder)
     'models/m.yaml'
     """
-    pattern = re.compile(rf"^{key}:\s*!include:(\S+)")
-    with open(hparams_file, encoding="utf-8") as handle:
-        for line in handle:
-            match = pattern.match(line)
-            if match:
-                return os.path.join(os.path.dirname(hparams_file), match.group(1))
-    raise ValueError(f"{hparams_file}: no `{key}: !include:<file>` line")
+    tag = _tag(read_yaml(hparams_file).get(key)) or ""
+    if not tag.startswith(INCLUDE):
+        raise ValueError(f"{hparams_file}: no `{key}: !include:<file>`")
+    return os.path.join(os.path.dirname(hparams_file), tag[len(INCLUDE) :])
+
+
+def model_parameters(model_file):
+    r"""Return the parameters of a model file and their declared values.
+
+    A parameter is a top-level key whose value is plain (a number, string,
+    boolean, null or a list of those) or ``!PLACEHOLDER`` (declared as
+    ``None`` here: the including file gives it); objects (``!new:``,
+    ``!ref``...) are built from them.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "m.yaml")
+    >>> with open(path, "w") as f:
+    ...     _ = f.write("a: !PLACEHOLDER\nb: [1, 2]  # why\nc: !ref <b>\n")
+    >>> model_parameters(path)
+    {'a': None, 'b': [1, 2]}
+    """
+    parameters = {}
+    for key, node in read_yaml(model_file).items():
+        tag = _tag(node)
+        if tag == "!PLACEHOLDER":
+            parameters[key] = None
+        elif tag is None and not isinstance(node, dict):
+            parameters[key] = _plain(node)
+    return parameters
+
+
+def top_level_keys(model_file):
+    r"""Return every top-level key of a YAML file.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "m.yaml")
+    >>> with open(path, "w") as f:
+    ...     _ = f.write("a: 1\n# b: 2\nc: !new:x\n    d: 3\n")
+    >>> top_level_keys(path)
+    ['a', 'c']
+    """
+    return list(read_yaml(model_file))
 
 
 def render_model(model_file, values):
-    r"""Return the model file's text, each ``!PLACEHOLDER`` replaced by a value.
+    r"""Return the model file's text with its parameters set to ``values``.
+
+    The file is kept as written (comments, layout); each parameter's line
+    (``model_parameters``: one line each) is rewritten with its value.
 
     Arguments
     ---------
     model_file : str
-        A YAML whose parameters are ``key: !PLACEHOLDER`` lines.
+        The model file.
     values : dict
-        A value for every placeholder (plain YAML values, or a string that
+        A value for every parameter (plain YAML values, or a string that
         starts with ``!ref`` for a reference).
 
     Returns
@@ -273,51 +332,19 @@ def render_model(model_file, values):
         in_features: !ref <size>
         out_features: 1
     """
-    lines = []
+    data = read_yaml(model_file)
     with open(model_file, encoding="utf-8") as handle:
-        for line in handle:
-            match = PLACEHOLDER.match(line)
-            if match:
-                key = match.group(1)
-                if key not in values:
-                    raise KeyError(f"{model_file}: no value for {key}")
-                lines.append(f"{key}: {_yaml_value(values[key])}\n")
-            else:
-                lines.append(line)
+        lines = handle.readlines()
+    for key in model_parameters(model_file):
+        if key not in values:
+            raise KeyError(f"{model_file}: no value for {key}")
+        line, value_line = data.lc.key(key)[0], data.lc.value(key)[0]
+        if value_line != line:
+            raise ValueError(
+                f"{model_file}:{line + 1}: write {key}'s value on its line"
+            )
+        lines[line] = f"{key}: {_yaml_value(values[key])}\n"
     return "".join(lines)
-
-
-def top_level_keys(model_file):
-    r"""Return every top-level key of a YAML file (by its lines).
-
-    Example
-    -------
-    >>> import tempfile
-    >>> path = os.path.join(tempfile.mkdtemp(), "m.yaml")
-    >>> with open(path, "w") as f:
-    ...     _ = f.write("a: 1\n# b: 2\nc: !new:x\n    d: 3\n")
-    >>> top_level_keys(path)
-    ['a', 'c']
-    """
-    pattern = re.compile(r"^([A-Za-z_][A-Za-z_0-9]*):")
-    with open(model_file, encoding="utf-8") as handle:
-        return [m.group(1) for m in map(pattern.match, handle) if m]
-
-
-def placeholders(model_file):
-    r"""Return the parameter names of a model file (its ``!PLACEHOLDER`` keys).
-
-    Example
-    -------
-    >>> import tempfile
-    >>> path = os.path.join(tempfile.mkdtemp(), "m.yaml")
-    >>> with open(path, "w") as f:
-    ...     _ = f.write("a: !PLACEHOLDER\nb: !PLACEHOLDER  # why\nc: 1\n")
-    >>> placeholders(path)
-    ['a', 'b']
-    """
-    with open(model_file, encoding="utf-8") as handle:
-        return [m.group(1) for m in map(PLACEHOLDER.match, handle) if m]
 
 
 def export_inference_folder(
@@ -340,7 +367,7 @@ def export_inference_folder(
     model_file : str
         The recipe's model file (``hparams/models/ser_model.yaml``).
     model_values : dict
-        The values the run gave the model file's placeholders (the included
+        The run's values of the model file's parameters (the included
         dict of the resolved hyperparameters, ``hparams["model"]``).
     serving : dict
         ``sample_rate``, ``label_low``, ``label_high``, ``window_seconds``,
@@ -373,15 +400,10 @@ def export_inference_folder(
     >>> recipe = os.path.join(recipes_folder(),
     ...     "MSP-Podcast", "hparams", "models", "ser_model.yaml")
     >>> values = {"ssl_hub": save_tiny_encoder(tempfile.mkdtemp()),
-    ...     "ssl_cache": None, "ssl_from_config": False, "ssl_adapters": None,
-    ...     "normalize_waveform": True, "encoder_layerdrop": 0.0,
-    ...     "gradient_checkpointing": False, "lora_rank": 2, "lora_alpha": 4,
-    ...     "lora_dropout": 0.0, "lora_targets": ["q_proj"],
-    ...     "attention_channels": 8, "head_hidden_size": 8, "head_dropout": 0.1,
-    ...     "n_attributes": 3, "loss_moment_weight": 0.0}
+    ...     "attention_channels": 8, "head_hidden_size": 8}
     >>> with open(recipe) as f:
     ...     model = load_hyperpyyaml(f, values)
-    >>> folder = export_inference_folder(tempfile.mkdtemp(), recipe, values,
+    >>> folder = export_inference_folder(tempfile.mkdtemp(), recipe, model,
     ...     {"sample_rate": 16000, "label_low": 1.0, "label_high": 7.0,
     ...      "window_seconds": 10.0, "hop_seconds": 5.0},
     ...     {"ssl": model["ssl"], "head": model["head"]})
@@ -396,45 +418,27 @@ def export_inference_folder(
             weights = merge_lora(copy.deepcopy(encoder))
         else:
             adapters = lora_config
-    clash = sorted(set(top_level_keys(model_file)) & SERVING_KEYS)
-    if clash:
-        raise KeyError(
-            f"{model_file} declares {clash}, which the exported model's serving "
-            "part declares too: rename them in the model file"
-        )
-    values = {key: model_values[key] for key in placeholders(model_file)}
-    values.update({k: v for k, v in SERVING_VALUES.items() if k in values})
-    if "ssl_adapters" in values:
-        values["ssl_adapters"] = None if adapters is None else "!ref <lora_config>"
-    elif adapters is not None:
-        raise KeyError(f"{model_file}: no ssl_adapters parameter for the adapters")
+    values = exported_values(model_file, model_values, adapters)
     os.makedirs(folder, exist_ok=True)
-    _save_atomically(_cpu_state(weights), os.path.join(folder, "ssl.ckpt"))
-    _save_atomically(_cpu_state(head), os.path.join(folder, "head.ckpt"))
+    save_torch(_cpu_state(weights), os.path.join(folder, "ssl.ckpt"))
+    save_torch(_cpu_state(head), os.path.join(folder, "head.ckpt"))
     config = encoder.model.config.to_diff_dict()
     config.pop("transformers_version", None)
     card = dict(card or {})
-    calibration_text = "\ncalibration: null  # raw regression outputs are served\n"
-    if calibration is not None:
-        body = _yaml_block(calibration.to_dict())
-        calibration_text = CALIBRATION.format(
-            corpus=card.get("calibrated_on", "the model's corpus"),
-            body="".join(f"    {line}\n" for line in body.splitlines()),
-        )
     text = (
         HEADER.format(
             title=card.get("title", "Speech emotion recognition model"),
             model_file=_recipe_relative(model_file),
             pretrained_path=folder,
-            calibration=calibration_text,
+            calibration=_calibration_text(calibration, card),
             **{k: _yaml_value(v) for k, v in serving.items()},
         )
         + render_model(model_file, values)
         + FOOTER
         + _yaml_block({"encoder_config": config})
     )
-    _write_atomically(os.path.join(folder, "hyperparams.yaml"), text)
-    _write_atomically(os.path.join(folder, "custom_interface.py"), INTERFACE)
+    write_text(os.path.join(folder, "hyperparams.yaml"), text)
+    write_text(os.path.join(folder, "custom_interface.py"), INTERFACE)
     card["reliability"] = (
         calibration.markdown()
         if calibration is not None
@@ -442,6 +446,49 @@ def export_inference_folder(
     )
     write_model_card(folder, folder, card, serving)
     return folder
+
+
+def exported_values(model_file, model_values, adapters=None):
+    """Return the model file's parameters as the exported model sets them.
+
+    The run's values, except what serving sets itself (``SERVING_VALUES``:
+    the encoder is built from the configuration written into the file) and
+    ``ssl_adapters`` (the adapters when they are kept separate).
+
+    Example
+    -------
+    >>> from speechbrain_lora_ser.demo import recipes_folder
+    >>> recipe = os.path.join(recipes_folder(),
+    ...     "MSP-Podcast", "hparams", "models", "ser_model.yaml")
+    >>> values = exported_values(recipe, {**model_parameters(recipe),
+    ...     "ssl_hub": "microsoft/wavlm-large", "lora_rank": 8})
+    >>> values["ssl_hub"], values["lora_rank"], values["ssl_adapters"]
+    ('!ref <encoder_config>', 8, None)
+    """
+    clash = sorted(set(top_level_keys(model_file)) & SERVING_KEYS)
+    if clash:
+        raise KeyError(
+            f"{model_file} declares {clash}, which the exported model's serving "
+            "part declares too: rename them in the model file"
+        )
+    values = {key: model_values[key] for key in model_parameters(model_file)}
+    values.update({k: v for k, v in SERVING_VALUES.items() if k in values})
+    if "ssl_adapters" in values:
+        values["ssl_adapters"] = None if adapters is None else "!ref <lora_config>"
+    elif adapters is not None:
+        raise KeyError(f"{model_file}: no ssl_adapters parameter for the adapters")
+    return values
+
+
+def _calibration_text(calibration, card):
+    """Return the calibration part of the exported hyperparams.yaml."""
+    if calibration is None:
+        return "\ncalibration: null  # raw regression outputs are served\n"
+    body = _yaml_block(calibration.to_dict())
+    return CALIBRATION.format(
+        corpus=card.get("calibrated_on", "the model's corpus"),
+        body="".join(f"    {line}\n" for line in body.splitlines()),
+    )
 
 
 def write_model_card(folder, source, card, serving):
@@ -476,7 +523,7 @@ def write_model_card(folder, source, card, serving):
         results=rows or "| (no test results) | | | |",
         reliability=card.get("reliability", "(not recorded)"),
     )
-    _write_atomically(os.path.join(folder, "README.md"), text)
+    write_text(os.path.join(folder, "README.md"), text)
 
 
 def publish(folder, repo_id, output):
@@ -519,7 +566,7 @@ def publish(folder, repo_id, output):
     text = re.sub(
         r"^pretrained_path: .*$", f"pretrained_path: {repo_id}", text, flags=re.M
     )
-    _write_atomically(path, text)
+    write_text(path, text)
     card = os.path.join(output, "README.md")
     with open(card, encoding="utf-8") as handle:
         text = handle.read()
@@ -530,7 +577,7 @@ def publish(folder, repo_id, output):
             f"pretrained_models/{os.path.basename(old.group(1).rstrip('/'))}",
             f"pretrained_models/{repo_id.split('/')[-1]}",
         )
-    _write_atomically(card, text)
+    write_text(card, text)
     return output
 
 
@@ -572,19 +619,26 @@ def _yaml_block(mapping):
     return stream.getvalue()
 
 
+def _tag(node):
+    """Return a ruamel node's tag (``!ref``, ``!include:...``), or None."""
+    tag = getattr(node, "tag", None)
+    return getattr(tag, "value", tag)
+
+
+def _plain(node):
+    """Convert a ruamel value to plain Python (lists, numbers, strings...)."""
+    if isinstance(node, list):
+        return [_plain(value) for value in node]
+    if node is None or isinstance(node, bool):
+        return node
+    for kind in (int, float, str):
+        if isinstance(node, kind):
+            return kind(node)
+    return node
+
+
 def _cpu_state(module):
     return {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
-
-
-def _save_atomically(state, path):
-    torch.save(state, path + ".tmp")
-    os.replace(path + ".tmp", path)
-
-
-def _write_atomically(path, text):
-    with open(path + ".tmp", "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(path + ".tmp", path)
 
 
 def main(argv=None):

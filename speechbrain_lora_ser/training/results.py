@@ -10,6 +10,7 @@ import os
 from speechbrain.utils.distributed import if_main_process
 from speechbrain.utils.logger import get_logger
 
+from speechbrain_lora_ser.atomic import write_json, write_text
 from speechbrain_lora_ser.data.manifests import SPLITS
 from speechbrain_lora_ser.modeling.ccc import ATTRIBUTES, ccc
 from speechbrain_lora_ser.serving.calibration import fit_calibration
@@ -17,12 +18,44 @@ from speechbrain_lora_ser.serving.calibration import fit_calibration
 logger = get_logger(__name__)
 
 
+def predict(brain, dataset, name, loader_kwargs):
+    """Predict every utterance of ``dataset`` with the stage's best epoch.
+
+    SpeechBrain's own path: ``Brain.evaluate(max_key="ccc")`` recovers the
+    best checkpoint (by development CCC) of the Brain's stage, then the
+    recipe's Brain collects the predictions in ``brain.ccc_stats``.
+
+    Arguments
+    ---------
+    brain : speechbrain.Brain
+        The recipe's Brain (its evaluation stages fill ``ccc_stats``; it
+        logs the set as ``brain.test_name``).
+    dataset : DynamicItemDataset
+        A test (or other) partition; unlabeled utterances are predicted
+        and left out of the CCC.
+    name : str
+        How it is named in the log (``MSP-Podcast test``).
+    loader_kwargs : dict
+        Loader options.
+
+    Returns
+    -------
+    summary : dict
+        CCC per attribute and their average (NaN when unlabeled).
+    stats : speechbrain_lora_ser.modeling.ccc.CCCStats
+        Every prediction (``write_predictions`` writes them).
+    """
+    brain.test_name = name
+    brain.evaluate(dataset, max_key="ccc", test_loader_kwargs=dict(loader_kwargs))
+    return brain.ccc_stats.summarize(), brain.ccc_stats
+
+
 def calibrate(brain, dataset, label_scaler, loader_kwargs, name):
     """Fit the calibration of the served values on a development set.
 
     Arguments
     ---------
-    brain : speechbrain_lora_ser.training.brain.EmotionBrain
+    brain : speechbrain.Brain
         The trained model.
     dataset : DynamicItemDataset
         The development set of the model's corpus.
@@ -37,7 +70,7 @@ def calibrate(brain, dataset, label_scaler, loader_kwargs, name):
     -------
     speechbrain_lora_ser.serving.calibration.Calibration
     """
-    _, stats = brain.predict_dataset(dataset, name, loader_kwargs)
+    _, stats = predict(brain, dataset, name, loader_kwargs)
     predictions, targets = stats.tensors()
     return fit_calibration(
         label_scaler.unscale(predictions), label_scaler.unscale(targets)
@@ -63,7 +96,7 @@ def test_corpora(
 
     Arguments
     ---------
-    brain : speechbrain_lora_ser.training.brain.EmotionBrain
+    brain : speechbrain.Brain
         The trained model.
     datasets : dict
         ``{corpus: {partition: dataset}}``.
@@ -94,8 +127,8 @@ def test_corpora(
         others = sorted(p for p in partitions if p not in SPLITS)
         for partition in ["test", *others]:
             dataset = partitions[partition]
-            summary, stats = brain.predict_dataset(
-                dataset, f"{corpus} {partition}", loader_kwargs
+            summary, stats = predict(
+                brain, dataset, f"{corpus} {partition}", loader_kwargs
             )
             if partition == "test":
                 results[corpus] = {key: summary[key] for key in ATTRIBUTES}
@@ -164,11 +197,8 @@ def write_results(output_folder, results_file, run_info, results):
     >>> sorted(os.listdir(folder))
     ['results.json', 'run_info.json']
     """
-    with open(
-        os.path.join(output_folder, "run_info.json"), "w", encoding="utf-8"
-    ) as handle:
-        json.dump(run_info, handle, indent=2, default=str)
-    temporary = results_file + ".tmp"
-    with open(temporary, "w", encoding="utf-8") as handle:
-        json.dump(results, handle, indent=2)
-    os.replace(temporary, results_file)
+    write_text(
+        os.path.join(output_folder, "run_info.json"),
+        json.dumps(run_info, indent=2, default=str) + "\n",
+    )
+    write_json(results_file, results)

@@ -8,16 +8,16 @@ epoch counter and checkpointer:
 * ``finetune``: encoder and head train (FineTuned, FT(dual), stage 1);
 * ``lora``: the encoder is frozen, LoRA adapters and head train.
 
-``fit_stages`` trains them in order, a Brain per stage: it sets which
-parameters train, trains the stage, reloads its best epoch (development CCC)
-as the starting point of the next one, and records what determined it in
-``save/<stage>/stage_info.json``. A stage that was interrupted resumes (the
-Brain's checkpointer); a finished one is not trained again, and neither is a
-finished stage 1 of another run (``stage1_folder``), but only when the
-record matches this run: its corpus, label scale, data, effective batch and
-every resolved setting of the YAML except those its
-``settings_not_affecting_stages`` lists. ``adopt_stage1_settings`` lets a run
-reuse a stage 1 without retyping its settings.
+A recipe's ``train.py`` trains them in order, a Brain per stage; this module
+holds what that loop shares and is not a Brain hook: which parameters train
+(``configure_encoder``), what determined a stage (``stage_record``, written
+to ``save/<stage>/stage_info.json`` by ``finish_stage`` with the best epoch
+reloaded for the next stage), and when a stage is not trained again: a
+finished stage of this run (``is_finished``) or of another run's stage 1
+(``reuse_stage1``), each only when its record matches this run's (corpus,
+label scale, data, epochs, learning rates, effective batch, and every
+resolved setting but ``NOT_AFFECTING_STAGES``). ``adopt_stage1_settings``
+lets a run reuse a stage 1 without retyping its settings.
 
 Authors
  * speechbrain-lora-ser contributors 2026
@@ -31,10 +31,17 @@ from speechbrain.utils.checkpoints import Checkpointer
 from speechbrain.utils.distributed import if_main_process
 from speechbrain.utils.logger import get_logger
 
+from speechbrain_lora_ser.atomic import write_json
 from speechbrain_lora_ser.data.manifests import manifest_digest
 from speechbrain_lora_ser.data.pipeline import world_size_now
+from speechbrain_lora_ser.export.model_folder import (
+    model_file_of,
+    model_parameters,
+    read_yaml,
+)
 from speechbrain_lora_ser.modeling.ccc import ATTRIBUTES
 from speechbrain_lora_ser.modeling.lora import add_lora, has_lora
+from speechbrain_lora_ser.training.results import predict
 
 logger = get_logger(__name__)
 
@@ -177,20 +184,70 @@ def configure_encoder(encoder, train, lora_config=None):
             )
 
 
-def resolved_settings(hparams, not_affecting):
+#: Settings of the recipes' YAML that cannot change what a stage learns
+#: (outputs, loaders, export, inference), or that each stage records itself
+#: (its corpus, label scale, data digest, epochs, learning rates, effective
+#: batch, and a lora stage's LoRA configuration): left out of the record.
+NOT_AFFECTING_STAGES = (
+    "configuration",
+    "corpus",
+    "data_folder",
+    "label_low",
+    "label_high",
+    "cross_corpus",
+    "cross_data_folder",
+    "cross_label_low",
+    "cross_label_high",
+    "skip_prep",
+    "skip_invalid",
+    "train_subset",
+    "subset_seed",
+    "min_duration",
+    "ssl_name",
+    "output_folder",
+    "save_folder",
+    "manifest_folder",
+    "cross_manifest_folder",
+    "predictions_folder",
+    "inference_folder",
+    "results_file",
+    "train_log",
+    "stage1_folder",
+    "stage2_epochs",
+    "stage2_lr",
+    "stage2_lr_head",
+    "test_batch_size",
+    "num_workers",
+    "pin_memory",
+    "ssl_cache",
+    "gradient_checkpointing",
+    "lora_rank",
+    "lora_alpha",
+    "lora_dropout",
+    "lora_targets",
+    "merge_lora_on_export",
+    "window_seconds",
+    "hop_seconds",
+)
+
+
+def resolved_settings(hparams, not_affecting=NOT_AFFECTING_STAGES):
     """Return the resolved plain settings that can change what a stage learns.
 
     Every top-level value that is a number, string, boolean, null or a list
-    of those (objects are built from such keys), except the keys listed in
-    ``not_affecting`` (and that list itself); paths to existing files or
-    folders are made absolute.
+    of those (objects are built from such keys), and every such value of the
+    included model (``hparams["model"]``: its numbers), except the keys
+    listed in ``not_affecting``; paths to existing files or folders are made
+    absolute.
+    A key a recipe adds is recorded (it may change a stage) until it is
+    listed.
 
     Arguments
     ---------
     hparams : dict
         The loaded hyperparameters.
-    not_affecting : list of str
-        The YAML's ``settings_not_affecting_stages``.
+    not_affecting : tuple of str
+        Keys left out (``NOT_AFFECTING_STAGES``).
 
     Returns
     -------
@@ -199,50 +256,38 @@ def resolved_settings(hparams, not_affecting):
     Example
     -------
     >>> resolved_settings({"lr": 0.1, "output_folder": "x", "model": object(),
-    ...     "targets": ["q", "k"], "__set_seed": None}, ["output_folder"])
+    ...     "targets": ["q", "k"], "__set_seed": None})
     {'lr': 0.1, 'targets': ['q', 'k']}
     """
+    model = hparams.get("model")
+    values = {**(model if isinstance(model, dict) else {}), **hparams}
     settings = {}
-    for key, value in hparams.items():
-        if key.startswith("_") or key in not_affecting or value is not_affecting:
+    for key, value in values.items():
+        if key.startswith("_") or key in not_affecting:
             continue
         if _is_plain(value):
             settings[key] = _normalised(value)
     return settings
 
 
-def stage_record(
-    stage,
-    modules,
-    data,
-    settings,
-    effective_batch,
-    debug,
-    lora_config=None,
-    learning_rates=None,
-):
+def stage_record(stage, brain, data, hparams, learning_rates):
     """Record what determines a stage's result (its ``stage_info.json``).
 
     Arguments
     ---------
     stage : TrainingStage
         The stage.
-    modules : dict
-        The modules it trains (their parameter names and shapes are
-        recorded by a digest: the architecture the model file declared).
+    brain : speechbrain.Brain
+        The stage's Brain (its debug flags and gradient accumulation).
     data : dict
         Its corpus's datasets (``train`` and ``valid`` are recorded by a
         digest of their manifest entries).
-    settings : dict
-        ``resolved_settings`` of the run.
-    effective_batch : str
-        Utterances per optimizer step (per process x processes x
-        accumulation).
-    debug : dict
-        SpeechBrain's debug flags of the run.
-    lora_config : peft.LoraConfig, optional
-        The adapters of a ``lora`` stage.
-    learning_rates : dict, optional
+    hparams : dict
+        The run's hyperparameters: ``modules`` (their parameter names and
+        shapes are recorded by a digest), ``train_loader`` (the effective
+        batch), ``lora_config`` (a ``lora`` stage's adapters) and every
+        setting ``resolved_settings`` keeps.
+    learning_rates : dict
         The stage's learning rate per module
         (``TrainingStage.learning_rates_of``).
 
@@ -250,19 +295,20 @@ def stage_record(
     -------
     dict
     """
-    lora = None
-    if stage.train == "lora" and lora_config is not None:
+    lora, config = None, hparams.get("lora_config")
+    if stage.train == "lora" and config is not None:
         lora = {
-            "r": lora_config.r,
-            "lora_alpha": lora_config.lora_alpha,
-            "lora_dropout": lora_config.lora_dropout,
-            "target_modules": sorted(lora_config.target_modules),
+            "r": config.r,
+            "lora_alpha": config.lora_alpha,
+            "lora_dropout": config.lora_dropout,
+            "target_modules": sorted(config.target_modules),
         }
+    debug = brain.debug
     return {
         "train": stage.train,
         "corpus": stage.corpus,
         "label_range": [stage.label_scaler.low, stage.label_scaler.high],
-        "architecture": architecture_digest(modules),
+        "architecture": architecture_digest(hparams["modules"]),
         "data": {
             "train_utterances": len(data["train"]),
             "valid_utterances": len(data["valid"]),
@@ -272,10 +318,16 @@ def stage_record(
         },
         "epochs": stage.epoch_counter.limit,
         "learning_rates": learning_rates,
-        "effective_batch": effective_batch,
-        "debug": debug,
+        "effective_batch": hparams["train_loader"].effective_batch(
+            world_size_now(), brain.grad_accumulation_factor
+        ),
+        "debug": {
+            "debug": debug,
+            "debug_batches": brain.debug_batches if debug else None,
+            "debug_epochs": brain.debug_epochs if debug else None,
+        },
         "lora": lora,
-        "settings": settings,
+        "settings": resolved_settings(hparams),
     }
 
 
@@ -315,49 +367,17 @@ def record_differences(recorded, current):
     ]
 
 
-def fit_stages(
-    stages,
-    datasets,
-    brain_class,
-    brain_kwargs,
-    train_loader,
-    valid_loader_options,
-    settings,
-    lora_config=None,
-    stage1_folder=None,
-):
-    """Train every stage in turn; the last stage's best epoch stays loaded.
+def check_stages(stages, datasets, stage1_folder=None):
+    """Stop before training when the stages cannot run as asked.
 
-    Arguments
-    ---------
-    stages : list of TrainingStage
-        The recipe's stages, in order.
-    datasets : dict
-        ``{corpus: {"train": dataset, "valid": dataset, ...}}``.
-    brain_class : type
-        The recipe's ``EmotionBrain`` subclass.
-    brain_kwargs : dict
-        Its arguments but ``stage`` and ``checkpointer`` (``modules``,
-        ``opt_classes``, ``train_logger``, ``hparams``, ``run_opts``).
-    train_loader : speechbrain_lora_ser.data.pipeline.TrainLoader
-        Builds a stage's training loader options.
-    valid_loader_options : dict
-        Loader options of the development sets.
-    settings : dict
-        ``resolved_settings`` of the run (recorded and compared).
-    lora_config : peft.LoraConfig, optional
-        The adapters added by a ``lora`` stage.
-    stage1_folder : str, optional
-        The output folder of a finished run whose first stage is this run's
-        first stage: loaded instead of trained when its record matches.
-
-    Returns
+    Example
     -------
-    brain : EmotionBrain
-        The last stage's Brain (to test the model).
-    records : dict
-        ``{stage name: record}``: what determined each stage.
-    """
+    >>> stage = TrainingStage("stage1", "finetune", "A", None, None, None)
+    >>> check_stages([stage], {"A": {}}, stage1_folder="runs/x")
+    Traceback (most recent call last):
+    ...
+    ValueError: --stage1_folder=runs/x reuses the first of two stages, but this configuration has one stage (stage1: finetune); leave it out
+    """  # noqa: E501
     stages = list(stages)
     if stage1_folder and len(stages) < 2:
         raise ValueError(
@@ -365,63 +385,61 @@ def fit_stages(
             f"but this configuration has one stage ({stages[0].name}: "
             f"{stages[0].train}); leave it out"
         )
-    modules = brain_kwargs["modules"]
-    brain, records = None, {}
-    for index, stage in enumerate(stages):
+    for stage in stages:
         if stage.corpus not in datasets:
             raise ValueError(
                 f"{stage.name} trains on {stage.corpus}, which was not prepared"
             )
-        configure_encoder(modules["ssl"], stage.train, lora_config)
-        brain = brain_class(
-            stage=stage, checkpointer=stage.checkpointer, **brain_kwargs
+
+
+def reuse_stage1(stage, folder, record, brain):
+    """Load the best checkpoint of ``stage`` from another run's ``folder``.
+
+    Raises ``StageMismatch`` (the differing keys named) when that run's
+    stage was trained differently from ``record``.
+    """
+    stage_folder = os.path.join(folder, "save", stage.name)
+    info = os.path.join(stage_folder, STAGE_INFO)
+    if not os.path.isfile(info):
+        raise FileNotFoundError(
+            f"{info}: no finished {stage.name} in stage1_folder={folder} "
+            "(run it to the end first)"
         )
-        data = datasets[stage.corpus]
-        record = stage_record(
-            stage,
-            modules,
-            data,
-            settings,
-            train_loader.effective_batch(
-                world_size_now(), brain.grad_accumulation_factor
-            ),
-            {
-                "debug": brain.debug,
-                "debug_batches": brain.debug_batches if brain.debug else None,
-                "debug_epochs": brain.debug_epochs if brain.debug else None,
-            },
-            lora_config,
-            stage.learning_rates_of(brain_kwargs["opt_classes"]),
-        )
-        records[stage.name] = record
-        if index == 0 and stage1_folder:
-            _reuse(stage, stage1_folder, record, modules, brain)
-            continue
-        if index > 0:
-            score_before_adaptation(
-                brain, stages[index - 1], stage, data, valid_loader_options
-            )
-        _log_stage_start(brain, stage, modules, record["effective_batch"])
+    _check_record(info, record, stage, "the reused")
+    modules = brain.modules
+    checkpoint = Checkpointer(
+        stage_folder, recoverables={"ssl": modules["ssl"], "head": modules["head"]}
+    ).recover_if_possible(max_key="ccc")
+    if checkpoint is None:
+        raise FileNotFoundError(f"{stage_folder}: no checkpoint to reuse")
+    modules.to(brain.device)
+    logger.info("Reusing %s from %s", stage, checkpoint.path)
+    brain.hparams.train_logger.log_stats(
+        {"stage": stage.name, "reused_from": str(checkpoint.path)}
+    )
+
+
+def is_finished(stage, record):
+    """Whether this run trained ``stage`` to the end already (best epoch loaded).
+
+    A finished stage whose record differs from ``record`` (the settings
+    changed since) raises ``StageMismatch``.
+    """
+    info = os.path.join(stage.checkpointer.checkpoints_dir, STAGE_INFO)
+    if not os.path.isfile(info):
+        return False
+    _check_record(info, record, stage, "this run's")
+    logger.info("%s was trained already: loading its best epoch", stage)
+    stage.checkpointer.recover_if_possible(max_key="ccc")
+    return True
+
+
+def finish_stage(stage, record):
+    """Load the stage's best epoch (the next stage starts from it); record it."""
+    stage.checkpointer.recover_if_possible(max_key="ccc")
+    if if_main_process():
         info = os.path.join(stage.checkpointer.checkpoints_dir, STAGE_INFO)
-        if os.path.isfile(info):
-            _check_record(info, record, stage, "this run's")
-            logger.info("%s was trained already: loading its best epoch", stage)
-            stage.checkpointer.recover_if_possible(max_key="ccc")
-            continue
-        train_set, train_kwargs = train_loader.for_dataset(
-            data["train"], brain.grad_accumulation_factor
-        )
-        brain.fit(
-            stage.epoch_counter,
-            train_set=train_set,
-            valid_set=data["valid"],
-            train_loader_kwargs=train_kwargs,
-            valid_loader_kwargs=dict(valid_loader_options),
-        )
-        stage.checkpointer.recover_if_possible(max_key="ccc")
-        if if_main_process():
-            _write_json(info, record)
-    return brain, records
+        write_json(info, record)
 
 
 def score_before_adaptation(brain, previous, stage, data, loader_options):
@@ -441,8 +459,11 @@ def score_before_adaptation(brain, previous, stage, data, loader_options):
     if os.path.isfile(path):
         with open(path, encoding="utf-8") as handle:
             return json.load(handle)
-    summary, _ = brain.predict_dataset(
-        data["test"], f"{stage.corpus} test, before {stage.name}", loader_options
+    summary, _ = predict(
+        brain,
+        data["test"],
+        f"{stage.corpus} test, before {stage.name}",
+        loader_options,
     )
     result = {
         "corpus": stage.corpus,
@@ -451,7 +472,7 @@ def score_before_adaptation(brain, previous, stage, data, loader_options):
     }
     if if_main_process():
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        _write_json(path, result)
+        write_json(path, result)
     return result
 
 
@@ -539,18 +560,14 @@ def adopt_stage1_settings(hparams_file, overrides):
     >>> adopt_stage1_settings(path, {"lr": 0.5})
     ({'lr': 0.5}, {})
     """
-    yaml = YAML()
-    if isinstance(overrides, str):
-        overrides = yaml.load(overrides) or {}
-    overrides = dict(overrides or {})
-    with open(hparams_file, encoding="utf-8") as handle:
-        declared = yaml.load(handle) or {}
+    overrides = _as_dict(overrides)
+    declared = declared_settings(hparams_file)
     folder = overrides.get("stage1_folder", declared.get("stage1_folder"))
     if not folder:
         return overrides, {}
     info = os.path.join(str(folder), "save", "stage1", STAGE_INFO)
     if not os.path.isfile(info):
-        return overrides, {}  # fit_stages says why it cannot be reused
+        return overrides, {}  # reuse_stage1 says why it cannot be reused
     with open(info, encoding="utf-8") as handle:
         recorded = json.load(handle)["settings"]
     conflicts, taken = [], {}
@@ -577,27 +594,81 @@ def adopt_stage1_settings(hparams_file, overrides):
     return overrides, taken
 
 
-def _reuse(stage, folder, record, modules, brain):
-    """Load the best checkpoint of ``stage`` from another run's ``folder``."""
-    stage_folder = os.path.join(folder, "save", stage.name)
-    info = os.path.join(stage_folder, STAGE_INFO)
-    if not os.path.isfile(info):
-        raise FileNotFoundError(
-            f"{info}: no finished {stage.name} in stage1_folder={folder} "
-            "(run it to the end first)"
-        )
-    _check_record(info, record, stage, "the reused")
-    checkpoint = Checkpointer(
-        stage_folder, recoverables={"ssl": modules["ssl"], "head": modules["head"]}
-    ).recover_if_possible(max_key="ccc")
-    if checkpoint is None:
-        raise FileNotFoundError(f"{stage_folder}: no checkpoint to reuse")
-    for module in modules.values():
-        module.to(brain.device)
-    logger.info("Reusing %s from %s", stage, checkpoint.path)
-    brain.train_logger.log_stats(
-        {"stage": stage.name, "reused_from": str(checkpoint.path)}
-    )
+def declared_settings(hparams_file, key="model"):
+    r"""Return the settings a training YAML declares, its model's included.
+
+    Top-level entries of the YAML (ruamel nodes: a tagged one is not a plain
+    setting) and the parameters of the model file it includes under ``key``
+    (``model_parameters``): the model's numbers are settings of the run.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> os.makedirs(os.path.join(folder, "models"))
+    >>> with open(os.path.join(folder, "models", "m.yaml"), "w") as f:
+    ...     _ = f.write("width: 8\nsource: !PLACEHOLDER\n")
+    >>> with open(os.path.join(folder, "x.yaml"), "w") as f:
+    ...     _ = f.write("lr: 0.1\nmodel: !include:models/m.yaml\n    source: a\n")
+    >>> sorted(declared_settings(os.path.join(folder, "x.yaml")))
+    ['lr', 'model', 'source', 'width']
+    """
+    declared = read_yaml(hparams_file)
+    if key not in declared:
+        return dict(declared)
+    return {**model_parameters(model_file_of(hparams_file, key)), **declared}
+
+
+def route_model_overrides(hparams_file, overrides, key="model"):
+    r"""Give the model file the overrides of its parameters (``--lora_rank=16``).
+
+    The model's numbers are declared once, in the model file the training
+    YAML includes under ``key``; an override of one of them (that the
+    training YAML does not declare itself) goes to that include.
+
+    Arguments
+    ---------
+    hparams_file : str
+        The training YAML.
+    overrides : str or dict
+        The command line's overrides.
+
+    Returns
+    -------
+    dict
+
+    Example
+    -------
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> os.makedirs(os.path.join(folder, "models"))
+    >>> with open(os.path.join(folder, "models", "m.yaml"), "w") as f:
+    ...     _ = f.write("width: 8\nsource: !PLACEHOLDER\n")
+    >>> with open(os.path.join(folder, "x.yaml"), "w") as f:
+    ...     _ = f.write("lr: 0.1\nmodel: !include:models/m.yaml\n    source: a\n")
+    >>> route_model_overrides(os.path.join(folder, "x.yaml"), {"width": 4, "lr": 1})
+    {'lr': 1, 'model': {'width': 4}}
+    """
+    overrides = _as_dict(overrides)
+    declared = read_yaml(hparams_file)
+    if key not in declared:
+        return overrides
+    parameters = model_parameters(model_file_of(hparams_file, key))
+    routed = {
+        name: overrides.pop(name)
+        for name in list(overrides)
+        if name in parameters and name not in declared
+    }
+    if routed:
+        overrides[key] = {**dict(overrides.get(key) or {}), **routed}
+    return overrides
+
+
+def _as_dict(overrides):
+    """SpeechBrain's overrides (a YAML string or a dict) as a dict."""
+    if isinstance(overrides, str):
+        overrides = YAML().load(overrides)
+    return dict(overrides or {})
 
 
 def _check_record(info, record, stage, whose):
@@ -616,7 +687,9 @@ def _check_record(info, record, stage, whose):
         )
 
 
-def _log_stage_start(brain, stage, modules, effective_batch):
+def log_stage_start(brain, stage, effective_batch):
+    """Log the stage's trainable parameters and effective batch."""
+    modules = brain.modules
     encoder = count_trainable(modules["ssl"])
     head = count_trainable(modules["head"])
     logger.info(
@@ -632,7 +705,7 @@ def _log_stage_start(brain, stage, modules, effective_batch):
         effective_batch,
     )
     # log_stats is main-process-only and broadcasts: every rank calls it
-    brain.train_logger.log_stats(
+    brain.hparams.train_logger.log_stats(
         {
             "stage": stage.name,
             "mode": stage.train,
@@ -689,9 +762,3 @@ def _flatten(record, prefix=""):
         else:
             flat[name] = value
     return flat
-
-
-def _write_json(path, content):
-    with open(path + ".tmp", "w", encoding="utf-8") as handle:
-        json.dump(content, handle, indent=2)
-    os.replace(path + ".tmp", path)
