@@ -16,8 +16,8 @@ import pytest
 import soundfile
 
 from speechbrain_lora_ser.data.corpus import CorpusLayout, prepare_corpus
-from speechbrain_lora_ser.data.manifests import CorpusError
 from speechbrain_lora_ser.data.manifests import (
+    CorpusError,
     check_manifests,
     read_manifests,
     write_manifests,
