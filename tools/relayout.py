@@ -74,7 +74,7 @@ MOVES = {
     "bank_builder": "bank.bank_builder",
     "routing": "bank.routing",
     "routing_training": "bank.routing_training",
-    "routing_taps": "bank.routing_taps",
+    "routing_taps": "bank.routing_taps",  # later moved to benchmarks/
     "demo_corpus": "synthetic.demo_corpus",
     "speech_synthesis": "synthetic.speech_synthesis",
     "architectures": "synthetic.architectures",
