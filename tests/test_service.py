@@ -3,6 +3,7 @@
 import asyncio
 import concurrent.futures
 import glob
+import json
 import os
 import shutil
 import signal
@@ -15,6 +16,7 @@ import httpx
 import numpy as np
 import pytest
 import soundfile
+import websockets
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
@@ -344,3 +346,93 @@ def test_server_exits_cleanly_on_ctrl_c(server):
     _, process = server
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=30) == 0
+
+
+@pytest.fixture(scope="module")
+def ray_server(model_folder, tmp_path_factory):
+    """``ser-serve --ray``: two replicas on a local Ray of two CPUs."""
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "speechbrain_lora_ser.service",
+        "--model",
+        model_folder,
+        "--ray",
+        "--replicas",
+        "2",
+        "--num_cpus",
+        "2",
+        "--port",
+        str(port),
+        "--max_wait_ms",
+        "100",
+        *("--live_window_seconds", "2", "--live_hop_seconds", "1"),
+    ]
+    log = tmp_path_factory.mktemp("ray_serve") / "log.txt"
+    with open(log, "w") as out:  # Ray writes much: a file, not a pipe
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(900):  # every replica is up once the command says so
+        if "serving on" in log.read_text():
+            break
+        assert process.poll() is None, log.read_text()[-4000:]
+        time.sleep(0.2)
+    assert httpx.get(url + "/health").status_code == 200
+    yield url, process
+    if process.poll() is None:
+        process.kill()
+
+
+def test_ray_serve_replicas_batch_and_equal_predict_file(ray_server, model, speech):
+    url, _ = ray_server
+    expected = model.predict_file(str(speech), return_windows=True)
+    data = speech.read_bytes()
+
+    def one(_):
+        files = {"file": ("speech.wav", data)}
+        form = {"timeline": "true"}
+        return httpx.post(url + "/predict", files=files, data=form, timeout=300)
+
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        responses = list(pool.map(one, range(16)))
+    assert [r.status_code for r in responses] == [200] * 16
+    for response in responses:  # through Ray Serve's HTTP proxy
+        body = response.json()
+        assert_same(body, expected)
+        for mine, theirs in zip(body["windows"], expected["windows"], strict=True):
+            assert (mine["start"], mine["end"]) == (theirs["start"], theirs["end"])
+            assert_same(mine, theirs, keys=())
+    replicas = {r.headers["X-SER-Replica"] for r in responses}
+    assert len(replicas) == 2  # both replicas answered
+    health = {}
+    for _ in range(200):  # the proxy picks the replica: ask until both answer
+        body = httpx.get(url + "/health").json()
+        health[body["replica"]] = body
+        if len(health) == 2:
+            break
+    assert set(health) == replicas
+    # @serve.batch put concurrent requests in one predict_files call
+    assert max(h["largest_batch"] for h in health.values()) > 1
+    assert sum(h["batches"] for h in health.values()) < 16
+
+
+def test_ray_serve_streams_live_audio(ray_server, speech):
+    url, _ = ray_server
+
+    async def first_message():
+        ws_url = url.replace("http", "ws") + "/stream?uncalibrated=true"
+        async with websockets.connect(ws_url) as ws:
+            for chunk in pcm_chunks(speech)[:4]:  # 1 s: one hop
+                await ws.send(chunk)
+            return json.loads(await ws.recv())
+
+    message = asyncio.run(first_message())
+    assert (message["start"], message["end"]) == (0.0, 1.0)
+    assert message["arousal"] is not None and message["error"] is None
+
+
+def test_ray_serve_exits_cleanly_on_ctrl_c(ray_server):
+    _, process = ray_server
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=90) == 0

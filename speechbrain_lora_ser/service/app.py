@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import socket
 import tempfile
 from importlib.resources import files
 from typing import Annotated
@@ -18,9 +19,11 @@ from speechbrain_lora_ser.service.settings import Settings
 from speechbrain_lora_ser.service.uploads import UploadProblem, save_upload
 
 STATIC = files("speechbrain_lora_ser.service") / "static"
+#: The process that answers (``X-SER-Replica``, ``/health``): host and pid.
+REPLICA = f"{socket.gethostname()}:{os.getpid()}"
 
 
-def create_app(model, settings=None):
+def create_app(model, settings=None, batcher=Batcher):
     """Build the service around a loaded ``EncoderRegressor``.
 
     Arguments
@@ -29,6 +32,11 @@ def create_app(model, settings=None):
         The model every request is rated with.
     settings : speechbrain_lora_ser.service.settings.Settings, optional
         Limits and live-audio windows (default: ``Settings()``).
+    batcher : callable, optional
+        ``batcher(model, settings)`` makes what rates requests together
+        (``submit``, ``start``, ``stop``, ``waiting``, ``batches``,
+        ``largest_batch``): our asyncio ``Batcher`` (default), or
+        ``ServeBatcher`` (Ray Serve's ``@serve.batch``) in a Ray Serve replica.
 
     Returns
     -------
@@ -44,7 +52,8 @@ def create_app(model, settings=None):
     settings = settings or Settings()
     state = {}  # the batcher and the upload folder, while the service runs
     app = FastAPI(
-        title="speechbrain-lora-ser", lifespan=_lifespan(model, settings, state)
+        title="speechbrain-lora-ser",
+        lifespan=_lifespan(batcher, model, settings, state),
     )
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
@@ -52,6 +61,12 @@ def create_app(model, settings=None):
     async def busy(request, error):
         headers = {"Retry-After": str(settings.retry_after_seconds)}
         return JSONResponse({"detail": f"busy: {error}"}, 503, headers=headers)
+
+    @app.middleware("http")
+    async def name_replica(request, call_next):  # which process answered
+        response = await call_next(request)
+        response.headers["X-SER-Replica"] = REPLICA
+        return response
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page():
@@ -63,12 +78,12 @@ def create_app(model, settings=None):
     return app
 
 
-def _lifespan(model, settings, state):
+def _lifespan(batcher, model, settings, state):
     """Return the app's lifespan: a running batcher and a folder for uploads."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
-        state["batcher"] = Batcher(model, settings)
+        state["batcher"] = batcher(model, settings)
         state["batcher"].start()
         with tempfile.TemporaryDirectory(prefix="ser_serve_") as folder:
             state["folder"] = folder
@@ -105,6 +120,8 @@ def _add_health(app, model, settings, state):
             status="ok",
             waiting=state["batcher"].waiting,
             batches=state["batcher"].batches,
+            largest_batch=state["batcher"].largest_batch,
+            replica=REPLICA,
             window_seconds=model.hparams.window_seconds,
             hop_seconds=model.hparams.hop_seconds,
             live_window_seconds=window_seconds,

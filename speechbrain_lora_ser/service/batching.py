@@ -36,6 +36,7 @@ class Batcher:
         self.settings = settings
         self.queue = asyncio.Queue(maxsize=settings.max_queue)
         self.batches = 0
+        self.largest_batch = 0
         self._worker = None
 
     @property
@@ -77,28 +78,68 @@ class Batcher:
                     break
             # A client gone before its turn costs nothing.
             batch = [item for item in batch if not item[2].done()]
-            for key, group in itertools.groupby(
-                sorted(batch, key=lambda item: item[1]), key=lambda item: item[1]
-            ):
-                await self._rate(list(group), dict(key))
-
-    async def _rate(self, group, options):
-        paths = [path for path, _, _ in group]
-        try:
-            rows = await asyncio.to_thread(
-                self.model.predict_files,
-                paths,
-                batch_size=self.settings.max_batch,
-                return_windows=True,
-                **options,
+            requests = [(path, options) for path, options, _ in batch]
+            rows, sizes = await asyncio.to_thread(
+                rate_together, self.model, requests, self.settings.max_batch
             )
-        except Exception as error:  # the process stays up; the clients learn why
-            rows = [error] * len(group)
-        self.batches += 1
-        for (_, _, future), row in zip(group, rows, strict=True):
-            if future.done():
-                continue
-            if isinstance(row, Exception):
-                future.set_exception(row)
-            else:
-                future.set_result(row)
+            self.count(sizes)
+            for (_, _, future), row in zip(batch, rows, strict=True):
+                if future.done():
+                    continue
+                if isinstance(row, Exception):
+                    future.set_exception(row)
+                else:
+                    future.set_result(row)
+
+    def count(self, sizes):
+        """Count rated batches (``sizes``: requests in each)."""
+        self.batches += len(sizes)
+        self.largest_batch = max([self.largest_batch, *sizes])
+
+
+def rate_together(model, requests, batch_size):
+    """Rate ``(path, options)`` requests: one ``predict_files`` call per options.
+
+    Arguments
+    ---------
+    model : EncoderRegressor
+    requests : list of tuple
+        ``(path, options)``: ``options`` a sorted tuple of ``(name, value)``
+        keyword arguments of ``predict_files`` (``language``, ``calibrate``).
+    batch_size : int
+        Windows per forward pass.
+
+    Returns
+    -------
+    rows : list
+        Each request's ``predict_files`` row (windows included), in order, or
+        the exception its call raised (the process stays up; clients learn why).
+    sizes : list of int
+        Requests in each ``predict_files`` call.
+
+    Example
+    -------
+    >>> rate_together(None, [], 8)
+    ([], [])
+    """
+    rows, sizes = [None] * len(requests), []
+
+    def options(i):
+        return repr(requests[i][1])  # None and strings do not compare
+
+    order = sorted(range(len(requests)), key=options)
+    for _, group in itertools.groupby(order, options):
+        group = list(group)
+        try:
+            rated = model.predict_files(
+                [requests[i][0] for i in group],
+                batch_size=batch_size,
+                return_windows=True,
+                **dict(requests[group[0]][1]),
+            )
+        except Exception as error:  # noqa: BLE001 - answered to the clients
+            rated = [error] * len(group)
+        for i, row in zip(group, rated, strict=True):
+            rows[i] = row
+        sizes.append(len(group))
+    return rows, sizes

@@ -39,6 +39,8 @@ class Health(BaseModel):
     status: str
     waiting: int
     batches: int
+    largest_batch: int
+    replica: str
     window_seconds: float
     hop_seconds: float
     live_window_seconds: float
