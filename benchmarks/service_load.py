@@ -2,13 +2,15 @@ r"""Load on ``ser-serve``: batched against unbatched, memory, live latency.
 
 > python benchmarks/service_load.py --model INFERENCE_FOLDER --audio speech.wav \
 >     [--clients 8] [--requests 200] [--rss_requests 1000] [--precision int8]
+>     [--live_only] [--hops 10]
 
 Starts ``ser-serve`` on a free 127.0.0.1 port twice (``--max_batch 1``: each
 request alone; ``--max_batch 8``: concurrent requests in one forward pass),
 posts ``--requests`` files from ``--clients`` threads, and prints requests/s,
 p50/p95 latency and errors. Then the server's RSS before and after
 ``--rss_requests`` requests, and the live stream's latency: from the end of
-a hop (its last chunk sent) to its values arriving.
+a hop (its last chunk sent) to its values arriving (``--live_only``: that
+alone, e.g. for ``--precision int8`` against ``fp32``).
 """
 
 import argparse
@@ -92,18 +94,8 @@ async def live_latency(url, path, hops):
     return np.percentile(latencies, [50, 95])
 
 
-def main():
-    """Run the benchmark."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--audio", required=True, help="a speech WAV (a few s)")
-    parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--rss_requests", type=int, default=1000)
-    parser.add_argument("--precision", default="fp32", choices=("fp32", "int8"))
-    args = parser.parse_args()
-    data = open(args.audio, "rb").read()
-    print(f"{args.clients} clients, {args.requests} requests, {args.precision}")
+def run_load(args, data):
+    """Batched against unbatched, then the RSS and the live stream at 8."""
     for max_batch in (1, 8):
         process, url = start(args, max_batch)
         load(url, data, args.clients, args.clients)  # warm up
@@ -119,13 +111,44 @@ def main():
                 f"RSS {before:.0f} MiB before, {rss_mib(process):.0f} MiB after "
                 f"{args.rss_requests} requests"
             )
-            p50, p95 = asyncio.run(live_latency(url, args.audio, hops=10))
-            print(
-                f"live (2 s window, 1 s hop): end of hop to values p50 "
-                f"{p50 * 1e3:.0f} ms, p95 {p95 * 1e3:.0f} ms"
-            )
+            print_live(args, url)
         process.terminate()
         process.wait()
+
+
+def print_live(args, url):
+    """Measure and print the live stream's latency."""
+    p50, p95 = asyncio.run(live_latency(url, args.audio, hops=args.hops))
+    print(
+        f"live ({args.precision}, 2 s window, 1 s hop, {args.hops} hops): end of "
+        f"hop to values p50 {p50 * 1e3:.0f} ms, p95 {p95 * 1e3:.0f} ms"
+    )
+
+
+def main():
+    """Run the benchmark."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--audio", required=True, help="a speech WAV (a few s)")
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--rss_requests", type=int, default=1000)
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "int8"))
+    parser.add_argument(
+        "--live_only", action="store_true", help="only the live stream's latency"
+    )
+    parser.add_argument("--hops", type=int, default=10, help="live hops measured")
+    args = parser.parse_args()
+    if args.live_only:
+        process, url = start(args, 8)
+        asyncio.run(live_latency(url, args.audio, hops=2))  # warm up
+        print_live(args, url)
+        process.terminate()
+        process.wait()
+        return
+    data = open(args.audio, "rb").read()
+    print(f"{args.clients} clients, {args.requests} requests, {args.precision}")
+    run_load(args, data)
 
 
 if __name__ == "__main__":
