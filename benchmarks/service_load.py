@@ -16,6 +16,7 @@ alone, e.g. for ``--precision int8`` against ``fp32``).
 import argparse
 import asyncio
 import concurrent.futures
+import json
 import socket
 import subprocess
 import sys
@@ -25,6 +26,8 @@ import httpx
 import numpy as np
 import soundfile
 import websockets
+
+ATTRIBUTES = ("arousal", "valence", "dominance")
 
 
 def free_port():
@@ -41,6 +44,8 @@ def start(args, max_batch):
     command += ["--model", args.model, "--port", str(port), "--precision"]
     command += [args.precision, "--max_batch", str(max_batch), "--max_queue", "1000"]
     command += ["--live_window_seconds", "2", "--live_hop_seconds", "1"]
+    if args.savedir:  # int8: the quantized encoder is cached there
+        command += ["--savedir", args.savedir]
     process = subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -79,19 +84,20 @@ def load(url, data, clients, requests):
     return requests / seconds, *np.percentile(latencies, [50, 95]), errors
 
 
-async def live_latency(url, path, hops):
-    """Seconds from the end of each hop to its values."""
+async def live_latency(url, path, hops, query=""):
+    """p50 and p95 seconds from the end of a hop to its values; hops; rated."""
     wav, rate = soundfile.read(path, dtype="int16")
-    step, latencies = rate // 4, []
-    ws_url = url.replace("http", "ws") + "/stream"
+    step, latencies, rated = rate // 4, [], 0
+    ws_url = url.replace("http", "ws") + "/stream" + query
     async with websockets.connect(ws_url) as ws:
-        for i in range(0, min(len(wav), rate * (hops + 1)), step):
+        for i in range(0, min(len(wav), rate * hops), step):
             await ws.send(wav[i : i + step].tobytes())
             if (i + step) % rate == 0:
                 sent = time.perf_counter()
-                await ws.recv()
+                message = json.loads(await ws.recv())
                 latencies.append(time.perf_counter() - sent)
-    return np.percentile(latencies, [50, 95])
+                rated += any(message[k] is not None for k in ATTRIBUTES)
+    return (*np.percentile(latencies, [50, 95]), len(latencies), rated)
 
 
 def run_load(args, data):
@@ -118,10 +124,12 @@ def run_load(args, data):
 
 def print_live(args, url):
     """Measure and print the live stream's latency."""
-    p50, p95 = asyncio.run(live_latency(url, args.audio, hops=args.hops))
+    query = "?uncalibrated=true" if args.uncalibrated else ""
+    p50, p95, hops, rated = asyncio.run(live_latency(url, args.audio, args.hops, query))
     print(
-        f"live ({args.precision}, 2 s window, 1 s hop, {args.hops} hops): end of "
-        f"hop to values p50 {p50 * 1e3:.0f} ms, p95 {p95 * 1e3:.0f} ms"
+        f"live ({args.precision}, 2 s window, 1 s hop, {hops} hops, {rated} "
+        f"with values): end of hop to values p50 {p50 * 1e3:.0f} ms, "
+        f"p95 {p95 * 1e3:.0f} ms"
     )
 
 
@@ -138,6 +146,10 @@ def main():
         "--live_only", action="store_true", help="only the live stream's latency"
     )
     parser.add_argument("--hops", type=int, default=10, help="live hops measured")
+    parser.add_argument("--savedir", default=None, help="ser-serve --savedir")
+    parser.add_argument(
+        "--uncalibrated", action="store_true", help="live: the raw outputs"
+    )
     args = parser.parse_args()
     if args.live_only:
         process, url = start(args, 8)
