@@ -3,6 +3,7 @@
 Modules by role: ``settings`` (limits, defaults), ``loading`` (the model, as
 ``predict`` loads it), ``batching`` (concurrent requests in one forward pass),
 ``uploads`` (size and duration limits), ``live`` (the ``/stream`` WebSocket),
-``schema`` (the OpenAPI response models), ``app`` (the FastAPI factory) and
-``__main__`` (the command line).
+``schema`` (the OpenAPI response models), ``app`` (the FastAPI factory),
+``cluster`` (the same app as a Ray Serve application: ``ser-serve --ray``)
+and ``__main__`` (the command line).
 """
