@@ -10,11 +10,12 @@ Italian, Portuguese; eSpeak NG voice variants, random prosody), each one
 window long (shorter than ``window_seconds``), exports the model to ONNX in
 fp32 and in int8 (each of ``VARIANTS``: what stays in fp32), rates every
 file with ``OnnxRegressor`` (served values: calibrated, clipped) and
-prints, per variant, the median,
-99th percentile and largest |int8 - fp32| over all files and attributes on
-the label scale.
+prints, per variant, the median, 99th percentile and largest |int8 - fp32|
+over all files and attributes (withheld attributes left out) on the label
+scale. ``--pytorch`` adds today's ``--precision int8`` (the
+encoder quantized inside PyTorch) against PyTorch fp32, on the same files.
 
-> python benchmarks/onnx_int8_accuracy.py --train /tmp/onnx_int8 --files 300
+> python benchmarks/onnx_int8_accuracy.py --train /tmp/onnx_int8 --files 300 --pytorch
 
 Authors
  * speechbrain-lora-ser contributors 2026
@@ -130,6 +131,27 @@ def figures(int8, fp32):
     )
 
 
+def pytorch_int8_row(model, paths, folder):
+    """Rate with PyTorch ``--precision int8`` (today's path) and fp32: served."""
+    from speechbrain_lora_ser.modeling.ccc import ATTRIBUTES
+    from speechbrain_lora_ser.serving.inference import EncoderRegressor
+    from speechbrain_lora_ser.serving.quantization import quantize_int8
+
+    regressor = EncoderRegressor.from_hparams(
+        source=model, savedir=os.path.join(folder, "saved"), run_opts={"device": "cpu"}
+    )
+
+    def rate():
+        rows = regressor.predict_files(paths, batch_size=8)
+        return np.array(
+            [[np.nan if r[a] is None else r[a] for a in ATTRIBUTES] for r in rows]
+        )
+
+    fp32 = rate()
+    quantize_int8(regressor)
+    return rate(), fp32
+
+
 #: int8 variants: what stays in fp32 (node name prefixes); the last is shipped.
 VARIANTS = {
     "every MatMul and Gemm in int8": (),
@@ -168,6 +190,11 @@ def main():
     parser.add_argument("--corpus_sizes", type=int, nargs=3, default=(60, 16, 16))
     parser.add_argument("--files", type=int, default=300)
     parser.add_argument("--workdir", default=None)
+    parser.add_argument(
+        "--pytorch",
+        action="store_true",
+        help="also today's --precision int8 against PyTorch fp32",
+    )
     args = parser.parse_args()
     from speechbrain_lora_ser.onnx.export import export_onnx
 
@@ -195,6 +222,15 @@ def main():
             int8_variant(fp32_dir, folder, keep)
         median, p99, largest = figures(served(folder, paths), fp32)
         print(f"| {variant} | {median:.4f} | {p99:.4f} | {largest:.4f} |")
+    if args.pytorch:
+        int8, reference = pytorch_int8_row(model, paths, workdir)
+        median, p99, largest = figures(int8, reference)
+        print(
+            "| PyTorch `--precision int8` vs PyTorch fp32 "
+            f"| {median:.4f} | {p99:.4f} | {largest:.4f} |"
+        )
+        agreement = figures(fp32, reference)[2]
+        print(f"largest |ONNX fp32 - PyTorch fp32| (served): {agreement:.2g}")
 
 
 if __name__ == "__main__":
