@@ -18,12 +18,12 @@ from speechbrain_lora_ser.onnx.export import SENSITIVE, export_onnx
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: Raw outputs: a one-epoch model withholds what it did not learn.
 RAW = {"clip": False, "calibrate": False}
-#: Largest |int8 ONNX - PyTorch| accepted on the one-epoch tiny test model's
-#: raw values (1-7 scale). Measured: MEASURED_TINY with the head and feature
-#: projection in fp32 (0.83 when ONNX Runtime's rewriting of the head's Gemms
-#: let them be quantized). On served values of a recipe-trained model and
-#: unseen voices: docs/onnx.md (benchmarks/onnx_int8_accuracy.py).
-INT8_TOLERANCE = 0.1
+#: Largest |int8 ONNX - PyTorch| accepted (1-7 scale), the budget docs/onnx.md
+#: states: the largest seen was 9.3e-4 on this one-epoch tiny model's raw
+#: values and 0.0135 on served values of a recipe-trained model on unseen
+#: voices (benchmarks/onnx_int8_accuracy.py); 0.83 here before ONNX Runtime's
+#: rewriting of the head's Gemms was accounted for (the head was quantized).
+INT8_TOLERANCE = 0.02
 
 
 def values(rows):
