@@ -1,5 +1,6 @@
 """The ONNX export and its torch-free runtime, against the PyTorch model."""
 
+import csv
 import glob
 import os
 import subprocess
@@ -12,16 +13,17 @@ import pytest
 from speechbrain_lora_ser import EncoderRegressor
 from speechbrain_lora_ser.modeling.ccc import ATTRIBUTES
 from speechbrain_lora_ser.onnx import OnnxRegressor
-from speechbrain_lora_ser.onnx.export import export_onnx
+from speechbrain_lora_ser.onnx.export import SENSITIVE, export_onnx
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: Raw outputs: a one-epoch model withholds what it did not learn.
 RAW = {"clip": False, "calibrate": False}
-#: Largest |int8 - fp32| of the one-epoch tiny test model's raw values (1-7
-#: scale; measured 0.83 with dynamic per-channel int8, head in fp32). This is
-#: NOT the p99 <= 0.05 that issue 35 asks for on trained models: static
-#: calibration is not done yet (docs/onnx.md).
-INT8_TOLERANCE = 1.0
+#: Largest |int8 ONNX - PyTorch| accepted (1-7 scale), the budget docs/onnx.md
+#: states: the largest seen was 9.3e-4 on this one-epoch tiny model's raw
+#: values and 0.0135 on served values of a recipe-trained model on unseen
+#: voices (benchmarks/onnx_int8_accuracy.py); 0.83 here before ONNX Runtime's
+#: rewriting of the head's Gemms was accounted for (the head was quantized).
+INT8_TOLERANCE = 0.02
 
 
 def values(rows):
@@ -72,6 +74,21 @@ def test_int8_graph_is_close_to_pytorch(pytorch, exported, audio):
     assert 0 < difference < INT8_TOLERANCE, difference
 
 
+def test_int8_leaves_the_head_and_feature_projection_in_fp32(exported):
+    import onnx
+
+    graph = onnx.load(str(exported / "int8" / "model.int8.onnx")).graph
+    integer = [n.name for n in graph.node if n.op_type == "MatMulInteger"]
+    kept = [
+        n.name
+        for n in graph.node
+        if n.op_type in ("MatMul", "Gemm") and n.name.startswith(SENSITIVE)
+    ]
+    assert integer and not [n for n in integer if n.startswith(SENSITIVE)]
+    assert any(n.startswith("/head/") for n in kept)
+    assert any(n.startswith("/model/feature_projection/") for n in kept)
+
+
 def test_bad_audio_gives_the_same_errors(pytorch, exported, tmp_path):
     empty = tmp_path / "empty.wav"
     empty.write_bytes(b"")
@@ -111,18 +128,21 @@ def test_runtime_in_a_fresh_venv_without_torch(pytorch, exported, audio, tmp_pat
     pip = [python, "-m", "pip", "install", "-q"]
     subprocess.run(pip + ["numpy", "onnxruntime", "soundfile", "soxr"], check=True)
     subprocess.run(pip + ["--no-deps", ROOT], check=True)
-    output = tmp_path / "venv.csv"
-    command = [python, "-m", "speechbrain_lora_ser.onnx", "predict", "--uncalibrated"]
-    command += ["--no_clip", "--model", str(exported / "fp32"), *audio]
-    result = subprocess.run(
-        command + ["--output", str(output)], capture_output=True, text=True, cwd="/"
-    )
-    assert result.returncode == 0, result.stderr
     check = subprocess.run([python, "-c", "import torch"], capture_output=True, cwd="/")
     assert check.returncode != 0  # torch is indeed absent
-    import csv
-
-    rows = list(csv.DictReader(output.open()))
-    got = np.array([[float(r[a]) for a in ATTRIBUTES] for r in rows])
     expected = values(pytorch.predict_files(audio, **RAW))
-    np.testing.assert_allclose(got, expected, atol=1e-4)
+    for precision, tolerance in (("fp32", 1e-4), ("int8", INT8_TOLERANCE)):
+        output = tmp_path / f"venv_{precision}.csv"
+        command = [python, "-m", "speechbrain_lora_ser.onnx", "predict"]
+        command += ["--uncalibrated", "--no_clip", "--model", str(exported / precision)]
+        result = subprocess.run(
+            command + [*audio, "--output", str(output)],
+            capture_output=True,
+            text=True,
+            cwd="/",
+        )
+        assert result.returncode == 0, result.stderr
+        with output.open() as handle:
+            rows = list(csv.DictReader(handle))
+        got = np.array([[float(r[a]) for a in ATTRIBUTES] for r in rows])
+        np.testing.assert_allclose(got, expected, atol=tolerance)

@@ -18,7 +18,8 @@ each row's true samples; padding is masked). The output folder holds:
 On export the graph is run by ONNX Runtime on a padded batch and compared
 with the PyTorch model; an fp32 graph further than ``FP32_TOLERANCE`` from
 it is an error. int8 uses ONNX Runtime's dynamic quantization of the matrix
-products, weights per output channel (see ``quantize``).
+products, weights per output channel, the head and the feature projection
+left in fp32 (see ``quantize`` and ``sensitive_nodes``).
 
 This module imports torch; the runtime (``speechbrain_lora_ser.onnx.runtime``)
 never imports it.
@@ -52,6 +53,9 @@ from speechbrain_lora_ser.onnx.serving import (
 OPSET = 18
 #: Largest |ONNX fp32 - PyTorch| accepted on export (label scale).
 FP32_TOLERANCE = 1e-4
+#: Node name prefixes whose matrix products int8 leaves in fp32: the head and
+#: the encoder's feature projection (see ``sensitive_nodes``).
+SENSITIVE = ("/head/", "/model/feature_projection/")
 
 
 class ServedGraph(torch.nn.Module):
@@ -180,10 +184,14 @@ def quantize(fp32, path, exclude=()):
     Only the matrix products are quantized (the convolutional feature
     extractor in int8 was as slow as fp32 here: ``speechbrain_lora_ser.
     quantization``); per-channel weight scales keep the error of each output
-    channel its own. ``exclude`` names nodes left in fp32.
+    channel its own. ``exclude`` names nodes left in fp32 (``MatMul`` or
+    ``Gemm``: ONNX Runtime rewrites a ``Gemm`` into a ``MatMul`` named
+    ``<name>_MatMul`` and an ``Add`` before it reads the exclusions, so both
+    names are excluded).
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    names = [*exclude, *(f"{name}_MatMul" for name in exclude)]
     previous = logging.root.manager.disable
     logging.disable(logging.WARNING)
     try:
@@ -193,18 +201,34 @@ def quantize(fp32, path, exclude=()):
             weight_type=QuantType.QInt8,
             per_channel=True,
             op_types_to_quantize=["MatMul"],
-            nodes_to_exclude=list(exclude),
+            nodes_to_exclude=names,
         )
     finally:
         logging.disable(previous)
     return path
 
 
-def sensitive_nodes(fp32):
-    """Name the matrix products left in fp32: the head's (after the encoder).
+def sensitive_nodes(fp32, keep=SENSITIVE):
+    """Name the matrix products left in fp32: those under a prefix of ``keep``.
 
-    The head's layers are under 1 % of the arithmetic, and their errors are
-    not averaged away by pooling, so int8 there costs accuracy for no speed.
+    By default the head's layers (after pooling: their errors are not
+    averaged over frames) and the feature projection (its input, the
+    convolutional features, spans a wide range, and every later layer
+    carries its error). Together they are under 1 % of WavLM-large's
+    arithmetic; in int8 they were most of the int8 error
+    (``benchmarks/onnx_int8_accuracy.py``).
+
+    Arguments
+    ---------
+    fp32 : str
+        The fp32 graph.
+    keep : tuple of str
+        Node name prefixes (the exporter names nodes by module path).
+
+    Returns
+    -------
+    list of str
+        ``MatMul`` and ``Gemm`` node names.
     """
     import onnx
 
@@ -212,7 +236,7 @@ def sensitive_nodes(fp32):
     return [
         node.name
         for node in graph.node
-        if node.op_type in ("MatMul", "Gemm") and "head" in node.name
+        if node.op_type in ("MatMul", "Gemm") and node.name.startswith(tuple(keep))
     ]
 
 
