@@ -31,6 +31,10 @@ import torch
 from hyperpyyaml import load_hyperpyyaml
 from peft.tuners.lora import LoraLayer
 
+from speechbrain_lora_ser.bank.language_id import (
+    PretrainedLanguageId,
+    decide,
+)
 from speechbrain_lora_ser.bank.routing import (
     DEFAULT_MIN_LANGUAGE_PROBABILITY,
     LanguageRouter,
@@ -210,6 +214,15 @@ class AdapterBank(torch.nn.Module):
         self.calibrations = [model.get("calibration") for model in models]
         self.router = LanguageRouter(**info["router"])
         self.router_features = RouterFeatures(self.encoder, **self.router.features)
+        # a pretrained identifier is a SpeechBrain model folder of its own,
+        # not part of bank.ckpt (it moves with the bank: _apply)
+        self.language_id = None
+        if info.get("language_id"):
+            self.language_id = PretrainedLanguageId(
+                os.path.join(folder, info["language_id"]["folder"]),
+                info["language_id"]["codes"],
+                self.languages,
+            )
         base = self.scalers[0]
         self.output_scaler = LabelScaler(*(info["scale"] or (base.low, base.high)))
 
@@ -217,6 +230,14 @@ class AdapterBank(torch.nn.Module):
     def label_range(self):
         """The bank's output scale (every language's values are mapped onto it)."""
         return self.output_scaler.low, self.output_scaler.high
+
+    def _apply(self, fn, *args, **kwargs):
+        """Move or cast the pretrained identifier with the bank's modules."""
+        super()._apply(fn, *args, **kwargs)
+        if getattr(self, "language_id", None) is not None:
+            self.language_id.classifier.mods._apply(fn, *args, **kwargs)
+            self.language_id.classifier.device = self.router.mean.device
+        return self
 
     def check_language(self, language):
         """Refuse a language the bank does not hold (None: route)."""
@@ -235,26 +256,38 @@ class AdapterBank(torch.nn.Module):
         }
 
     def route(self, wavs, wav_lens, language=None):
-        """Each utterance's language index, probability and note."""
+        """Each utterance's language index, name, probability and note.
+
+        ``language_id.decide`` makes the choice; an ``unknown`` language (or
+        one the guard doubts) is rated by the base model (index 0).
+        """
         self.check_language(language)
         count = wavs.shape[0]
         if language is not None:
             index = self.languages.index(language)
-            return [index] * count, [1.0] * count, [None] * count
-        features = self.router_features(wavs, wav_lens)
-        routes, probabilities = self.router.route(
-            features, self.min_language_probability, fallback=0
+            return [index] * count, [language] * count, [1.0] * count, [None] * count
+        probabilities = self.language_probabilities(wavs, wav_lens)
+        heard = None
+        if self.language_id is not None:
+            probabilities, heard = probabilities
+        return decide(
+            probabilities, self.languages, self.min_language_probability, heard
         )
-        uncertain = probabilities.max(-1).values < self.min_language_probability
-        notes = [
-            "language uncertain (probability below "
-            f"{self.min_language_probability:g}): base model used"
-            if doubt
-            else None
-            for doubt in uncertain.tolist()
-        ]
-        chosen = probabilities.gather(1, routes[:, None]).squeeze(1)
-        return routes.tolist(), chosen.tolist(), notes
+
+    def language_probabilities(self, wavs, wav_lens):
+        """Each utterance's probability of each language, ``unknown`` last.
+
+        With a pretrained identifier: its probabilities and what it heard
+        (``PretrainedLanguageId``), the router's sharing out what it leaves
+        to the bank languages it does not know.
+        """
+        mapped = [] if self.language_id is None else self.language_id.mapped
+        router = None
+        if len(mapped) < len(self.languages):
+            router = self.router(self.router_features(wavs, wav_lens))
+        if self.language_id is None:
+            return torch.cat([router, torch.zeros_like(router[:, :1])], dim=1)
+        return self.language_id(wavs, wav_lens, router)
 
     def encode(self, wavs, wav_lens, routes):
         """Hidden states, each utterance through its language's adapter."""
@@ -264,7 +297,7 @@ class AdapterBank(torch.nn.Module):
 
     def embed(self, wavs, wav_lens, language=None):
         """Pooled embeddings, each by its language's pooling."""
-        routes, _, _ = self.route(wavs, wav_lens, language)
+        routes = self.route(wavs, wav_lens, language)[0]
         hidden, frame_lens = self.encode(wavs, wav_lens, routes)
         return self._per_language(
             routes, lambda head, rows: head.pool(hidden[rows], frame_lens[rows])
@@ -277,7 +310,7 @@ class AdapterBank(torch.nn.Module):
         label scale and calibration, mapped onto the bank's output scale
         (``calibrate=False``: the raw outputs on the language's own scale).
         """
-        routes, probabilities, notes = self.route(wavs, wav_lens, language)
+        routes, names, probabilities, notes = self.route(wavs, wav_lens, language)
         hidden, frame_lens = self.encode(wavs, wav_lens, routes)
 
         def rate(head, rows):
@@ -299,7 +332,7 @@ class AdapterBank(torch.nn.Module):
             values=values,
             low=low.to(values.device),
             high=high.to(values.device),
-            languages=[self.languages[i] for i in routes],
+            languages=names,
             probabilities=probabilities,
             notes=notes,
             learned=learned,

@@ -31,7 +31,9 @@ import sys
 
 import torch
 from ruamel.yaml import YAML
+from speechbrain.inference.classifiers import EncoderClassifier
 from speechbrain.utils.checkpoints import Checkpointer
+from speechbrain.utils.fetching import LocalStrategy
 
 from speechbrain_lora_ser.atomic import (
     recover_folder,
@@ -41,6 +43,7 @@ from speechbrain_lora_ser.atomic import (
     write_text,
 )
 from speechbrain_lora_ser.bank.adapter_bank import DESCRIPTION, LANGUAGES, AdapterBank
+from speechbrain_lora_ser.bank.language_id import parse_codes
 from speechbrain_lora_ser.bank.routing import (
     DEFAULT_FEATURES,
     DEFAULT_MIN_LANGUAGE_PROBABILITY,
@@ -59,6 +62,9 @@ from speechbrain_lora_ser.modeling.weights import read_state
 from speechbrain_lora_ser.serving.audio import read_audio
 
 logger = logging.getLogger(__name__)
+
+#: The pretrained language identifier's folder in a bank.
+LANGUAGE_ID = "language_id"
 
 BANK_YAML = """\
 # ############################################################################
@@ -209,6 +215,8 @@ def build_bank(
     batch_size=8,
     scale=None,
     previous_router=None,
+    language_id=None,
+    language_codes=None,
 ):
     """Build a bank folder from a FineTuned run and FT+LoRA runs.
 
@@ -234,6 +242,15 @@ def build_bank(
     previous_router : LanguageRouter, optional
         The router of this bank without its last language: only that
         language's detector is trained (``bank add``).
+    language_id : str, optional
+        A pretrained language-ID model (an ``EncoderClassifier`` folder or
+        Hub name, e.g. ``speechbrain/lang-id-voxlingua107-ecapa``), copied
+        into the bank (``language_id/``): it routes the languages
+        ``language_codes`` maps and names the others unknown
+        (``speechbrain_lora_ser.bank.language_id``).
+    language_codes : dict, optional
+        ``{bank language: [the model's codes]}``. With every language
+        mapped, no router is trained.
 
     Returns
     -------
@@ -255,6 +272,10 @@ def build_bank(
     staging = staging_folder(output)
     recover_bank(output)
     description = _stage(staging, runs, scale)
+    if language_id is not None:
+        description["language_id"] = _copy_language_id(
+            language_id, language_codes or {}, staging
+        )
     bank = AdapterBank(staging, min_language_probability, description=description)
     _load_weights(bank, runs)
     report = _train_bank_router(bank, runs, max_utterances, batch_size, previous_router)
@@ -312,6 +333,20 @@ def _stage(staging, runs, scale):
         ).config,
         "scale": None if scale is None else [float(v) for v in scale],
     }
+
+
+def _copy_language_id(source, codes, staging):
+    """Copy a pretrained language-ID model into the bank; its description.
+
+    The copy (``EncoderClassifier`` fetches a Hub name, or copies a folder)
+    makes the bank load offline, wherever it is moved.
+    """
+    folder = os.path.join(staging, LANGUAGE_ID)
+    logger.info("language identifier: copying %s", source)
+    EncoderClassifier.from_hparams(
+        source=source, savedir=folder, local_strategy=LocalStrategy.COPY
+    )
+    return {"folder": LANGUAGE_ID, "codes": codes, "source": str(source)}
 
 
 def _load_weights(bank, runs):
@@ -374,7 +409,7 @@ def _finish(staging, output, bank, description, report, serving):
         ),
     )
     description["scale"] = [low, high]
-    description["router_dev_accuracy"] = report["accuracy"]
+    description["language_dev_accuracy"] = report["accuracy"]
     if "changes" in report:
         description["router_changes"] = report["changes"]
     write_json(os.path.join(staging, DESCRIPTION), description)
@@ -422,7 +457,7 @@ def recover_bank(bank_folder):
     return restored
 
 
-def add_to_bank(bank_folder, adapter_run, **options):
+def add_to_bank(bank_folder, adapter_run, language_codes=None, **options):
     """Add a language (one more FT+LoRA run) to a bank.
 
     The earlier languages' weights are copied; the router gets one more
@@ -430,6 +465,9 @@ def add_to_bank(bank_folder, adapter_run, **options):
     (a route can still change where the new language's score is the highest
     or lowers the top probability under the threshold: the report lists
     every development utterance for which it does).
+
+    With a pretrained language identifier, the bank keeps its copy;
+    ``language_codes`` (``{language: [codes]}``) maps the new language.
 
     Returns
     -------
@@ -456,6 +494,14 @@ def add_to_bank(bank_folder, adapter_run, **options):
     router.load_state_dict(
         {k[len("router.") :]: v for k, v in state.items() if k.startswith("router.")}
     )
+    identifier = description.get("language_id")
+    if identifier:  # the bank's copy, and its codes with the new language's
+        options["language_id"] = os.path.join(bank_folder, identifier["folder"])
+        options["language_codes"] = {**identifier["codes"], **(language_codes or {})}
+    elif language_codes:
+        raise ValueError(
+            f"{bank_folder}: --language_code needs a bank built with --language_id"
+        )
     runs = description["runs"]
     return build_bank(
         runs["base"],
@@ -470,43 +516,58 @@ def _train_bank_router(bank, runs, max_utterances, batch_size, previous_router):
     """Train the bank's router on the runs' own training and development sets.
 
     ``routing_training.train_router`` fits it; here the runs' utterances go
-    in and the report comes out.
+    in and the report comes out. A bank whose pretrained identifier knows
+    every language trains none.
 
     Returns
     -------
     dict
-        ``accuracy``: the development accuracy per language (clean), and
-        with ``previous_router`` ``changes``: each earlier language's
-        development utterance whose route changed.
+        ``accuracy``: the development accuracy per language of the bank's
+        choice (clean, no guard), and with ``previous_router`` ``changes``:
+        each earlier language's development utterance whose route changed.
     """
     bank.eval()
-    features = RouterFeatures(bank.encoder, **DEFAULT_FEATURES)
-    train_wavs, _ = _router_waveforms(runs, "train", max_utterances)
     valid_wavs, valid_names = _router_waveforms(runs, "valid", max_utterances)
-    router = train_router(
-        features, train_wavs, valid_wavs, previous_router, batch_size=batch_size
-    )
-    bank.router.load_state_dict(router.state_dict())
-    report = {}
-    if previous_router is not None:
-        earlier = [w for wavs in valid_wavs[:-1] for w in wavs]
-        report["changes"] = compare_routes(
-            previous_router,
-            router,
-            batch_features(features, earlier, batch_size),
-            [n for group in valid_names[:-1] for n in group],
-            bank.languages,
-            bank.min_language_probability,
+    report = {"changes": []} if previous_router is not None else {}
+    mapped = [] if bank.language_id is None else bank.language_id.mapped
+    if len(mapped) < len(bank.languages):
+        features = RouterFeatures(bank.encoder, **DEFAULT_FEATURES)
+        train_wavs, _ = _router_waveforms(runs, "train", max_utterances)
+        router = train_router(
+            features, train_wavs, valid_wavs, previous_router, batch_size=batch_size
         )
-    clean = [batch_features(features, wavs, batch_size) for wavs in valid_wavs]
-    with torch.no_grad():
-        report["accuracy"] = {
-            language: float((router(values).argmax(-1) == index).float().mean())
-            for index, (language, values) in enumerate(
-                zip(bank.languages, clean, strict=True)
+        bank.router.load_state_dict(router.state_dict())
+        if previous_router is not None:
+            earlier = [w for wavs in valid_wavs[:-1] for w in wavs]
+            report["changes"] = compare_routes(
+                previous_router,
+                router,
+                batch_features(features, earlier, batch_size),
+                [n for group in valid_names[:-1] for n in group],
+                bank.languages,
+                bank.min_language_probability,
             )
-        }
+    else:
+        logger.info("language identifier: knows every language; no router trained")
+    report["accuracy"] = {
+        language: _choice_accuracy(bank, wavs, index, batch_size)
+        for index, (language, wavs) in enumerate(
+            zip(bank.languages, valid_wavs, strict=True)
+        )
+    }
     return report
+
+
+def _choice_accuracy(bank, wavs, index, batch_size):
+    """Return the share of ``wavs`` whose most probable language is ``index``."""
+
+    def probabilities(batch, lens):
+        chosen = bank.language_probabilities(batch, lens)
+        return chosen[0] if isinstance(chosen, tuple) else chosen
+
+    with torch.no_grad():
+        choices = batch_features(probabilities, wavs, batch_size).argmax(-1)
+    return float((choices == index).float().mean())
 
 
 def _router_waveforms(runs, split, max_utterances):
@@ -565,9 +626,13 @@ def main(argv=None):
     if args.min_language_probability is not None:
         options["min_language_probability"] = args.min_language_probability
     try:
+        if args.language_code:
+            options["language_codes"] = parse_codes(args.language_code)
         if args.command == "build":
             if args.scale is not None:
                 options["scale"] = args.scale
+            if args.language_id is not None:
+                options["language_id"] = args.language_id
             report = build_bank(args.base, args.adapter, args.output, **options)
             folder = args.output
         else:
@@ -601,6 +666,14 @@ def _parser():
         metavar=("LOW", "HIGH"),
         help="the bank's output scale (default: the base language's)",
     )
+    build.add_argument(
+        "--language_id",
+        default=None,
+        metavar="MODEL",
+        help="a pretrained language-ID model (EncoderClassifier folder or Hub "
+        "name, e.g. speechbrain/lang-id-voxlingua107-ecapa), copied into the "
+        "bank; --language_code maps its codes to the bank's languages",
+    )
     add = commands.add_parser("add", help="add a language to a bank")
     add.add_argument("--bank", required=True)
     add.add_argument("--adapter", required=True, help="a finished FT+LoRA run")
@@ -613,13 +686,21 @@ def _parser():
             f"{DEFAULT_MIN_LANGUAGE_PROBABILITY:g}, or the bank's)",
         )
         command.add_argument("--max_utterances", type=int, default=2000)
+        command.add_argument(
+            "--language_code",
+            action="append",
+            default=[],
+            metavar="LANGUAGE=CODE[,CODE]",
+            help="the language-ID model's code(s) for a bank language "
+            "(MSP-Podcast=en); repeat per language",
+        )
     return parser
 
 
 def _print_report(folder, report):
     print(f"bank written to {folder}")
     for language, value in report["accuracy"].items():
-        print(f"  router accuracy on {language} development set: {value:.1%}")
+        print(f"  language chosen right on {language} development set: {value:.1%}")
     if "changes" in report:
         changes = report["changes"]
         print(
