@@ -10,12 +10,15 @@ utterances the router sends to different languages:
 
 * plain: the encoder and one head (a merged FT+LoRA export costs the same);
 * routing only: the router's features (cepstral statistics of the waveform)
-  and its decision;
+  and its decision, or with ``--language_id`` a pretrained identifier of
+  SpeechBrain's VoxLingua107 model's size (ECAPA-TDNN, 107 languages,
+  random weights) mapping every bank language;
 * bank, all to the base: routing + the encoder with no adapter applied;
 * bank, mixed: every utterance through its own adapter and head.
 
 > python benchmarks/bank_cost.py                 # CPU, 8 x 4 s
 > python benchmarks/bank_cost.py --device cuda --batch 32 --seconds 6
+> python benchmarks/bank_cost.py --language_id --batch 1   # a file at a time
 
 Authors
  * speechbrain-lora-ser contributors 2026
@@ -32,10 +35,15 @@ import torch
 from recipe_model import export_recipe_model, recipe_hparams
 
 from speechbrain_lora_ser.bank.adapter_bank import LANGUAGES, AdapterBank
+from speechbrain_lora_ser.bank.language_id import PretrainedLanguageId
 from speechbrain_lora_ser.bank.routing import (
     DEFAULT_FEATURES,
     LanguageRouter,
     feature_size,
+)
+from speechbrain_lora_ser.synthetic.language_id_model import (
+    VOXLINGUA107_SIZES,
+    save_language_id_model,
 )
 
 
@@ -62,6 +70,14 @@ def make_bank(encoder, adapters, folder):
     return bank
 
 
+def voxlingua_size_identifier(languages, folder):
+    """Return a VoxLingua107-size identifier mapping the languages to codes."""
+    labels = [f"l{index}: Language {index}" for index in range(107)]
+    save_language_id_model(folder, labels, sizes=VOXLINGUA107_SIZES)
+    codes = {language: [f"l{i}"] for i, language in enumerate(languages)}
+    return PretrainedLanguageId(folder, codes, languages)
+
+
 def timed(function, device, repeats):
     """Best wall time of ``repeats`` calls (after one warm-up)."""
     function()
@@ -86,9 +102,19 @@ def main():
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--language_id",
+        action="store_true",
+        help="route with a VoxLingua107-size pretrained identifier",
+    )
     args = parser.parse_args()
     folder = tempfile.mkdtemp(prefix="bank_cost_")
-    bank = make_bank(args.encoder, args.adapters, folder).to(args.device).eval()
+    bank = make_bank(args.encoder, args.adapters, folder)
+    if args.language_id:
+        bank.language_id = voxlingua_size_identifier(
+            bank.languages, os.path.join(folder, "language_id")
+        )
+    bank = bank.to(args.device).eval()
     hparams = recipe_hparams(args.encoder, os.path.join(folder, "plain"))
     plain, head = hparams["modules"]["ssl"], hparams["modules"]["head"]
     plain.load_state_dict(
@@ -112,7 +138,7 @@ def main():
         for detector in bank.router.detectors:
             for parameter in detector.parameters():
                 parameter.copy_(torch.randn(parameter.shape, generator=generator))
-        routes, _, _ = bank.route(wavs, lens)
+        routes = bank.route(wavs, lens)[0]
     mix = Counter(bank.languages[i] for i in routes)
 
     def plain_pass():
@@ -148,7 +174,12 @@ def main():
     print("| --- | --- | --- |")
     for name, label in (
         ("plain", "plain encoder + head"),
-        ("routing", "routing only (cepstral features + router)"),
+        (
+            "routing",
+            "routing only (VoxLingua107-size ECAPA-TDNN)"
+            if args.language_id
+            else "routing only (cepstral features + router)",
+        ),
         ("base", "bank, every utterance to the base"),
         ("mixed", "bank, mixed languages (adapters + heads)"),
     ):
