@@ -61,7 +61,9 @@ from speechbrain_lora_ser.data.manifests import read_manifests, resolve_wav
 from speechbrain_lora_ser.modeling.weights import read_state
 from speechbrain_lora_ser.serving.audio import read_audio
 
-logger = logging.getLogger(__name__)
+# named, not __name__: under ``python -m`` that is "__main__", outside the
+# package logger main() shows progress on
+logger = logging.getLogger("speechbrain_lora_ser.bank.bank_builder")
 
 #: The pretrained language identifier's folder in a bank.
 LANGUAGE_ID = "language_id"
