@@ -1,0 +1,335 @@
+"""Train a bank's own language identifier: SpeechBrain's ECAPA-TDNN language ID.
+
+The model is the VoxLingua107 recipe's (filterbanks, sentence mean
+normalisation, an ECAPA-TDNN embedding, an x-vector classifier ending in a
+log-softmax: ``language_id_folder``), trained on the bank's corpora, each
+batch through SpeechBrain's augmentation (``channel_augmenter``:
+reverberation, noise, speed, dropped frequency bands, clipping, lossy
+codecs) plus the telephone band (torchaudio's resampler, 8 kHz and back).
+With speech in other languages (``background``), it learns one more label,
+``OTHER``, that a bank serves as ``unknown``.
+
+Its temperature is fitted on the development utterances (clean and
+augmented) and folded into the classifier's last layer, so the saved
+folder is a plain ``EncoderClassifier`` whose probabilities are calibrated;
+``language_id.PretrainedLanguageId`` serves it like a pretrained model.
+
+Example
+-------
+>>> import logging
+>>> logging.disable(logging.INFO)
+>>> import tempfile
+>>> from speechbrain_lora_ser.bank.language_id_folder import SMALL_SIZES
+>>> tones = [[torch.sin(torch.arange(16000) * f / 16000 * 6.283) for _ in
+...     range(4)] for f in (200.0, 2000.0)]
+>>> folder = tempfile.mkdtemp()
+>>> report = train_language_id(tones, tones, ["low", "high"], folder,
+...     epochs=2, sizes=SMALL_SIZES, work_folder=tempfile.mkdtemp())
+>>> logging.disable(logging.NOTSET)
+>>> sorted(report)
+['labels', 'temperature']
+>>> report["labels"]
+['low', 'high']
+
+Authors
+ * speechbrain-lora-ser contributors 2026
+"""
+
+import csv
+import logging
+import os
+import random
+
+import soundfile
+import torch
+import torchaudio.functional as AF
+from speechbrain.augment.augmenter import Augmenter
+from speechbrain.augment.codec import CodecAugment
+from speechbrain.augment.time_domain import (
+    AddNoise,
+    AddReverb,
+    DoClip,
+    DropFreq,
+    SpeedPerturb,
+)
+from speechbrain.lobes.features import Fbank
+from speechbrain.nnet.schedulers import LinearScheduler, update_learning_rate
+from speechbrain.processing.features import InputNormalization
+from speechbrain.utils.data_utils import batch_pad_right
+
+from speechbrain_lora_ser.bank.language_id_folder import (
+    BANK_SIZES,
+    language_id_modules,
+    write_language_id,
+)
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000
+#: The label of speech in languages the bank does not hold.
+OTHER = "(other)"
+#: Seconds of each training crop.
+CROP_SECONDS = 3.0
+BATCH_SIZE = 16
+LEARNING_RATE = 1e-3
+#: The learning rate falls linearly to this share of itself.
+FINAL_LR_SHARE = 0.05
+#: Synthetic rooms written for SpeechBrain's ``AddReverb``.
+ROOMS = 24
+
+
+class TelephoneBand(torch.nn.Module):
+    """Resample to 8 kHz and back: a call's band (torchaudio's resampler).
+
+    Example
+    -------
+    >>> TelephoneBand()(torch.randn(2, 16000)).shape
+    torch.Size([2, 16000])
+    """
+
+    def forward(self, wavs):
+        """Band-limit a ``[batch, samples]`` batch."""
+        narrow = AF.resample(wavs, SAMPLE_RATE, 8000)
+        return AF.resample(narrow, 8000, SAMPLE_RATE)[:, : wavs.shape[1]]
+
+
+def write_rooms(folder, count=ROOMS, seed=0):
+    """Write synthetic room impulse responses and ``AddReverb``'s CSV.
+
+    No RIR corpus can be downloaded here, so each room is exponentially
+    decaying noise (RT60 0.2-0.9 s) after a direct path of 0.3-1.0 (near
+    and far speakers).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = write_rooms(tempfile.mkdtemp(), count=2)
+    >>> open(path).readline().strip()
+    'ID,duration,wav,wav_format,wav_opts'
+    """
+    os.makedirs(folder, exist_ok=True)
+    generator = torch.Generator().manual_seed(seed)
+    path = os.path.join(folder, "rooms.csv")
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["ID", "duration", "wav", "wav_format", "wav_opts"])
+        for index in range(count):
+            draw = torch.rand(2, generator=generator).tolist()
+            rt60 = 0.2 + 0.7 * draw[0]
+            time = torch.arange(int(rt60 * SAMPLE_RATE)) / SAMPLE_RATE
+            tail = torch.randn(time.shape[0], generator=generator)
+            rir = tail * torch.exp(-6.9 * time / rt60) * 0.3
+            rir[0] = 0.3 + 0.7 * draw[1]
+            wav = os.path.join(folder, f"room{index}.wav")
+            soundfile.write(wav, rir.numpy(), SAMPLE_RATE)
+            writer.writerow([f"room{index}", f"{rt60:.3f}", wav, "wav", ""])
+    return path
+
+
+def channel_augmenter(rooms_csv):
+    """SpeechBrain's augmentation of the identifier's training batches.
+
+    One to four of: reverberation, white noise at 5-30 dB SNR, a speed
+    change of 5-10 %, dropped frequency bands, clipping, the telephone band,
+    and mu-law, MP3 or Opus coding; each batch at 80 %.
+    """
+    return Augmenter(
+        min_augmentations=1,
+        max_augmentations=4,
+        shuffle_augmentations=True,
+        augment_prob=0.8,
+        augmentations=[
+            AddReverb(rooms_csv),
+            AddNoise(snr_low=5, snr_high=30),
+            SpeedPerturb(SAMPLE_RATE, speeds=[90, 95, 105, 110]),
+            DropFreq(drop_freq_count_low=1, drop_freq_count_high=3),
+            DoClip(clip_low=0.05, clip_high=0.5),
+            TelephoneBand(),
+            CodecAugment(SAMPLE_RATE),
+        ],
+    )
+
+
+class LanguageIdModel(torch.nn.Module):
+    """The identifier as trained: features, normalisation, ECAPA, classifier."""
+
+    def __init__(self, sizes, count):
+        super().__init__()
+        self.compute_features = Fbank(n_mels=sizes["n_mels"])
+        self.mean_var_norm = InputNormalization(norm_type="sentence", std_norm=False)
+        modules = language_id_modules(sizes, count)
+        self.embedding_model = modules["embedding_model"]
+        self.classifier = modules["classifier"]
+
+    def forward(self, wavs, lens):
+        """Return each utterance's log-probability of each label."""
+        feats = self.mean_var_norm(self.compute_features(wavs), lens)
+        embeddings = self.embedding_model(feats, lens)
+        return self.classifier(embeddings).squeeze(1)
+
+
+def crop_batch(wavs, seconds, generator):
+    """Randomly crop waveforms longer than ``seconds``; pad them as a batch.
+
+    Example
+    -------
+    >>> batch, lens = crop_batch([torch.ones(8000), torch.ones(40000)], 1.0,
+    ...     random.Random(0))
+    >>> batch.shape, lens.tolist()
+    (torch.Size([2, 16000]), [0.5, 1.0])
+    """
+    size = int(seconds * SAMPLE_RATE)
+    pieces = []
+    for wav in wavs:
+        start = generator.randint(0, max(wav.shape[0] - size, 0))
+        pieces.append(wav[start : start + size])
+    return batch_pad_right(pieces)
+
+
+def train_language_id(
+    train_wavs,
+    valid_wavs,
+    labels,
+    folder,
+    epochs=20,
+    sizes=None,
+    background=None,
+    work_folder=None,
+    seed=0,
+    device="cpu",
+):
+    """Train an identifier on each language's waveforms; write its folder.
+
+    Arguments
+    ---------
+    train_wavs, valid_wavs : list of list of torch.Tensor
+        Each language's 16-kHz waveforms, in ``labels``' order.
+    labels : list of str
+        The languages (the bank's names).
+    folder : str
+        Where to write the ``EncoderClassifier`` folder.
+    epochs : int
+        Passes over the (class-balanced) training utterances.
+    sizes : dict, optional
+        The model's sizes (``language_id_folder.BANK_SIZES`` by default).
+    background : tuple of list, optional
+        ``(train, valid)`` waveforms of speech in other languages: the
+        ``OTHER`` label.
+    work_folder : str, optional
+        Where the synthetic rooms go (default: ``folder``'s sibling).
+    seed : int
+        Seed of the initialisation, the crops and the augmentation.
+    device : str
+        Where to train.
+
+    Returns
+    -------
+    dict
+        ``labels`` (the classifier's, ``OTHER`` last when trained) and
+        ``temperature``.
+    """
+    sizes = dict(BANK_SIZES if sizes is None else sizes)
+    labels = list(labels)
+    if background is not None:
+        train_wavs, valid_wavs = (
+            [*train_wavs, background[0]],
+            [*valid_wavs, background[1]],
+        )
+        labels.append(OTHER)
+    torch.manual_seed(seed)
+    generator = random.Random(seed)
+    model = LanguageIdModel(sizes, len(labels)).to(device)
+    work = work_folder or folder.rstrip(os.sep) + ".rooms"
+    augmenter = channel_augmenter(write_rooms(work, seed=seed))
+    _fit(model, augmenter, train_wavs, epochs, generator, device)
+    temperature = _fit_temperature(model, augmenter, valid_wavs, device)
+    with torch.no_grad():  # calibrated log-softmax: logits / temperature
+        model.classifier.out.w.weight /= temperature
+        model.classifier.out.w.bias /= temperature
+    modules = {"embedding_model": model.embedding_model, "classifier": model.classifier}
+    write_language_id(folder, modules, labels, sizes, "trained by ser-bank")
+    return {"labels": labels, "temperature": temperature}
+
+
+def _balanced(wavs_per_label, generator):
+    """Every label's utterances, the smaller labels repeated, shuffled."""
+    most = max(len(wavs) for wavs in wavs_per_label)
+    pairs = []
+    for label, wavs in enumerate(wavs_per_label):
+        indices = [i % len(wavs) for i in range(most)]
+        pairs.extend((wavs[i], label) for i in indices)
+    generator.shuffle(pairs)
+    return pairs
+
+
+def _fit(model, augmenter, train_wavs, epochs, generator, device):
+    """Train on class-balanced crops through the augmentation."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
+    schedule = LinearScheduler(LEARNING_RATE, LEARNING_RATE * FINAL_LR_SHARE, epochs)
+    model.train()
+    for epoch in range(1, epochs + 1):
+        _, rate = schedule(epoch)
+        update_learning_rate(optimizer, rate)
+        pairs = _balanced(train_wavs, generator)
+        total, right = 0.0, 0
+        for start in range(0, len(pairs), BATCH_SIZE):
+            chunk = pairs[start : start + BATCH_SIZE]
+            wavs, lens = crop_batch([w for w, _ in chunk], CROP_SECONDS, generator)
+            targets = torch.tensor([label for _, label in chunk])
+            with torch.no_grad():
+                wavs, lens = augmenter(wavs, lens)
+            targets = augmenter.replicate_labels(targets)
+            log_probabilities = model(wavs.to(device), lens.to(device))
+            loss = torch.nn.functional.nll_loss(log_probabilities, targets.to(device))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(chunk)
+            right += int((log_probabilities.argmax(-1).cpu() == targets).sum())
+        logger.info(
+            "language identifier: epoch %d/%d, loss %.3f, training accuracy %.1f%%",
+            epoch,
+            epochs,
+            total / len(pairs),
+            100.0 * right / len(pairs),
+        )
+
+
+def _fit_temperature(model, augmenter, valid_wavs, device):
+    """Fit the temperature to the development utterances' labels.
+
+    Each development utterance counts clean and once augmented.
+    """
+    model.eval()
+    outputs, targets = [], []
+    with torch.no_grad():
+        for label, wavs in enumerate(valid_wavs):
+            for start in range(0, len(wavs), BATCH_SIZE):
+                batch, lens = crop_batch(
+                    wavs[start : start + BATCH_SIZE], 30.0, generator
+                )
+                for heard, heard_lens in ((batch, lens), augmenter(batch, lens)):
+                    outputs.append(model(heard.to(device), heard_lens.to(device)).cpu())
+                    targets.extend([label] * heard.shape[0])
+    outputs, targets = torch.cat(outputs), torch.tensor(targets)
+    log_temperature = torch.zeros(1, requires_grad=True)
+    optimizer = torch.optim.LBFGS([log_temperature], lr=0.1, max_iter=100)
+
+    def loss():
+        optimizer.zero_grad()
+        value = torch.nn.functional.cross_entropy(
+            outputs / log_temperature.exp(), targets
+        )
+        value.backward()
+        return value
+
+    optimizer.step(loss)
+    temperature = float(log_temperature.exp())
+    accuracy = float((outputs.argmax(-1) == targets).float().mean())
+    logger.info(
+        "language identifier: development accuracy %.1f%% (clean and augmented), "
+        "temperature %.2f",
+        100.0 * accuracy,
+        temperature,
+    )
+    return temperature
