@@ -305,9 +305,7 @@ def _fit_temperature(model, augmenter, valid_wavs, device):
     with torch.no_grad():
         for label, wavs in enumerate(valid_wavs):
             for start in range(0, len(wavs), BATCH_SIZE):
-                batch, lens = crop_batch(
-                    wavs[start : start + BATCH_SIZE], 30.0, generator
-                )
+                batch, lens = batch_pad_right(wavs[start : start + BATCH_SIZE])
                 for heard, heard_lens in ((batch, lens), augmenter(batch, lens)):
                     outputs.append(model(heard.to(device), heard_lens.to(device)).cpu())
                     targets.extend([label] * heard.shape[0])
