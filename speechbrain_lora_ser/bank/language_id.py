@@ -107,7 +107,9 @@ class PretrainedLanguageId:
             source=folder, savedir=folder, overrides={"pretrained_path": folder}
         )
         self.classifier.mods.eval()
-        self.labels = self.classifier.hparams.label_encoder.ind2lab
+        encoder = self.classifier.hparams.label_encoder
+        encoder.ignore_len()  # its count is the model's; nothing to check
+        self.labels = encoder.ind2lab
         self.labels = [self.labels[index] for index in range(len(self.labels))]
         self.languages = list(languages)
         self.codes = {language: list(codes[language]) for language in codes}
