@@ -120,12 +120,6 @@ class PretrainedLanguageId:
         """The bank languages this model knows (their indices)."""
         return sorted(set(self.code_languages) - {-1})
 
-    def to(self, device):
-        """Move the model (the bank moves it with itself)."""
-        self.classifier.mods.to(device)
-        self.classifier.device = device
-        return self
-
     @torch.no_grad()
     def log_probabilities(self, wavs, wav_lens):
         """Return the log-probability of each of the model's labels, ``(N, labels)``."""
