@@ -1,0 +1,52 @@
+"""How a bank pools a language-ID model's labels and decides, over any input."""
+
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from speechbrain_lora_ser.bank.language_id import UNKNOWN, bank_probabilities, decide
+
+
+@st.composite
+def pooling_cases(draw):
+    """Label probabilities, each label's bank language, maybe a router."""
+    count = draw(st.integers(1, 4))
+    labels = draw(st.integers(1, 8))
+    rows = draw(st.integers(1, 5))
+    mapping = draw(
+        st.lists(st.integers(-1, count - 1), min_size=labels, max_size=labels)
+    )
+    seed = draw(st.integers(0, 2**16))
+    generator = torch.Generator().manual_seed(seed)
+    scale = draw(st.sampled_from([0.1, 1.0, 30.0]))
+    probabilities = (torch.randn(rows, labels, generator=generator) * scale).softmax(-1)
+    router = None
+    if draw(st.booleans()):
+        router = torch.rand(rows, count + 1, generator=generator)
+        router[:, -1] *= draw(st.sampled_from([0.0, 1.0]))
+        router = router / router.sum(-1, keepdim=True)
+    return probabilities, mapping, count, router
+
+
+@settings(max_examples=200, deadline=None)
+@given(pooling_cases(), st.floats(0.0, 1.01))
+def test_pooled_probabilities_are_a_distribution_and_decisions_follow_them(case, guard):
+    probabilities, mapping, count, router = case
+    pooled = bank_probabilities(probabilities, mapping, count, router)
+    assert pooled.shape == (probabilities.shape[0], count + 1)
+    assert (pooled >= 0).all()
+    assert torch.allclose(pooled.sum(-1), torch.ones(pooled.shape[0]), atol=1e-5)
+    # a mapped language's probability is the sum over its labels, exactly
+    for language in set(mapping) - {-1}:
+        labels = [i for i, m in enumerate(mapping) if m == language]
+        assert torch.allclose(pooled[:, language], probabilities[:, labels].sum(-1))
+    languages = [f"l{i}" for i in range(count)]
+    routes, names, chosen, notes = decide(pooled, languages, guard)
+    for row, (route, name, note) in enumerate(zip(routes, names, notes, strict=True)):
+        best = int(pooled[row, :count].argmax())
+        if name == UNKNOWN:  # the base model, and a note saying why
+            assert route == 0 and note is not None
+            assert pooled[row, count] > chosen[row] or chosen[row] < guard
+        else:
+            assert name == languages[route] and route == best and note is None
+            assert chosen[row] >= guard and pooled[row, count] <= chosen[row]
