@@ -504,6 +504,21 @@ def pretrained_language_id(folder, heard):
     return save_language_id_model(str(folder), LABELS, biases={heard: 50.0})
 
 
+def pretrained_bank(runs, tmp_path, heard, adapters, codes):
+    """A bank of ``adapters`` routed by a model that hears ``heard``."""
+    folders, _ = runs
+    source = pretrained_language_id(tmp_path / "voxlingua", heard)
+    bank = tmp_path / "bank"
+    report = build_bank(
+        folders[M],
+        [folders[a] for a in adapters],
+        str(bank),
+        language_id=source,
+        language_codes=codes,
+    )
+    return bank, report, source
+
+
 def offline(monkeypatch):
     import socket
 
@@ -519,15 +534,7 @@ def test_a_pretrained_language_id_routes_the_languages_it_maps_offline(
 ):
     """Issue 32: SpeechBrain's VoxLingua107 model as it is, codes mapped."""
     folders, data = runs
-    source = pretrained_language_id(tmp_path / "voxlingua", "zh: Chinese")
-    bank = tmp_path / "bank"
-    report = build_bank(
-        folders[M],
-        [folders[B], folders[D]],
-        str(bank),
-        language_id=source,
-        language_codes=CODES,
-    )
+    bank, report, source = pretrained_bank(runs, tmp_path, "zh: Chinese", [B, D], CODES)
     # it hears Chinese in everything: the bank's choice says so
     assert report["accuracy"] == {M: 0.0, B: 1.0, D: 0.0}
     description = json.loads((bank / "bank.json").read_text())
@@ -550,14 +557,8 @@ def test_a_pretrained_language_id_routes_the_languages_it_maps_offline(
 def test_a_language_the_bank_does_not_hold_is_named_unknown(runs, tmp_path):
     """Speech heard as Spanish: no bank language; the base model rates it."""
     folders, data = runs
-    source = pretrained_language_id(tmp_path / "voxlingua", "es: Spanish")
-    bank = tmp_path / "bank"
-    build_bank(
-        folders[M],
-        [folders[B]],
-        str(bank),
-        language_id=source,
-        language_codes={M: ["en"], B: ["zh"]},
+    bank, _, _ = pretrained_bank(
+        runs, tmp_path, "es: Spanish", [B], {M: ["en"], B: ["zh"]}
     )
     model = EncoderRegressor.from_hparams(source=str(bank), savedir=str(tmp_path / "s"))
     files = [f for f, _ in labeled_test_files(data, B)[:3]]
@@ -576,14 +577,8 @@ def test_a_language_the_bank_does_not_hold_is_named_unknown(runs, tmp_path):
 def test_languages_the_pretrained_model_lacks_keep_the_banks_router(runs, tmp_path):
     """German unmapped: what the model leaves to other codes, the router shares."""
     folders, data = runs
-    source = pretrained_language_id(tmp_path / "voxlingua", "es: Spanish")
-    bank = tmp_path / "bank"
-    report = build_bank(
-        folders[M],
-        [folders[B], folders[D]],
-        str(bank),
-        language_id=source,
-        language_codes={M: ["en"], B: ["zh"]},
+    bank, report, _ = pretrained_bank(
+        runs, tmp_path, "es: Spanish", [B, D], {M: ["en"], B: ["zh"]}
     )
     assert report["accuracy"] == {M: 0.0, B: 0.0, D: 1.0}
     model = EncoderRegressor.from_hparams(source=str(bank), savedir=str(tmp_path / "s"))
@@ -593,14 +588,8 @@ def test_languages_the_pretrained_model_lacks_keep_the_banks_router(runs, tmp_pa
 
 def test_adding_a_language_maps_its_code_and_trains_no_router(runs, tmp_path):
     folders, _ = runs
-    source = pretrained_language_id(tmp_path / "voxlingua", "de: German")
-    bank = tmp_path / "bank"
-    build_bank(
-        folders[M],
-        [folders[B]],
-        str(bank),
-        language_id=source,
-        language_codes={M: ["en"], B: ["zh"]},
+    bank, _, _ = pretrained_bank(
+        runs, tmp_path, "de: German", [B], {M: ["en"], B: ["zh"]}
     )
     command = [
         sys.executable,
