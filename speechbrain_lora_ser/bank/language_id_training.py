@@ -322,7 +322,7 @@ def _fit_temperature(model, augmenter, valid_wavs, device):
         return value
 
     optimizer.step(loss)
-    temperature = float(log_temperature.exp())
+    temperature = float(log_temperature.detach().exp())
     accuracy = float((outputs.argmax(-1) == targets).float().mean())
     logger.info(
         "language identifier: development accuracy %.1f%% (clean and augmented), "

@@ -1,0 +1,471 @@
+#!/usr/bin/env python3
+"""A bank's language identifier, measured on speech its tests did not make.
+
+Three bank languages (English, Mandarin, German) are spoken by eSpeak NG in
+two generator settings that share no voice, no sentence and no prosody range:
+
+* ``seen`` (training and development): the demo corpora's voices
+  (``synthetic.demo_corpus.LANGUAGES``) and sentences, the words of each
+  utterance drawn from the sentences in a new order, moderate rates and
+  pitches;
+* ``held_out`` (test): other voices and variants (Scottish, Caribbean, New
+  York and RP English, the Klatt synthesiser, other male and female
+  variants), sentences written only for this benchmark, and wider rates,
+  pitches and intonation ranges.
+
+Speech in other languages teaches the identifier's ``(other)`` label
+(Italian, Portuguese, Dutch, Polish, Swedish, Turkish); Spanish, French and
+Russian are kept out of everything but the test, where the bank must name
+them ``unknown``.
+
+Two identifiers are trained on the same utterances and compared on the
+held-out test through the channels of ``routing_robustness.CONDITIONS``
+plus Opus at about 12 kbit/s:
+
+* ``ecapa``: ``bank.language_id_training.train_language_id`` (SpeechBrain's
+  ECAPA-TDNN language ID, trained through ``speechbrain.augment``), served
+  as a bank serves it (``PretrainedLanguageId`` and ``decide``);
+* ``cepstral``: the bank's router before it (``routing_training.train_router``
+  on utterance statistics of cepstra), which cannot name a language unknown.
+
+For each it prints, per channel, the share of each language's test files
+the bank routes to that language (``decide`` with the bank's guard), the
+share whose most probable language is right (no guard), the share of the
+kept-out languages' files named unknown, and the share of known files
+wrongly named unknown (false flags).
+
+> python benchmarks/language_id.py --output language_id.json
+> python benchmarks/language_id.py --train 60 --test 20 --epochs 2   # quick
+
+Authors
+ * speechbrain-lora-ser contributors 2026
+"""
+
+import argparse
+import io
+import json
+import os
+import platform
+import random
+import tempfile
+import time
+
+import soundfile
+import torch
+import torchaudio.functional as AF
+from routing_robustness import CONDITIONS
+
+from speechbrain_lora_ser.bank.language_id import (
+    UNKNOWN,
+    PretrainedLanguageId,
+    decide,
+)
+from speechbrain_lora_ser.bank.language_id_folder import BANK_SIZES
+from speechbrain_lora_ser.bank.language_id_training import train_language_id
+from speechbrain_lora_ser.bank.routing import (
+    DEFAULT_MIN_LANGUAGE_PROBABILITY,
+    RouterFeatures,
+)
+from speechbrain_lora_ser.bank.routing_training import batch_features, train_router
+from speechbrain_lora_ser.modeling.model import SSLEncoder
+from speechbrain_lora_ser.synthetic.architectures import save_tiny_encoder
+from speechbrain_lora_ser.synthetic.demo_corpus import LANGUAGES as DEMO
+from speechbrain_lora_ser.synthetic.speech_synthesis import Speaker
+
+BANK = ("english", "mandarin", "german")
+
+#: Sentences written for the held-out test only (none is in the demo corpora).
+HELD_OUT_SENTENCES = {
+    "english": (
+        "My brother bought a small boat last summer.",
+        "Where did you put the keys to the garage?",
+        "The children were laughing in the garden.",
+        "She has been working at the hospital for ten years.",
+        "I think we should paint the kitchen yellow.",
+        "Nobody answered the phone when I called.",
+        "The bus was late again this morning.",
+        "How much does a ticket to the coast cost?",
+        "He forgot his umbrella at the restaurant.",
+        "We watched an old film until midnight.",
+    ),
+    "mandarin": (
+        "我哥哥去年夏天买了一条小船。",
+        "你把车库的钥匙放在哪里了？",
+        "孩子们在花园里笑得很开心。",
+        "她在医院工作已经十年了。",
+        "我觉得我们应该把厨房刷成黄色。",
+        "我打电话的时候没有人接。",
+        "今天早上公共汽车又晚了。",
+        "去海边的票要多少钱？",
+        "他把雨伞忘在饭店里了。",
+        "我们看了一部老电影，一直看到半夜。",
+    ),
+    "german": (
+        "Mein Bruder hat letzten Sommer ein kleines Boot gekauft.",
+        "Wo hast du die Schlüssel für die Garage hingelegt?",
+        "Die Kinder haben im Garten gelacht.",
+        "Sie arbeitet seit zehn Jahren im Krankenhaus.",
+        "Ich finde, wir sollten die Küche gelb streichen.",
+        "Niemand ist ans Telefon gegangen, als ich angerufen habe.",
+        "Der Bus war heute Morgen schon wieder zu spät.",
+        "Wie viel kostet eine Fahrkarte an die Küste?",
+        "Er hat seinen Regenschirm im Restaurant vergessen.",
+        "Wir haben bis Mitternacht einen alten Film gesehen.",
+    ),
+}
+
+#: Held-out voices: none is a demo corpus voice.
+HELD_OUT_VOICES = {
+    "english": ("en-gb-scotland", "en-029", "en-us-nyc+m7", "en-gb-x-rp+klatt2"),
+    "mandarin": ("cmn+m3", "cmn+klatt", "cmn+f2"),
+    "german": ("de+f2", "de+klatt3", "de+m7"),
+}
+
+#: Languages the bank does not hold: the ``(other)`` label's training speech.
+BACKGROUND = {
+    "it": (
+        "Domani andiamo al mare con i bambini.",
+        "Non ho capito cosa hai detto.",
+        "La cena è pronta, venite a tavola.",
+        "Il treno per Milano parte alle otto.",
+        "Mi piace molto leggere la sera.",
+    ),
+    "pt": (
+        "Amanhã vamos à praia com as crianças.",
+        "Não percebi o que disseste.",
+        "O jantar está pronto, venham para a mesa.",
+        "O comboio para Lisboa parte às oito.",
+        "Gosto muito de ler à noite.",
+    ),
+    "nl": (
+        "Morgen gaan we met de kinderen naar zee.",
+        "Ik begreep niet wat je zei.",
+        "Het eten is klaar, kom aan tafel.",
+        "De trein naar Amsterdam vertrekt om acht uur.",
+        "Ik lees graag 's avonds.",
+    ),
+    "pl": (
+        "Jutro jedziemy z dziećmi nad morze.",
+        "Nie zrozumiałem, co powiedziałeś.",
+        "Kolacja jest gotowa, chodźcie do stołu.",
+        "Pociąg do Krakowa odjeżdża o ósmej.",
+        "Bardzo lubię czytać wieczorem.",
+    ),
+    "sv": (
+        "I morgon åker vi till havet med barnen.",
+        "Jag förstod inte vad du sa.",
+        "Middagen är klar, kom till bordet.",
+        "Tåget till Stockholm går klockan åtta.",
+        "Jag tycker om att läsa på kvällen.",
+    ),
+    "tr": (
+        "Yarın çocuklarla denize gidiyoruz.",
+        "Ne dediğini anlamadım.",
+        "Yemek hazır, sofraya gelin.",
+        "Ankara treni saat sekizde kalkıyor.",
+        "Akşamları kitap okumayı çok severim.",
+    ),
+}
+
+#: Kept out of training entirely: the test's unknown languages.
+UNKNOWN_LANGUAGES = {
+    "es": (
+        "Mi hermano compró un barco pequeño el verano pasado.",
+        "¿Dónde pusiste las llaves del garaje?",
+        "Los niños se reían en el jardín.",
+        "Creo que deberíamos pintar la cocina de amarillo.",
+        "El autobús llegó tarde otra vez esta mañana.",
+        "Olvidó su paraguas en el restaurante.",
+    ),
+    "fr": (
+        "Mon frère a acheté un petit bateau l'été dernier.",
+        "Où as-tu mis les clés du garage ?",
+        "Les enfants riaient dans le jardin.",
+        "Je pense qu'on devrait peindre la cuisine en jaune.",
+        "Le bus était encore en retard ce matin.",
+        "Il a oublié son parapluie au restaurant.",
+    ),
+    "ru": (
+        "Мой брат купил маленькую лодку прошлым летом.",
+        "Куда ты положил ключи от гаража?",
+        "Дети смеялись в саду.",
+        "Я думаю, нам нужно покрасить кухню в жёлтый цвет.",
+        "Автобус сегодня утром опять опоздал.",
+        "Он забыл свой зонт в ресторане.",
+    ),
+}
+
+#: Generator settings: eSpeak words per minute, pitch and pitch range.
+SEEN = {"rate": (140, 200), "pitch": (35, 65), "pitch_range": (30, 70)}
+HELD_OUT = {"rate": (105, 250), "pitch": (15, 90), "pitch_range": (5, 95)}
+
+
+def opus(wav):
+    """Encode to Ogg Opus at libsndfile's lowest bitrate and decode again."""
+    buffer = io.BytesIO()
+    soundfile.write(
+        buffer,
+        wav.numpy(),
+        16000,
+        format="OGG",
+        subtype="OPUS",
+        compression_level=0.99,
+    )
+    buffer.seek(0)
+    decoded, _ = soundfile.read(buffer, dtype="float32")
+    return torch.from_numpy(decoded[: len(wav)])
+
+
+def channels(names):
+    """Return the held-out channels: ``routing_robustness``'s and Opus."""
+    table = {**CONDITIONS, "opus": lambda wav, g: opus(wav)}
+    return {name: table[name] for name in names}
+
+
+def _words(sentences, rng):
+    """One training utterance: a sentence's words (or characters) reordered."""
+    sentence = rng.choice(sentences).rstrip(".?!。？")
+    pieces = sentence.split() if " " in sentence else list(sentence)
+    rng.shuffle(pieces)
+    return (" " if " " in sentence else "").join(pieces)
+
+
+def speak(speaker, text, voice, setting, rng):
+    """Say ``text`` with a random rate, pitch and range; 16-kHz tensor."""
+    wav, rate = speaker.say(
+        text,
+        voice=voice,
+        rate=rng.randint(*setting["rate"]),
+        pitch=rng.randint(*setting["pitch"]),
+        pitch_range=rng.randint(*setting["pitch_range"]),
+    )
+    return AF.resample(torch.from_numpy(wav), rate, 16000)
+
+
+def utterances(speaker, sentences, voices, setting, count, rng, shuffled):
+    """``count`` utterances of one or two sentences each."""
+    wavs = []
+    for _ in range(count):
+        texts = [
+            _words(sentences, rng) if shuffled else rng.choice(sentences)
+            for _ in range(rng.randint(1, 2))
+        ]
+        wavs.append(speak(speaker, ". ".join(texts), rng.choice(voices), setting, rng))
+    return wavs
+
+
+def write_sets(sizes, seed):
+    """Training, development and test waveforms (see the module's notes)."""
+    speaker, rng = Speaker(), random.Random(seed)
+    train, valid, test = {}, {}, {}
+    for language in BANK:
+        sentences, voices, _, _ = DEMO[language]
+        train[language], valid[language] = (
+            utterances(speaker, sentences, voices, SEEN, size, rng, True)
+            for size in sizes[:2]
+        )
+        test[language] = utterances(
+            speaker,
+            HELD_OUT_SENTENCES[language],
+            HELD_OUT_VOICES[language],
+            HELD_OUT,
+            sizes[2],
+            rng,
+            False,
+        )
+    background = []
+    for size in sizes[:2]:
+        background.append(
+            [
+                w
+                for code, sentences in BACKGROUND.items()
+                for w in utterances(
+                    speaker,
+                    sentences,
+                    (code, f"{code}+m3", f"{code}+f2"),
+                    SEEN,
+                    max(size // len(BACKGROUND), 2),
+                    rng,
+                    True,
+                )
+            ]
+        )
+    for code, sentences in UNKNOWN_LANGUAGES.items():
+        test[code] = utterances(
+            speaker,
+            sentences,
+            (code, f"{code}+m7", f"{code}+klatt"),
+            HELD_OUT,
+            sizes[3],
+            rng,
+            False,
+        )
+    return train, valid, test, background
+
+
+def heard_through(wavs, channel, offset):
+    """Each waveform through one channel (seeded per utterance)."""
+    return [
+        channel(wav, torch.Generator().manual_seed(10_000 + offset + i))
+        for i, wav in enumerate(wavs)
+    ]
+
+
+def ecapa_probabilities(folder):
+    """Serve the trained identifier as a bank does; return its probabilities."""
+    identifier = PretrainedLanguageId(
+        folder, {language: [language] for language in BANK}, list(BANK)
+    )
+
+    def probabilities(wavs):
+        rows = [identifier(wav.unsqueeze(0), torch.ones(1))[0] for wav in wavs]
+        return torch.cat(rows)
+
+    return probabilities
+
+
+def cepstral_probabilities(router, features):
+    """Return the cepstral router's probabilities, ``unknown`` column 0."""
+
+    def probabilities(wavs):
+        with torch.no_grad():
+            routed = router(batch_features(features, wavs, 8))
+        return torch.cat([routed, torch.zeros(len(wavs), 1)], dim=1)
+
+    return probabilities
+
+
+def measure(probabilities, test, conditions, guard):
+    """Per channel: routed right, argmax right, unknown named, per language."""
+    table = {}
+    for name, channel in conditions.items():
+        row = {}
+        for offset, (language, wavs) in enumerate(test.items()):
+            p = probabilities(heard_through(wavs, channel, 1000 * offset))
+            _, names, _, _ = decide(p, list(BANK), guard)
+            named = sum(n == (language if language in BANK else UNKNOWN) for n in names)
+            flagged = sum(n == UNKNOWN for n in names)
+            row[language] = {
+                "routed": named / len(wavs),
+                "argmax": float((p.argmax(-1) == BANK.index(language)).float().mean())
+                if language in BANK
+                else None,
+                "unknown": flagged / len(wavs),
+            }
+        table[name] = row
+        print(f"  {name}: " + _summary(row), flush=True)
+    return table
+
+
+def _summary(row):
+    known = " ".join(
+        f"{lang[:2]} {row[lang]['routed']:.0%}" for lang in row if lang in BANK
+    )
+    false = max(row[lang]["unknown"] for lang in row if lang in BANK)
+    flagged = " ".join(
+        f"{lang} {row[lang]['unknown']:.0%}" for lang in row if lang not in BANK
+    )
+    return f"routed {known}; unknown named: {flagged}; false flags <= {false:.0%}"
+
+
+def print_table(name, table):
+    """Print a markdown table: routed right, unknown named, false flags."""
+    print(f"\n{name}: % routed right (no guard: argmax) en/zh/de; unknown named")
+    print("| channel | routed | argmax | unknown es/fr/ru | false flags |")
+    print("| --- | --- | --- | --- | --- |")
+    for channel, row in table.items():
+        routed = "/".join(f"{100 * row[lang]['routed']:.0f}" for lang in BANK)
+        argmax = "/".join(f"{100 * row[lang]['argmax']:.0f}" for lang in BANK)
+        unknown = "/".join(
+            f"{100 * row[lang]['unknown']:.0f}" for lang in row if lang not in BANK
+        )
+        false = "/".join(f"{100 * row[lang]['unknown']:.0f}" for lang in BANK)
+        print(f"| {channel} | {routed} | {argmax} | {unknown} | {false} |")
+
+
+def main():
+    """Write the speech, train each identifier, measure, print."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--train", type=int, default=240, help="per language")
+    parser.add_argument("--valid", type=int, default=40)
+    parser.add_argument("--test", type=int, default=100, help="per bank language")
+    parser.add_argument("--unknown", type=int, default=60, help="per kept-out one")
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--guard", type=float, default=DEFAULT_MIN_LANGUAGE_PROBABILITY)
+    parser.add_argument(
+        "--channels",
+        nargs="+",
+        default=[
+            "clean",
+            "telephone",
+            "loud_clipped_noisy",
+            "quiet",
+            "reverb",
+            "slower",
+            "faster",
+            "mp3",
+            "opus",
+            "gsm",
+            "muffled",
+            "music",
+        ],
+    )
+    parser.add_argument("--routers", nargs="+", default=["ecapa", "cepstral"])
+    parser.add_argument("--output", default=None)
+    args = parser.parse_args()
+    torch.set_num_threads(os.cpu_count())
+    print(
+        f"machine: {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores, torch {torch.__version__}"
+    )
+    started = time.perf_counter()
+    sizes = (args.train, args.valid, args.test, args.unknown)
+    train, valid, test, background = write_sets(sizes, args.seed)
+    print(
+        f"speech written in {time.perf_counter() - started:.0f} s: "
+        f"{sizes[0]}/{sizes[1]} per language and {len(background[0])}/"
+        f"{len(background[1])} (other) to train/develop; {sizes[2]} held-out "
+        f"per bank language, {sizes[3]} per kept-out language",
+        flush=True,
+    )
+    conditions = channels(args.channels)
+    results = {"settings": vars(args), "routers": {}}
+    work = tempfile.mkdtemp()
+    for name in args.routers:
+        started = time.perf_counter()
+        if name == "ecapa":
+            folder = os.path.join(work, "language_id")
+            report = train_language_id(
+                [train[lang] for lang in BANK],
+                [valid[lang] for lang in BANK],
+                list(BANK),
+                folder,
+                epochs=args.epochs,
+                sizes=BANK_SIZES,
+                background=background,
+                work_folder=os.path.join(work, "rooms"),
+                seed=args.seed,
+            )
+            probabilities = ecapa_probabilities(folder)
+        else:
+            encoder = SSLEncoder(save_tiny_encoder(os.path.join(work, "tiny"))).eval()
+            features = RouterFeatures(encoder)
+            router = train_router(
+                features, [train[lang] for lang in BANK], [valid[lang] for lang in BANK]
+            )
+            report = {"labels": list(BANK)}
+            probabilities = cepstral_probabilities(router, features)
+        trained = time.perf_counter() - started
+        print(f"{name}: trained in {trained:.0f} s ({report})", flush=True)
+        table = measure(probabilities, test, conditions, args.guard)
+        results["routers"][name] = {"train_seconds": trained, "table": table}
+    for name, entry in results["routers"].items():
+        print_table(name, entry["table"])
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as handle:
+            json.dump(results, handle, indent=1)
+
+
+if __name__ == "__main__":
+    main()
