@@ -14,9 +14,10 @@ two generator settings that share no voice, no sentence and no prosody range:
   pitches and intonation ranges.
 
 Speech in other languages teaches the identifier's ``(other)`` label
-(Italian, Portuguese, Dutch, Polish, Swedish, Turkish); Spanish, French and
-Russian are kept out of everything but the test, where the bank must name
-them ``unknown``.
+(Italian, Portuguese, Dutch, Polish, Swedish, Turkish:
+``synthetic.other_languages.BACKGROUND``); Spanish, French and Russian
+(``KEPT_OUT``) are kept out of everything but the test, where the bank
+must name them ``unknown``.
 
 Two identifiers are trained on the same utterances and compared on the
 held-out test through the channels of ``routing_robustness.CONDITIONS``
@@ -70,6 +71,7 @@ from speechbrain_lora_ser.bank.routing_training import batch_features, train_rou
 from speechbrain_lora_ser.modeling.model import SSLEncoder
 from speechbrain_lora_ser.synthetic.architectures import save_tiny_encoder
 from speechbrain_lora_ser.synthetic.demo_corpus import LANGUAGES as DEMO
+from speechbrain_lora_ser.synthetic.other_languages import BACKGROUND, KEPT_OUT
 from speechbrain_lora_ser.synthetic.speech_synthesis import Speaker
 
 BANK = ("english", "mandarin", "german")
@@ -119,80 +121,6 @@ HELD_OUT_VOICES = {
     "english": ("en-gb-scotland", "en-029", "en-us-nyc+m7", "en-gb-x-rp+klatt2"),
     "mandarin": ("cmn+m3", "cmn+klatt", "cmn+f2"),
     "german": ("de+f2", "de+klatt3", "de+m7"),
-}
-
-#: Languages the bank does not hold: the ``(other)`` label's training speech.
-BACKGROUND = {
-    "it": (
-        "Domani andiamo al mare con i bambini.",
-        "Non ho capito cosa hai detto.",
-        "La cena è pronta, venite a tavola.",
-        "Il treno per Milano parte alle otto.",
-        "Mi piace molto leggere la sera.",
-    ),
-    "pt": (
-        "Amanhã vamos à praia com as crianças.",
-        "Não percebi o que disseste.",
-        "O jantar está pronto, venham para a mesa.",
-        "O comboio para Lisboa parte às oito.",
-        "Gosto muito de ler à noite.",
-    ),
-    "nl": (
-        "Morgen gaan we met de kinderen naar zee.",
-        "Ik begreep niet wat je zei.",
-        "Het eten is klaar, kom aan tafel.",
-        "De trein naar Amsterdam vertrekt om acht uur.",
-        "Ik lees graag 's avonds.",
-    ),
-    "pl": (
-        "Jutro jedziemy z dziećmi nad morze.",
-        "Nie zrozumiałem, co powiedziałeś.",
-        "Kolacja jest gotowa, chodźcie do stołu.",
-        "Pociąg do Krakowa odjeżdża o ósmej.",
-        "Bardzo lubię czytać wieczorem.",
-    ),
-    "sv": (
-        "I morgon åker vi till havet med barnen.",
-        "Jag förstod inte vad du sa.",
-        "Middagen är klar, kom till bordet.",
-        "Tåget till Stockholm går klockan åtta.",
-        "Jag tycker om att läsa på kvällen.",
-    ),
-    "tr": (
-        "Yarın çocuklarla denize gidiyoruz.",
-        "Ne dediğini anlamadım.",
-        "Yemek hazır, sofraya gelin.",
-        "Ankara treni saat sekizde kalkıyor.",
-        "Akşamları kitap okumayı çok severim.",
-    ),
-}
-
-#: Kept out of training entirely: the test's unknown languages.
-UNKNOWN_LANGUAGES = {
-    "es": (
-        "Mi hermano compró un barco pequeño el verano pasado.",
-        "¿Dónde pusiste las llaves del garaje?",
-        "Los niños se reían en el jardín.",
-        "Creo que deberíamos pintar la cocina de amarillo.",
-        "El autobús llegó tarde otra vez esta mañana.",
-        "Olvidó su paraguas en el restaurante.",
-    ),
-    "fr": (
-        "Mon frère a acheté un petit bateau l'été dernier.",
-        "Où as-tu mis les clés du garage ?",
-        "Les enfants riaient dans le jardin.",
-        "Je pense qu'on devrait peindre la cuisine en jaune.",
-        "Le bus était encore en retard ce matin.",
-        "Il a oublié son parapluie au restaurant.",
-    ),
-    "ru": (
-        "Мой брат купил маленькую лодку прошлым летом.",
-        "Куда ты положил ключи от гаража?",
-        "Дети смеялись в саду.",
-        "Я думаю, нам нужно покрасить кухню в жёлтый цвет.",
-        "Автобус сегодня утром опять опоздал.",
-        "Он забыл свой зонт в ресторане.",
-    ),
 }
 
 #: Generator settings: eSpeak words per minute, pitch and pitch range.
@@ -290,7 +218,7 @@ def write_sets(sizes, seed):
                 )
             ]
         )
-    for code, sentences in UNKNOWN_LANGUAGES.items():
+    for code, sentences in KEPT_OUT.items():
         test[code] = utterances(
             speaker,
             sentences,

@@ -21,6 +21,7 @@ from speechbrain_lora_ser.demo import load_recipe_module, recipe_layouts
 from speechbrain_lora_ser.modeling.ccc import ATTRIBUTES, ccc
 from speechbrain_lora_ser.synthetic.demo_corpus import write_demo_corpus
 from speechbrain_lora_ser.synthetic.language_id_model import save_language_id_model
+from speechbrain_lora_ser.synthetic.other_languages import write_other_speech
 
 from conftest import ROOT, SMALL_MODEL_ARGS, predict_command, run_train
 
@@ -622,3 +623,64 @@ def test_language_codes_without_a_language_id_model_are_refused(runs, banks):
     *_, two, _ = banks
     with pytest.raises(ValueError, match="--language_code needs a bank built"):
         add_to_bank(str(two), folders[D], language_codes={D: ["de"]})
+
+
+def test_a_bank_trains_its_own_ecapa_identifier_and_names_kept_out_languages(
+    runs, tmp_path
+):
+    """Issue 32: ``--router ecapa`` with background speech; ``add`` retrains."""
+    folders, data = runs
+    background = tmp_path / "background"
+    write_other_speech(str(background), ["it", "pt", "nl", "pl", "sv", "tr"], 8)
+    bank = tmp_path / "bank"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "speechbrain_lora_ser.bank.bank_builder",
+            "build",
+            f"--base={folders[M]}",
+            f"--adapter={folders[B]}",
+            f"--output={bank}",
+            "--router=ecapa",
+            "--router_size=small",
+            "--router_epochs=12",
+            f"--router_background={background}",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "language identifier: epoch 12/12" in result.stdout
+    assert "knows every language; no router trained" in result.stdout
+    description = json.loads((bank / "bank.json").read_text())
+    identifier = description["language_id"]
+    assert identifier["source"] == "trained"
+    assert identifier["codes"] == {M: [M], B: [B]}
+    assert identifier["training"]["background"] == str(background)
+    assert not any(name.endswith(".rooms") for name in os.listdir(bank))
+    model = EncoderRegressor.from_hparams(source=str(bank), savedir=str(tmp_path / "s"))
+    for corpus in (M, B):
+        files = [f for f, _ in labeled_test_files(data, corpus)]
+        rows = model.predict_files(files, clip=False, calibrate=False)
+        routed = sum(row["language"] == corpus for row in rows)
+        assert routed >= 0.9 * len(files), (corpus, [r["language"] for r in rows])
+    # Spanish and French: in no run and not in the background
+    kept_out = write_other_speech(str(tmp_path / "kept_out"), ["es", "fr"], 10)
+    rows = model.predict_files(kept_out, clip=False, calibrate=False)
+    named = [row["language"] for row in rows]
+    assert named.count(UNKNOWN) >= 0.7 * len(rows), named
+    for row in rows:
+        if row["language"] == UNKNOWN:
+            assert "base model MSP-Podcast used" in row["warning"]
+    # add: trained again on three languages, same settings; changes listed
+    report = add_to_bank(str(bank), folders[D])
+    description = json.loads((bank / "bank.json").read_text())
+    assert description["languages"] == [M, B, D]
+    assert description["language_id"]["codes"] == {M: [M], B: [B], D: [D]}
+    assert description["language_id"]["training"] == identifier["training"]
+    assert report["changes"] == description["router_changes"]
+    for change in report["changes"]:
+        assert change["before"] != change["after"]
+    assert report["accuracy"][D] >= 0.8, report["accuracy"]

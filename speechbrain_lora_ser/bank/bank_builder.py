@@ -18,6 +18,12 @@ only the new language's detector, so the earlier languages' scores do not
 change, and lists every development utterance whose route changed. The bank
 then loads with ``EncoderRegressor.from_hparams(source=BANK)``.
 
+Instead of the router, a bank can hear language with a pretrained
+SpeechBrain language-ID model (``--language_id``, its codes mapped with
+``--language_code``) or train its own ECAPA-TDNN language ID on the runs'
+utterances (``--router ecapa``, ``own_language_id``), which ``add`` trains
+again on every language.
+
 Authors
  * speechbrain-lora-ser contributors 2026
 """
@@ -44,6 +50,15 @@ from speechbrain_lora_ser.atomic import (
 )
 from speechbrain_lora_ser.bank.adapter_bank import DESCRIPTION, LANGUAGES, AdapterBank
 from speechbrain_lora_ser.bank.language_id import parse_codes
+from speechbrain_lora_ser.bank.own_language_id import (
+    FOLDER as LANGUAGE_ID,
+)
+from speechbrain_lora_ser.bank.own_language_id import (
+    SIZES,
+    load_identifier,
+    route_changes,
+    train_bank_language_id,
+)
 from speechbrain_lora_ser.bank.routing import (
     DEFAULT_FEATURES,
     DEFAULT_MIN_LANGUAGE_PROBABILITY,
@@ -65,8 +80,10 @@ from speechbrain_lora_ser.serving.audio import read_audio
 # package logger main() shows progress on
 logger = logging.getLogger("speechbrain_lora_ser.bank.bank_builder")
 
-#: The pretrained language identifier's folder in a bank.
-LANGUAGE_ID = "language_id"
+#: ``--router``: the bank's cepstral router, or its own ECAPA-TDNN identifier.
+ROUTERS = ("cepstral", "ecapa")
+#: ``--router ecapa``'s training, unless told otherwise.
+ECAPA_TRAINING = {"epochs": 20, "size": "bank", "background": None}
 
 BANK_YAML = """\
 # ############################################################################
@@ -219,6 +236,9 @@ def build_bank(
     previous_router=None,
     language_id=None,
     language_codes=None,
+    router="cepstral",
+    router_training=None,
+    previous_language_id=None,
 ):
     """Build a bank folder from a FineTuned run and FT+LoRA runs.
 
@@ -253,6 +273,17 @@ def build_bank(
     language_codes : dict, optional
         ``{bank language: [the model's codes]}``. With every language
         mapped, no router is trained.
+    router : str
+        ``cepstral`` (the bank's router, ``routing``) or ``ecapa``: the
+        bank's own ECAPA-TDNN identifier, trained on the runs' utterances
+        (``own_language_id``); not with ``language_id``.
+    router_training : dict, optional
+        ``ecapa``'s ``epochs``, ``size`` and ``background`` (a folder of
+        speech in other languages: the ``unknown`` label); defaults
+        ``ECAPA_TRAINING``.
+    previous_language_id : PretrainedLanguageId, optional
+        The bank's identifier before ``add``: the report lists each earlier
+        development utterance whose route it changed.
 
     Returns
     -------
@@ -274,13 +305,33 @@ def build_bank(
     staging = staging_folder(output)
     recover_bank(output)
     description = _stage(staging, runs, scale)
-    if language_id is not None:
+    if router not in ROUTERS:
+        raise ValueError(f"--router {router}: expected one of {ROUTERS}")
+    if router == "ecapa":
+        if language_id is not None:
+            raise ValueError(
+                "--router ecapa trains the bank's own identifier; --language_id "
+                "uses a pretrained one: choose one"
+            )
+        training = {**ECAPA_TRAINING, **(router_training or {})}
+        description["language_id"] = train_bank_language_id(
+            *(
+                _router_waveforms(runs, s, max_utterances)[0]
+                for s in ("train", "valid")
+            ),
+            description["languages"],
+            staging,
+            training,
+        )
+    elif language_id is not None:
         description["language_id"] = _copy_language_id(
             language_id, language_codes or {}, staging
         )
     bank = AdapterBank(staging, min_language_probability, description=description)
     _load_weights(bank, runs)
-    report = _train_bank_router(bank, runs, max_utterances, batch_size, previous_router)
+    report = _train_bank_router(
+        bank, runs, max_utterances, batch_size, previous_router, previous_language_id
+    )
     _finish(staging, output, bank, description, report, runs[0]["serving"])
     replace_folder(staging, output)
     return report
@@ -497,7 +548,19 @@ def add_to_bank(bank_folder, adapter_run, language_codes=None, **options):
         {k[len("router.") :]: v for k, v in state.items() if k.startswith("router.")}
     )
     identifier = description.get("language_id")
-    if identifier:  # the bank's copy, and its codes with the new language's
+    if identifier:
+        options["previous_language_id"] = load_identifier(
+            bank_folder, identifier, description["languages"]
+        )
+    if identifier and identifier["source"] == "trained":  # trained again
+        if language_codes:
+            raise ValueError(
+                f"{bank_folder}: --language_code maps a pretrained identifier's "
+                "codes; this bank trains its own (--router ecapa)"
+            )
+        options["router"] = "ecapa"
+        options["router_training"] = identifier["training"]
+    elif identifier:  # the bank's copy, and its codes with the new language's
         options["language_id"] = os.path.join(bank_folder, identifier["folder"])
         options["language_codes"] = {**identifier["codes"], **(language_codes or {})}
     elif language_codes:
@@ -514,12 +577,15 @@ def add_to_bank(bank_folder, adapter_run, language_codes=None, **options):
     )
 
 
-def _train_bank_router(bank, runs, max_utterances, batch_size, previous_router):
+def _train_bank_router(
+    bank, runs, max_utterances, batch_size, previous_router, previous_language_id
+):
     """Train the bank's router on the runs' own training and development sets.
 
     ``routing_training.train_router`` fits it; here the runs' utterances go
-    in and the report comes out. A bank whose pretrained identifier knows
-    every language trains none.
+    in and the report comes out. A bank whose identifier knows every
+    language trains none; with ``previous_language_id`` its changes are
+    listed.
 
     Returns
     -------
@@ -551,6 +617,14 @@ def _train_bank_router(bank, runs, max_utterances, batch_size, previous_router):
             )
     else:
         logger.info("language identifier: knows every language; no router trained")
+        if previous_language_id is not None:
+            report["changes"] = route_changes(
+                previous_language_id,
+                bank.language_id,
+                [w for wavs in valid_wavs[:-1] for w in wavs],
+                [n for group in valid_names[:-1] for n in group],
+                bank.min_language_probability,
+            )
     report["accuracy"] = {
         language: _choice_accuracy(bank, wavs, index, batch_size)
         for index, (language, wavs) in enumerate(
@@ -635,6 +709,12 @@ def main(argv=None):
                 options["scale"] = args.scale
             if args.language_id is not None:
                 options["language_id"] = args.language_id
+            options["router"] = args.router
+            options["router_training"] = {
+                "epochs": args.router_epochs,
+                "size": args.router_size,
+                "background": args.router_background,
+            }
             report = build_bank(args.base, args.adapter, args.output, **options)
             folder = args.output
         else:
@@ -675,6 +755,28 @@ def _parser():
         help="a pretrained language-ID model (EncoderClassifier folder or Hub "
         "name, e.g. speechbrain/lang-id-voxlingua107-ecapa), copied into the "
         "bank; --language_code maps its codes to the bank's languages",
+    )
+    build.add_argument(
+        "--router",
+        choices=ROUTERS,
+        default="cepstral",
+        help="the bank's language identifier: its cepstral router, or its own "
+        "ECAPA-TDNN language ID (SpeechBrain's VoxLingua107 architecture) "
+        "trained on the runs' utterances through SpeechBrain's augmentation",
+    )
+    build.add_argument("--router_epochs", type=int, default=ECAPA_TRAINING["epochs"])
+    build.add_argument(
+        "--router_size",
+        choices=sorted(SIZES),
+        default=ECAPA_TRAINING["size"],
+        help="the ECAPA-TDNN's size (voxlingua107: the published model's)",
+    )
+    build.add_argument(
+        "--router_background",
+        default=None,
+        metavar="FOLDER",
+        help="audio files of speech in languages the bank does not hold: "
+        "the identifier learns to name them unknown",
     )
     add = commands.add_parser("add", help="add a language to a bank")
     add.add_argument("--bank", required=True)
