@@ -4,14 +4,14 @@
 Three bank languages (English, Mandarin, German) are spoken by eSpeak NG in
 two generator settings that share no voice, no sentence and no prosody range:
 
-* ``seen`` (training and development): the demo corpora's voices
-  (``synthetic.demo_corpus.LANGUAGES``) and sentences, the words of each
-  utterance drawn from the sentences in a new order, moderate rates and
-  pitches;
-* ``held_out`` (test): other voices and variants (Scottish, Caribbean, New
-  York and RP English, the Klatt synthesiser, other male and female
-  variants), sentences written only for this benchmark, and wider rates,
-  pitches and intonation ranges.
+* ``seen`` (training and development): many speakers, as a real corpus
+  has (each language's voice with 18 eSpeak NG variants: ``SEEN_VARIANTS``),
+  the demo corpora's sentences with their words in a new order, or strings
+  of a language's everyday words (``WORDS``), moderate rates and pitches;
+* ``held_out`` (test): 16 other variants (``HELD_OUT_VARIANTS``), other
+  English accents (Scottish, Caribbean, New York, RP, Lancastrian),
+  sentences written only for this benchmark, and wider rates, pitches and
+  intonation ranges.
 
 Speech in other languages teaches the identifier's ``(other)`` label
 (Italian, Portuguese, Dutch, Polish, Swedish, Turkish:
@@ -45,6 +45,7 @@ Authors
 import argparse
 import io
 import json
+import logging
 import os
 import platform
 import random
@@ -116,12 +117,132 @@ HELD_OUT_SENTENCES = {
     ),
 }
 
-#: Held-out voices: none is a demo corpus voice.
-HELD_OUT_VOICES = {
-    "english": ("en-gb-scotland", "en-029", "en-us-nyc+m7", "en-gb-x-rp+klatt2"),
-    "mandarin": ("cmn+m3", "cmn+klatt", "cmn+f2"),
-    "german": ("de+f2", "de+klatt3", "de+m7"),
+#: Everyday words of each language: the seen setting's utterances are drawn
+#: from them (and the demo sentences' words), so the identifier hears a
+#: language's sounds rather than a dozen sentences' words, as it would in a
+#: real corpus of thousands of speakers and topics.
+WORDS = {
+    "english": """
+        about after again air all almost along also always animal another answer
+        around ask away back because become before begin behind believe below
+        between big black blue body book both bring brother build business buy
+        call car carry change child city close cold come country course cover
+        cut dark daughter day different dinner doctor door down draw dream drive
+        during early earth eat either end enough even evening every example eye
+        face fact family far father feel few field find fire first fish follow
+        food foot friend front full game garden girl give glass good great green
+        ground group grow hand happy hard head hear heart heavy help high hold
+        home horse hour house idea important inside island just keep kind know
+        land language large late laugh learn leave letter life light little
+        long look love machine make many market money month morning mother
+        mountain much music name near never new next night nothing number ocean
+        office often old only open other outside paper party people picture
+        place plant play please point poor power problem question quick quiet
+        rain read ready remember rich river road room round run school science
+        second see sentence several ship short should show side simple sister
+        sleep slow small snow song soon sound speak spring stand start station
+        still stone story street strong student summer sun surprise table take
+        teacher thank thing think thousand through today together tomorrow town
+        travel tree true turn under until usual village visit voice wait walk
+        warm watch water weather week white whole wind window winter woman
+        wonder word work world write wrong yellow young
+    """,
+    "german": """
+        aber abend alle allein alt andere anfang antwort arbeit arm auch auge
+        auto bahn bald baum bekommen berg beruf besser bett bild bitte blau
+        bleiben blume boden brief bringen brot bruder buch dach danke dann
+        denken deutsch dorf draußen drei dunkel durch einfach ende endlich
+        erde essen fahren fall familie farbe fenster fest feuer finden fisch
+        fleisch fliegen frage frau frei freund frieden früh Fuß ganz garten
+        geben gehen geld gerade gesicht gestern glas glauben gleich Glück gross
+        grün gut haben hals hand haus heiß helfen herbst heute hier himmel
+        hoch hören hund immer jahr jetzt jung kalt kaufen kind kirche klein
+        kommen können kopf Küche kurz lachen land lang laufen laut leben leicht
+        lernen lesen leute licht lieben machen mann markt meer mensch milch
+        mittag monat morgen musik mutter nacht Nähe name nehmen neu nicht
+        oben offen ohne onkel ort papier platz regen reise richtig ruhig sagen
+        schiff schlafen schnee schnell schon schreiben schule schwester see
+        sehen sehr sitzen sommer sonne spielen sprache stadt stark stehen stein
+        stimme Straße stunde suchen tag tante tisch tochter tragen traum Tür
+        über uhr unter vater viel vogel voll wald wandern warm warten wasser
+        weg weiß welt wenig wetter wieder wind winter wissen woche wohnen
+        wort zeit zeitung ziehen zimmer zug zusammen
+    """,
+    "mandarin": """
+        爱 八 爸爸 白 班 半 帮助 报纸 北京 杯子 本 比 别人 宾馆 病 不 菜 茶 长
+        唱歌 车 吃 出 穿 船 春天 词 大 打 但是 到 的 等 地方 弟弟 点 电脑 电视
+        东西 冬天 懂 读 对 多 饿 儿子 二 饭 房间 飞机 非常 分钟 服务员 高 哥哥
+        歌 给 跟 工作 公司 狗 贵 国家 还 孩子 汉语 好 喝 和 很 红 后面 花 画
+        话 坏 欢迎 回 会 火车 机场 鸡蛋 家 见 教室 叫 姐姐 今天 进 近 九 就
+        觉得 咖啡 开 看 考试 可以 课 快 快乐 来 蓝 老师 冷 离 里 两 零 路 妈妈
+        马 买 慢 忙 猫 没有 每 美 门 米饭 面条 名字 明天 哪 那 男 南 你 年 鸟
+        您 牛奶 女儿 旁边 朋友 便宜 漂亮 苹果 七 起床 钱 前面 轻 晴 请 秋天
+        去 热 人 认识 日 三 山 商店 上 少 谁 身体 生日 十 时候 是 手 书 水
+        睡觉 说 四 送 岁 他 她 太 天气 跳舞 听 同学 图书馆 外 玩 晚上 我 五
+        西瓜 洗 喜欢 下 夏天 先生 现在 想 小 笑 写 谢谢 新 星期 学生 学习 雪
+        颜色 眼睛 羊 药 要 也 一 衣服 医生 已经 椅子 因为 阴 音乐 有 右边 鱼
+        雨 远 月 云 再见 在 早上 怎么 站 找 这 真 知道 中国 中午 猪 住 桌子
+        字 走 最 昨天 左边 坐 做
+    """,
 }
+WORDS = {language: words.split() for language, words in WORDS.items()}
+
+
+#: Each language's voices: ``seen`` (its training corpus, many speakers as a
+#: real corpus has) and ``held_out`` (other accents and voice variants).
+VOICES = {
+    "english": (
+        ("en-us", "en"),
+        ("en-gb-scotland", "en-029", "en-us-nyc", "en-gb-x-rp", "en-gb-x-gbclan"),
+    ),
+    "mandarin": (("cmn",), ("cmn",)),
+    "german": (("de",), ("de",)),
+}
+#: eSpeak NG voice variants (speakers) of each setting; none in both.
+SEEN_VARIANTS = (
+    "",
+    "+m1",
+    "+m2",
+    "+m4",
+    "+m5",
+    "+f1",
+    "+f3",
+    "+f4",
+    "+klatt",
+    "+klatt3",
+    "+Alex",
+    "+Andrea",
+    "+david",
+    "+john",
+    "+belinda",
+    "+max",
+    "+robert",
+    "+steph",
+)
+HELD_OUT_VARIANTS = (
+    "+m6",
+    "+m7",
+    "+m8",
+    "+f2",
+    "+f5",
+    "+klatt2",
+    "+klatt4",
+    "+Annie",
+    "+Mike",
+    "+edward",
+    "+linda",
+    "+norbert",
+    "+grandma",
+    "+iven",
+    "+paul",
+    "+zac",
+)
+
+
+def voices(bases, variants):
+    """Every base voice with every variant."""
+    return tuple(base + variant for base in bases for variant in variants)
+
 
 #: Generator settings: eSpeak words per minute, pitch and pitch range.
 SEEN = {"rate": (140, 200), "pitch": (35, 65), "pitch_range": (30, 70)}
@@ -150,12 +271,20 @@ def channels(names):
     return {name: table[name] for name in names}
 
 
-def _words(sentences, rng):
-    """One training utterance: a sentence's words (or characters) reordered."""
+def _words(sentences, rng, words=None):
+    """One training utterance: words of a sentence or of ``words``, reordered.
+
+    The sentence's words, or (half the time, given ``words``) four to ten
+    words of the language drawn at random.
+    """
     sentence = rng.choice(sentences).rstrip(".?!。？")
-    pieces = sentence.split() if " " in sentence else list(sentence)
-    rng.shuffle(pieces)
-    return (" " if " " in sentence else "").join(pieces)
+    spaced = " " in sentence
+    if words and rng.random() < 0.5:
+        pieces = rng.sample(words, rng.randint(4, 10))
+    else:
+        pieces = sentence.split() if spaced else list(sentence)
+        rng.shuffle(pieces)
+    return (" " if spaced else "").join(pieces)
 
 
 def speak(speaker, text, voice, setting, rng):
@@ -170,12 +299,12 @@ def speak(speaker, text, voice, setting, rng):
     return AF.resample(torch.from_numpy(wav), rate, 16000)
 
 
-def utterances(speaker, sentences, voices, setting, count, rng, shuffled):
-    """``count`` utterances of one or two sentences each."""
+def utterances(speaker, sentences, voices, setting, count, rng, shuffled, words=None):
+    """``count`` utterances of one or two sentences (or word strings) each."""
     wavs = []
     for _ in range(count):
         texts = [
-            _words(sentences, rng) if shuffled else rng.choice(sentences)
+            _words(sentences, rng, words) if shuffled else rng.choice(sentences)
             for _ in range(rng.randint(1, 2))
         ]
         wavs.append(speak(speaker, ". ".join(texts), rng.choice(voices), setting, rng))
@@ -187,15 +316,25 @@ def write_sets(sizes, seed):
     speaker, rng = Speaker(), random.Random(seed)
     train, valid, test = {}, {}, {}
     for language in BANK:
-        sentences, voices, _, _ = DEMO[language]
+        sentences = DEMO[language][0]
+        seen, held_out = VOICES[language]
         train[language], valid[language] = (
-            utterances(speaker, sentences, voices, SEEN, size, rng, True)
+            utterances(
+                speaker,
+                sentences,
+                voices(seen, SEEN_VARIANTS),
+                SEEN,
+                size,
+                rng,
+                True,
+                WORDS[language],
+            )
             for size in sizes[:2]
         )
         test[language] = utterances(
             speaker,
             HELD_OUT_SENTENCES[language],
-            HELD_OUT_VOICES[language],
+            voices(held_out, HELD_OUT_VARIANTS),
             HELD_OUT,
             sizes[2],
             rng,
@@ -210,7 +349,7 @@ def write_sets(sizes, seed):
                 for w in utterances(
                     speaker,
                     sentences,
-                    (code, f"{code}+m3", f"{code}+f2"),
+                    voices((code,), SEEN_VARIANTS),
                     SEEN,
                     max(size // len(BACKGROUND), 2),
                     rng,
@@ -222,7 +361,7 @@ def write_sets(sizes, seed):
         test[code] = utterances(
             speaker,
             sentences,
-            (code, f"{code}+m7", f"{code}+klatt"),
+            voices((code,), HELD_OUT_VARIANTS),
             HELD_OUT,
             sizes[3],
             rng,
@@ -343,6 +482,8 @@ def main():
     parser.add_argument("--output", default=None)
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count())
+    logging.basicConfig(format="%(message)s")  # the identifiers' training
+    logging.getLogger("speechbrain_lora_ser.bank").setLevel(logging.INFO)
     print(
         f"machine: {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} cores, torch {torch.__version__}"
