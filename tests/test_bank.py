@@ -644,7 +644,7 @@ def test_a_bank_trains_its_own_ecapa_identifier_and_names_kept_out_languages(
             f"--output={bank}",
             "--router=ecapa",
             "--router_size=small",
-            "--router_epochs=12",
+            "--router_epochs=20",
             f"--router_background={background}",
         ],
         capture_output=True,
@@ -652,7 +652,7 @@ def test_a_bank_trains_its_own_ecapa_identifier_and_names_kept_out_languages(
         cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "language identifier: epoch 12/12" in result.stdout
+    assert "language identifier: epoch 20/20" in result.stdout
     assert "knows every language; no router trained" in result.stdout
     description = json.loads((bank / "bank.json").read_text())
     identifier = description["language_id"]
@@ -664,8 +664,15 @@ def test_a_bank_trains_its_own_ecapa_identifier_and_names_kept_out_languages(
     for corpus in (M, B):
         files = [f for f, _ in labeled_test_files(data, corpus)]
         rows = model.predict_files(files, clip=False, calibrate=False)
-        routed = sum(row["language"] == corpus for row in rows)
-        assert routed >= 0.9 * len(files), (corpus, [r["language"] for r in rows])
+        routed = [row["language"] == corpus for row in rows]
+        # no file goes to another language's adapter; a doubted one goes to
+        # the base model with a warning that names the right language
+        right = [
+            ok or f"most likely {corpus}," in (row.get("warning") or "")
+            for ok, row in zip(routed, rows, strict=True)
+        ]
+        assert sum(right) >= 0.9 * len(rows), (corpus, [r.get("warning") for r in rows])
+        assert sum(routed) >= 0.5 * len(rows), (corpus, [r["language"] for r in rows])
     # Spanish and French: in no run and not in the background
     kept_out = write_other_speech(str(tmp_path / "kept_out"), ["es", "fr"], 10)
     rows = model.predict_files(kept_out, clip=False, calibrate=False)

@@ -5,6 +5,7 @@ output); this checks that the script works on a small encoder, so that a
 run on a real machine does not fail after minutes of set-up.
 """
 
+import json
 import os
 import re
 import subprocess
@@ -51,3 +52,30 @@ def test_benchmark_prints_ratios_flops_mfu_and_recipe_overhead(tiny_wavlm):
     )
     assert [stage for stage, _ in overhead] == ["finetune", "lora"], output
     assert "| lora_merged |" in output and "| lora_unmerged |" in output
+
+
+def test_language_id_benchmark_prints_both_identifiers_tables(tmp_path):
+    """``benchmarks/language_id.py`` end to end on a few utterances."""
+    output = tmp_path / "language_id.json"
+    command = [
+        sys.executable,
+        os.path.join(ROOT, "benchmarks", "language_id.py"),
+        *("--train", "12", "--valid", "6", "--test", "3", "--unknown", "2"),
+        *("--epochs", "1", "--channels", "clean", "opus", "--output", str(output)),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name in ("ecapa", "cepstral"):
+        assert f"{name}: % routed right" in result.stdout, result.stdout
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| opus |")]
+    assert len(rows) == 2, result.stdout
+    saved = json.loads(output.read_text())
+    assert set(saved["routers"]) == {"ecapa", "cepstral"}
+    assert set(saved["routers"]["ecapa"]["table"]["clean"]) == {
+        "english",
+        "mandarin",
+        "german",
+        "es",
+        "fr",
+        "ru",
+    }
