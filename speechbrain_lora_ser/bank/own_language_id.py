@@ -118,6 +118,7 @@ def train_bank_language_id(train_wavs, valid_wavs, languages, bank, training):
             sizes=SIZES[training["size"]],
             background=None if background is None else read_background(background),
             work_folder=rooms,
+            device="cuda" if torch.cuda.is_available() else "cpu",
         )
     return {
         "folder": FOLDER,
