@@ -102,6 +102,13 @@ def train_bank_language_id(train_wavs, valid_wavs, languages, bank, training):
     -------
     dict
         The bank.json ``language_id`` entry.
+
+    Example
+    -------
+    >>> train_bank_language_id([], [], [], "bank", {"size": "huge"})
+    Traceback (most recent call last):
+    ...
+    ValueError: --router_size huge: expected one of ['bank', 'small', 'voxlingua107']
     """
     if training["size"] not in SIZES:
         raise ValueError(
@@ -150,6 +157,21 @@ def route_changes(old, new, wavs, names, min_probability):
         ``utterance``, ``before``, ``after`` (languages, or ``unknown``) and
         the chosen language's probability ``probability_before``,
         ``probability_after``.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from speechbrain_lora_ser.synthetic.language_id_model import (
+    ...     save_language_id_model)
+    >>> def hearing(label):
+    ...     folder = save_language_id_model(tempfile.mkdtemp(), ["en", "zh"],
+    ...         biases={label: 50.0})
+    ...     return PretrainedLanguageId(folder, {"en": ["en"], "zh": ["zh"]},
+    ...         ["en", "zh"])
+    >>> changes = route_changes(hearing("en"), hearing("zh"),
+    ...     [torch.randn(16000)], ["utt1"], 0.9)
+    >>> [(c["utterance"], c["before"], c["after"]) for c in changes]
+    [('utt1', 'en', 'zh')]
     """
     changes = []
     for wav, name in zip(wavs, names, strict=True):
@@ -174,7 +196,19 @@ def route_changes(old, new, wavs, names, min_probability):
 
 
 def load_identifier(bank, described, languages):
-    """Return the identifier ``described`` (bank.json's entry) in ``bank``."""
+    """Return the identifier ``described`` (bank.json's entry) in ``bank``.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from speechbrain_lora_ser.synthetic.language_id_model import (
+    ...     save_language_id_model)
+    >>> bank = tempfile.mkdtemp()
+    >>> _ = save_language_id_model(os.path.join(bank, FOLDER), ["en", "(other)"])
+    >>> load_identifier(bank, {"folder": FOLDER, "codes": {"en": ["en"]}},
+    ...     ["en"]).mapped
+    [0]
+    """
     return PretrainedLanguageId(
         os.path.join(bank, described["folder"]), described["codes"], languages
     )

@@ -107,6 +107,13 @@ def write_other_speech(folder, codes, count, seed=0):
 
     Each is one sentence of ``SENTENCES[code]`` in a random variant of the
     language's voice, rate and pitch. Returns the paths.
+
+    Example
+    -------
+    >>> import tempfile, soundfile
+    >>> path, = write_other_speech(tempfile.mkdtemp(), ["ru"], 1, seed=3)
+    >>> soundfile.info(path).duration > 0.5
+    True
     """
     os.makedirs(folder, exist_ok=True)
     speaker, rng = Speaker(), random.Random(seed)
