@@ -612,7 +612,7 @@ def test_adding_a_language_maps_its_code_and_trains_no_router(runs, tmp_path):
         [*command, "--language_code", f"{D}=de"], capture_output=True, text=True
     )
     assert added.returncode == 0, added.stderr[-3000:]
-    assert "knows every language; no router trained" in added.stdout
+    assert "knows every language; no cepstral router trained" in added.stdout
     assert f"language chosen right on {D} development set: 100.0%" in added.stdout
     description = json.loads((bank / "bank.json").read_text())
     assert description["language_id"]["codes"] == CODES
@@ -653,7 +653,7 @@ def test_a_bank_trains_its_own_ecapa_identifier_and_names_kept_out_languages(
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "language identifier: epoch 20/20" in result.stdout
-    assert "knows every language; no router trained" in result.stdout
+    assert "knows every language; no cepstral router trained" in result.stdout
     description = json.loads((bank / "bank.json").read_text())
     identifier = description["language_id"]
     assert identifier["source"] == "trained"

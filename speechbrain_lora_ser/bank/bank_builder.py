@@ -616,7 +616,9 @@ def _train_bank_router(
                 bank.min_language_probability,
             )
     else:
-        logger.info("language identifier: knows every language; no router trained")
+        logger.info(
+            "language identifier: knows every language; no cepstral router trained"
+        )
         if previous_language_id is not None:
             report["changes"] = route_changes(
                 previous_language_id,
@@ -710,11 +712,7 @@ def main(argv=None):
             if args.language_id is not None:
                 options["language_id"] = args.language_id
             options["router"] = args.router
-            options["router_training"] = {
-                "epochs": args.router_epochs,
-                "size": args.router_size,
-                "background": args.router_background,
-            }
+            options["router_training"] = _router_training(args)
             report = build_bank(args.base, args.adapter, args.output, **options)
             folder = args.output
         else:
@@ -729,10 +727,39 @@ def main(argv=None):
     return 0
 
 
+def _router_training(args):
+    """Return ``--router ecapa``'s training options; refuse them otherwise.
+
+    Example
+    -------
+    >>> args = _parser().parse_args(["build", "--base", "r", "--output", "b",
+    ...     "--router_epochs", "5"])
+    >>> _router_training(args)
+    Traceback (most recent call last):
+    ...
+    ValueError: --router_epochs: only with --router ecapa (this build trains ...
+    """
+    given = {
+        "epochs": args.router_epochs,
+        "size": args.router_size,
+        "background": args.router_background,
+    }
+    for name, value in given.items():
+        if value is not None and args.router != "ecapa":
+            raise ValueError(
+                f"--router_{name}: only with --router ecapa (this build trains "
+                f"the {args.router} router)"
+            )
+    if given["epochs"] is not None and given["epochs"] < 1:
+        raise ValueError(f"--router_epochs {given['epochs']}: at least 1")
+    background = given["background"]
+    if background is not None and not os.path.isdir(background):
+        raise ValueError(f"--router_background {background}: not a folder")
+    return {k: v for k, v in given.items() if v is not None}
+
+
 def _parser():
-    parser = argparse.ArgumentParser(
-        prog="python -m speechbrain_lora_ser.bank.bank_builder"
-    )
+    parser = argparse.ArgumentParser(prog="ser-bank")
     commands = parser.add_subparsers(dest="command", required=True)
     build = commands.add_parser("build", help="a bank from finished runs")
     build.add_argument("--base", required=True, help="a finished FineTuned run")
@@ -764,19 +791,25 @@ def _parser():
         "ECAPA-TDNN language ID (SpeechBrain's VoxLingua107 architecture) "
         "trained on the runs' utterances through SpeechBrain's augmentation",
     )
-    build.add_argument("--router_epochs", type=int, default=ECAPA_TRAINING["epochs"])
+    build.add_argument(
+        "--router_epochs",
+        type=int,
+        default=None,
+        help=f"--router ecapa's epochs (default: {ECAPA_TRAINING['epochs']})",
+    )
     build.add_argument(
         "--router_size",
         choices=sorted(SIZES),
-        default=ECAPA_TRAINING["size"],
-        help="the ECAPA-TDNN's size (voxlingua107: the published model's)",
+        default=None,
+        help="--router ecapa's model size (default: bank; voxlingua107: the "
+        "published model's)",
     )
     build.add_argument(
         "--router_background",
         default=None,
         metavar="FOLDER",
-        help="audio files of speech in languages the bank does not hold: "
-        "the identifier learns to name them unknown",
+        help="--router ecapa: audio files of speech in languages the bank "
+        "does not hold; the identifier learns to name them unknown",
     )
     add = commands.add_parser("add", help="add a language to a bank")
     add.add_argument("--bank", required=True)

@@ -51,6 +51,8 @@ from speechbrain.inference.classifiers import EncoderClassifier
 #: What a bank serves as the language of speech it holds no adapter for
 #: (or whose language it doubts).
 UNKNOWN = "unknown"
+#: The label of a bank's own identifier for speech in other languages.
+OTHER = "(other)"
 
 
 def label_code(label):
@@ -259,7 +261,11 @@ def decide(probabilities, languages, min_probability, heard=None):
     base = languages[0]
     for row, (p, i) in enumerate(zip(best.tolist(), index.tolist(), strict=True)):
         if unknown[row] > p:
-            said = "" if heard is None else f"heard as {heard[row]}; "
+            said = (
+                ""
+                if heard is None or heard[row] == OTHER
+                else f"heard as {heard[row]}; "
+            )
             note = (
                 f"language unknown ({said}probability {unknown[row]:.2g} that it "
                 f"is none of this bank's languages): base model {base} used"

@@ -57,6 +57,7 @@ from speechbrain.nnet.schedulers import LinearScheduler, update_learning_rate
 from speechbrain.processing.features import InputNormalization
 from speechbrain.utils.data_utils import batch_pad_right
 
+from speechbrain_lora_ser.bank.language_id import OTHER
 from speechbrain_lora_ser.bank.language_id_folder import (
     BANK_SIZES,
     language_id_modules,
@@ -66,8 +67,6 @@ from speechbrain_lora_ser.bank.language_id_folder import (
 logger = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
-#: The label of speech in languages the bank does not hold.
-OTHER = "(other)"
 #: Seconds of each training crop.
 CROP_SECONDS = 3.0
 BATCH_SIZE = 16
