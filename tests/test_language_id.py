@@ -1,9 +1,11 @@
 """How a bank pools a language-ID model's labels and decides, over any input."""
 
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from speechbrain_lora_ser.bank.bank_builder import main
 from speechbrain_lora_ser.bank.language_id import UNKNOWN, bank_probabilities, decide
 
 
@@ -50,3 +52,34 @@ def test_pooled_probabilities_are_a_distribution_and_decisions_follow_them(case,
         else:
             assert name == languages[route] and route == best and note is None
             assert chosen[row] >= guard and pooled[row, count] <= chosen[row]
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--router_epochs", "3"], "--router_epochs: only with --router ecapa"),
+        (["--router_size", "small"], "--router_size: only with --router ecapa"),
+        (
+            ["--router", "ecapa", "--router_epochs", "0"],
+            "--router_epochs 0: at least 1",
+        ),
+        (["--router", "ecapa", "--router_background", "nowhere"], "not a folder"),
+        (
+            ["--router", "ecapa", "--language_id", "some/model"],
+            "--router ecapa trains the bank's own identifier; --language_id",
+        ),
+    ],
+)
+def test_ser_bank_refuses_router_options_that_would_be_ignored(
+    tmp_path, capsys, options, message
+):
+    """A new user's mistakes: each names the option, before any work."""
+    base = tmp_path / "run"
+    base.mkdir()
+    (base / "results.json").write_text("{}")
+    status = main(
+        ["build", "--base", str(base), "--output", str(tmp_path / "b"), *options]
+    )
+    assert status == 1
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()

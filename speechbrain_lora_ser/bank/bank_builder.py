@@ -300,19 +300,19 @@ def build_bank(
     ...
     FileNotFoundError: ...: not a finished run (no results.json)
     """
+    if router not in ROUTERS:
+        raise ValueError(f"--router {router}: expected one of {ROUTERS}")
+    if router == "ecapa" and language_id is not None:
+        raise ValueError(
+            "--router ecapa trains the bank's own identifier; --language_id "
+            "uses a pretrained one: choose one"
+        )
     output = os.path.abspath(output)
     runs = _read_runs(base_run, adapter_runs)
     staging = staging_folder(output)
     recover_bank(output)
     description = _stage(staging, runs, scale)
-    if router not in ROUTERS:
-        raise ValueError(f"--router {router}: expected one of {ROUTERS}")
     if router == "ecapa":
-        if language_id is not None:
-            raise ValueError(
-                "--router ecapa trains the bank's own identifier; --language_id "
-                "uses a pretrained one: choose one"
-            )
         training = {**ECAPA_TRAINING, **(router_training or {})}
         description["language_id"] = train_bank_language_id(
             *(
