@@ -43,7 +43,6 @@ Authors
 """
 
 import argparse
-import io
 import json
 import logging
 import os
@@ -52,10 +51,9 @@ import random
 import tempfile
 import time
 
-import soundfile
 import torch
 import torchaudio.functional as AF
-from routing_robustness import CONDITIONS
+from routing_robustness import CONDITIONS, lowest_bitrate
 
 from speechbrain_lora_ser.bank.language_id import (
     UNKNOWN,
@@ -251,18 +249,7 @@ HELD_OUT = {"rate": (105, 250), "pitch": (15, 90), "pitch_range": (5, 95)}
 
 def opus(wav):
     """Encode to Ogg Opus at libsndfile's lowest bitrate and decode again."""
-    buffer = io.BytesIO()
-    soundfile.write(
-        buffer,
-        wav.numpy(),
-        16000,
-        format="OGG",
-        subtype="OPUS",
-        compression_level=0.99,
-    )
-    buffer.seek(0)
-    decoded, _ = soundfile.read(buffer, dtype="float32")
-    return torch.from_numpy(decoded[: len(wav)])
+    return lowest_bitrate(wav, "OGG", "OPUS")
 
 
 def channels(names):

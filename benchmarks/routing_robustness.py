@@ -134,13 +134,18 @@ def gsm(wav):
 
 def mp3(wav):
     """Encode to MP3 at about 19 kbit/s (16 kHz mono) and decode again."""
+    return lowest_bitrate(wav, "MP3", "MPEG_LAYER_III")
+
+
+def lowest_bitrate(wav, format, subtype):
+    """Code 16-kHz ``wav`` at libsndfile's lowest bitrate and decode again."""
     buffer = io.BytesIO()
     soundfile.write(
         buffer,
         wav.numpy(),
         16000,
-        format="MP3",
-        subtype="MPEG_LAYER_III",
+        format=format,
+        subtype=subtype,
         compression_level=0.99,  # 1.0 is refused by libsndfile 1.2
     )
     buffer.seek(0)
