@@ -160,22 +160,21 @@ def test_a_run_from_hand_written_manifests_elsewhere_joins_a_bank(runs, banks):
     assert description["language_dev_accuracy"][D] >= 0.75, description
 
 
-def test_the_command_line_builds_a_bank_with_progress_and_no_warning(runs, tmp_path):
-    folders, _ = runs
-    output = tmp_path / "bank"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "speechbrain_lora_ser.bank.bank_builder",
-            "build",
-            f"--base={folders[M]}",
-            f"--adapter={folders[B]}",
-            f"--output={output}",
-        ],
+def ser_bank(*arguments):
+    """Run ``ser-bank`` (its module) as a user does; the finished process."""
+    return subprocess.run(
+        [sys.executable, "-m", "speechbrain_lora_ser.bank.bank_builder", *arguments],
         capture_output=True,
         text=True,
         cwd=ROOT,
+    )
+
+
+def test_the_command_line_builds_a_bank_with_progress_and_no_warning(runs, tmp_path):
+    folders, _ = runs
+    output = tmp_path / "bank"
+    result = ser_bank(
+        "build", f"--base={folders[M]}", f"--adapter={folders[B]}", f"--output={output}"
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "router: features of 192 training and 48 development" in result.stdout
@@ -633,23 +632,15 @@ def test_a_bank_trains_its_own_ecapa_identifier_and_names_kept_out_languages(
     background = tmp_path / "background"
     write_other_speech(str(background), ["it", "pt", "nl", "pl", "sv", "tr"], 8)
     bank = tmp_path / "bank"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "speechbrain_lora_ser.bank.bank_builder",
-            "build",
-            f"--base={folders[M]}",
-            f"--adapter={folders[B]}",
-            f"--output={bank}",
-            "--router=ecapa",
-            "--router_size=small",
-            "--router_epochs=20",
-            f"--router_background={background}",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
+    result = ser_bank(
+        "build",
+        f"--base={folders[M]}",
+        f"--adapter={folders[B]}",
+        f"--output={bank}",
+        "--router=ecapa",
+        "--router_size=small",
+        "--router_epochs=20",
+        f"--router_background={background}",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "language identifier: epoch 20/20" in result.stdout
