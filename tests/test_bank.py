@@ -624,6 +624,25 @@ def test_language_codes_without_a_language_id_model_are_refused(runs, banks):
         add_to_bank(str(two), folders[D], language_codes={D: ["de"]})
 
 
+def bank_guard(bank):
+    """The bank's ``min_language_probability``, as its YAML holds it."""
+    text = (bank / "hyperparams.yaml").read_text()
+    line = next(x for x in text.splitlines() if x.startswith("min_language_prob"))
+    return float(line.split(":")[1])
+
+
+def set_bank_guard(bank, guard):
+    """Set the bank's ``min_language_probability`` in its YAML."""
+    path = bank / "hyperparams.yaml"
+    lines = [
+        f"min_language_probability: {guard}"
+        if x.startswith("min_language_probability:")
+        else x
+        for x in path.read_text().splitlines()
+    ]
+    path.write_text("\n".join(lines) + "\n")
+
+
 def test_a_bank_trains_its_own_ecapa_identifier_and_names_kept_out_languages(
     runs, tmp_path
 ):
@@ -651,6 +670,10 @@ def test_a_bank_trains_its_own_ecapa_identifier_and_names_kept_out_languages(
     assert identifier["codes"] == {M: [M], B: [B]}
     assert identifier["training"]["background"] == str(background)
     assert not any(name.endswith(".rooms") for name in os.listdir(bank))
+    # the guard the identifier chose on its development speech is the bank's
+    assert 0.5 <= identifier["guard"] <= 0.9
+    assert f"guard {identifier['guard']:.2f}" in result.stdout
+    assert bank_guard(bank) == identifier["guard"]
     model = EncoderRegressor.from_hparams(source=str(bank), savedir=str(tmp_path / "s"))
     for corpus in (M, B):
         files = [f for f, _ in labeled_test_files(data, corpus)]
@@ -672,12 +695,24 @@ def test_a_bank_trains_its_own_ecapa_identifier_and_names_kept_out_languages(
     for row in rows:
         if row["language"] == UNKNOWN:
             assert "base model MSP-Podcast used" in row["warning"]
-    # add: trained again on three languages, same settings; changes listed
+    # add keeps a guard the user set (here in the bank's YAML): a copy of the
+    # bank, trained for one epoch
+    mine = tmp_path / "mine"
+    shutil.copytree(bank, mine)
+    set_bank_guard(mine, 0.75)
+    described = json.loads((mine / "bank.json").read_text())
+    described["language_id"]["training"]["epochs"] = 1
+    (mine / "bank.json").write_text(json.dumps(described))
+    add_to_bank(str(mine), folders[D])
+    assert bank_guard(mine) == 0.75
+    # add: trained again on three languages, same settings, the guard chosen
+    # again; changes listed
     report = add_to_bank(str(bank), folders[D])
     description = json.loads((bank / "bank.json").read_text())
     assert description["languages"] == [M, B, D]
     assert description["language_id"]["codes"] == {M: [M], B: [B], D: [D]}
     assert description["language_id"]["training"] == identifier["training"]
+    assert bank_guard(bank) == description["language_id"]["guard"]
     assert report["changes"] == description["router_changes"]
     for change in report["changes"]:
         assert change["before"] != change["after"]

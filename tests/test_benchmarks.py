@@ -65,12 +65,17 @@ def test_language_id_benchmark_prints_both_identifiers_tables(tmp_path):
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    for name in ("ecapa", "cepstral"):
-        assert f"{name}: % routed right" in result.stdout, result.stdout
-    rows = [line for line in result.stdout.splitlines() if line.startswith("| opus |")]
-    assert len(rows) == 2, result.stdout
     saved = json.loads(output.read_text())
     assert set(saved["routers"]) == {"ecapa", "cepstral"}
+    # ECAPA at the guard it chose on its development speech and at 0.9
+    guard = saved["routers"]["ecapa"]["guard"]
+    assert 0.5 <= guard <= 0.9
+    assert set(saved["routers"]["ecapa"]["by_guard"]) == {str(guard), "0.9"}
+    for name, entry in saved["routers"].items():
+        for shown in entry["by_guard"]:
+            assert f"{name}, guard {shown}: % routed right" in result.stdout
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| opus |")]
+    assert len(rows) == sum(len(e["by_guard"]) for e in saved["routers"].values())
     assert set(saved["routers"]["ecapa"]["table"]["clean"]) == {
         "english",
         "mandarin",

@@ -229,7 +229,7 @@ def build_bank(
     base_run,
     adapter_runs,
     output,
-    min_language_probability=DEFAULT_MIN_LANGUAGE_PROBABILITY,
+    min_language_probability=None,
     max_utterances=2000,
     batch_size=8,
     scale=None,
@@ -253,8 +253,10 @@ def build_bank(
         Finished FT+LoRA runs whose stage 1 is ``base_run``'s encoder.
     output : str
         The bank folder to write.
-    min_language_probability : float
-        Routing threshold written into the bank's YAML.
+    min_language_probability : float, optional
+        Routing threshold written into the bank's YAML (default: the guard
+        the ``ecapa`` identifier chose on its development utterances, else
+        ``DEFAULT_MIN_LANGUAGE_PROBABILITY``).
     max_utterances : int
         Utterances per language and partition used to train the router.
     batch_size : int
@@ -326,6 +328,10 @@ def build_bank(
     elif language_id is not None:
         description["language_id"] = _copy_language_id(
             language_id, language_codes or {}, staging
+        )
+    if min_language_probability is None:
+        min_language_probability = description.get("language_id", {}).get(
+            "guard", DEFAULT_MIN_LANGUAGE_PROBABILITY
         )
     bank = AdapterBank(staging, min_language_probability, description=description)
     _load_weights(bank, runs)
@@ -540,14 +546,15 @@ def add_to_bank(bank_folder, adapter_run, language_codes=None, **options):
         description = json.load(handle)
     with open(os.path.join(bank_folder, "hyperparams.yaml"), encoding="utf-8") as f:
         threshold = float(YAML().load(f)["min_language_probability"])
-    options.setdefault("min_language_probability", threshold)
+    identifier = description.get("language_id")
+    if not identifier or identifier.get("guard") != threshold:  # the user's
+        options.setdefault("min_language_probability", threshold)
     options.setdefault("scale", description["scale"])
     router = LanguageRouter(**description["router"])
     state = read_state(os.path.join(bank_folder, "bank.ckpt"))
     router.load_state_dict(
         {k[len("router.") :]: v for k, v in state.items() if k.startswith("router.")}
     )
-    identifier = description.get("language_id")
     if identifier:
         options["previous_language_id"] = load_identifier(
             bank_folder, identifier, description["languages"]
@@ -820,7 +827,8 @@ def _parser():
             type=float,
             default=None,
             help="routes less probable go to the base model (default: "
-            f"{DEFAULT_MIN_LANGUAGE_PROBABILITY:g}, or the bank's)",
+            f"{DEFAULT_MIN_LANGUAGE_PROBABILITY:g}; with --router ecapa, chosen "
+            "on the development speech; on add, the bank's)",
         )
         command.add_argument("--max_utterances", type=int, default=2000)
         command.add_argument(

@@ -13,6 +13,9 @@ Its temperature is fitted on the development utterances (clean and
 augmented) and folded into the classifier's last layer, so the saved
 folder is a plain ``EncoderClassifier`` whose probabilities are calibrated;
 ``language_id.PretrainedLanguageId`` serves it like a pretrained model.
+The same utterances choose its guard (``choose_guard``): the probability
+below which a bank doubts a route, set so that the identifier keeps
+``GUARD_KEEPS`` of its right development routes.
 
 Example
 -------
@@ -27,7 +30,7 @@ Example
 ...     epochs=2, sizes=SMALL_SIZES, work_folder=tempfile.mkdtemp())
 >>> logging.disable(logging.NOTSET)
 >>> sorted(report)
-['labels', 'temperature']
+['guard', 'labels', 'temperature']
 >>> report["labels"]
 ['low', 'high']
 
@@ -75,6 +78,12 @@ LEARNING_RATE = 1e-3
 FINAL_LR_SHARE = 0.05
 #: Synthetic rooms written for SpeechBrain's ``AddReverb``.
 ROOMS = 24
+#: Share of the right development routes (clean and augmented) the chosen
+#: guard keeps.
+GUARD_KEEPS = 0.95
+#: The chosen guard's bounds: above a half, a route is the most probable
+#: answer; the cepstral router's default (0.9) is the ceiling.
+GUARD_RANGE = (0.5, 0.9)
 
 
 class TelephoneBand(torch.nn.Module):
@@ -224,8 +233,8 @@ def train_language_id(
     Returns
     -------
     dict
-        ``labels`` (the classifier's, ``OTHER`` last when trained) and
-        ``temperature``.
+        ``labels`` (the classifier's, ``OTHER`` last when trained),
+        ``temperature`` and ``guard`` (``choose_guard``).
     """
     sizes = dict(BANK_SIZES if sizes is None else sizes)
     labels = list(labels)
@@ -241,13 +250,24 @@ def train_language_id(
     work = work_folder or folder.rstrip(os.sep) + ".rooms"
     augmenter = channel_augmenter(write_rooms(work, seed=seed))
     _fit(model, augmenter, train_wavs, epochs, generator, device)
-    temperature = _fit_temperature(model, augmenter, valid_wavs, device)
+    outputs, targets = _development_outputs(model, augmenter, valid_wavs, device)
+    temperature = _fit_temperature(outputs, targets)
+    probabilities = torch.softmax(outputs / temperature, dim=-1)
+    known = len(labels) - (background is not None)
+    guard = choose_guard(probabilities, targets, known)
+    logger.info(
+        "language identifier: development accuracy %.1f%% (clean and augmented), "
+        "temperature %.2f, guard %.2f",
+        100.0 * float((outputs.argmax(-1) == targets).float().mean()),
+        temperature,
+        guard,
+    )
     with torch.no_grad():  # calibrated log-softmax: logits / temperature
         model.classifier.out.w.weight /= temperature
         model.classifier.out.w.bias /= temperature
     modules = {"embedding_model": model.embedding_model, "classifier": model.classifier}
     write_language_id(folder, modules, labels, sizes, "trained by ser-bank")
-    return {"labels": labels, "temperature": temperature}
+    return {"labels": labels, "temperature": temperature, "guard": guard}
 
 
 def _balanced(wavs_per_label, generator):
@@ -294,10 +314,10 @@ def _fit(model, augmenter, train_wavs, epochs, generator, device):
         )
 
 
-def _fit_temperature(model, augmenter, valid_wavs, device):
-    """Fit the temperature to the development utterances' labels.
+def _development_outputs(model, augmenter, valid_wavs, device):
+    """Return the log-probabilities of each development utterance, and labels.
 
-    Each development utterance counts clean and once augmented.
+    Each utterance counts clean and once augmented.
     """
     model.eval()
     outputs, targets = [], []
@@ -308,7 +328,11 @@ def _fit_temperature(model, augmenter, valid_wavs, device):
                 for heard, heard_lens in ((batch, lens), augmenter(batch, lens)):
                     outputs.append(model(heard.to(device), heard_lens.to(device)).cpu())
                     targets.extend([label] * heard.shape[0])
-    outputs, targets = torch.cat(outputs), torch.tensor(targets)
+    return torch.cat(outputs), torch.tensor(targets)
+
+
+def _fit_temperature(outputs, targets):
+    """Return the temperature that minimises the development cross-entropy."""
     log_temperature = torch.zeros(1, requires_grad=True)
     optimizer = torch.optim.LBFGS([log_temperature], lr=0.1, max_iter=100)
 
@@ -321,12 +345,45 @@ def _fit_temperature(model, augmenter, valid_wavs, device):
         return value
 
     optimizer.step(loss)
-    temperature = float(log_temperature.detach().exp())
-    accuracy = float((outputs.argmax(-1) == targets).float().mean())
-    logger.info(
-        "language identifier: development accuracy %.1f%% (clean and augmented), "
-        "temperature %.2f",
-        100.0 * accuracy,
-        temperature,
-    )
-    return temperature
+    return float(log_temperature.detach().exp())
+
+
+def choose_guard(probabilities, targets, known, keeps=GUARD_KEEPS):
+    """Return the guard that keeps ``keeps`` of the right development routes.
+
+    A bank serves a language when the identifier's probability of it is at
+    least the guard. Its default (0.9) was chosen for the cepstral router's
+    calibration; an identifier's own development utterances (clean and
+    through the augmentation) choose its own: the ``1 - keeps`` quantile
+    of the probability of the right answer among the bank-language
+    utterances it gets right, within ``GUARD_RANGE``.
+
+    Arguments
+    ---------
+    probabilities : torch.Tensor
+        ``[N, labels]`` calibrated probabilities.
+    targets : torch.Tensor
+        ``[N]`` label indices.
+    known : int
+        The bank languages are the first ``known`` labels (``OTHER`` after).
+    keeps : float
+        Share of the right routes to keep.
+
+    Returns
+    -------
+    float
+
+    Example
+    -------
+    >>> p = torch.tensor([[0.97, 0.03], [0.8, 0.2], [0.3, 0.7], [0.4, 0.6]])
+    >>> choose_guard(p, torch.tensor([0, 0, 1, 0]), 2, keeps=0.5)  # of 3 right
+    0.8
+    >>> choose_guard(p, torch.tensor([1, 1, 0, 0]), 2)  # none right: ceiling
+    0.9
+    """
+    best, answer = probabilities.max(-1)
+    right = (answer == targets) & (targets < known)
+    if not right.any():
+        return GUARD_RANGE[1]
+    quantile = float(torch.quantile(best[right].double(), 1.0 - keeps))
+    return round(min(max(quantile, GUARD_RANGE[0]), GUARD_RANGE[1]), 4)

@@ -7,8 +7,11 @@ languages (``--router_background``), the ``(other)`` label that the bank
 serves as ``unknown``. The model is written into the bank as an
 ``EncoderClassifier`` folder and served like a pretrained one
 (``language_id.PretrainedLanguageId``, each language mapped to its own
-label). ``add`` trains it again on every language, with the same settings,
-and lists the earlier languages' development utterances whose route changed.
+label). Its development utterances choose the bank's guard
+(``min_language_probability``) unless the user sets one. ``add`` trains it
+again on every language, with the same settings (and chooses the guard
+again if it was chosen), and lists the earlier languages' development
+utterances whose route changed.
 
 Example
 -------
@@ -101,7 +104,8 @@ def train_bank_language_id(train_wavs, valid_wavs, languages, bank, training):
     Returns
     -------
     dict
-        The bank.json ``language_id`` entry.
+        The bank.json ``language_id`` entry, with the ``guard`` chosen on
+        the development utterances (``language_id_training.choose_guard``).
 
     Example
     -------
@@ -133,6 +137,7 @@ def train_bank_language_id(train_wavs, valid_wavs, languages, bank, training):
         "source": "trained",
         "training": dict(training),
         "temperature": report["temperature"],
+        "guard": report["guard"],
     }
 
 
