@@ -7,7 +7,7 @@ two generator settings that share no voice, no sentence and no prosody range:
 * ``seen`` (training and development): many speakers, as a real corpus
   has (each language's voice with every eSpeak NG variant but the held-out
   ones, 87, and the plain voice: ``SEEN_VARIANTS``; English in three accents: American,
-  British, West Midlands),
+  British, West Midlands), sentences written for it (``SEEN_SENTENCES``),
   the demo corpora's sentences with their words in a new order, or strings
   of a language's everyday words (``WORDS``), moderate rates and pitches;
 * ``held_out`` (test): 16 other variants (``HELD_OUT_VARIANTS``), other
@@ -117,6 +117,139 @@ HELD_OUT_SENTENCES = {
         "Wie viel kostet eine Fahrkarte an die Küste?",
         "Er hat seinen Regenschirm im Restaurant vergessen.",
         "Wir haben bis Mitternacht einen alten Film gesehen.",
+    ),
+}
+
+#: Sentences of the seen setting, said as they are (written for this benchmark;
+#: none is a held-out sentence): a real corpus is natural speech, not only
+#: word strings, and an identifier trained on word strings alone heard held-out
+#: English sentences in its seen accents as another language on 10-20 % of files.
+SEEN_SENTENCES = {
+    "english": (
+        "I usually take the train to work.",
+        "Could you pass me the salt, please?",
+        "We are going to visit my grandparents on Sunday.",
+        "The shop on the corner closes at six.",
+        "Have you seen my glasses anywhere?",
+        "It rained all day, so we stayed at home.",
+        "She wants to learn how to play the piano.",
+        "The meeting has been moved to Thursday afternoon.",
+        "My phone battery is almost empty.",
+        "They built a new bridge across the river.",
+        "Do you want tea or coffee with your breakfast?",
+        "I have never been to Australia.",
+        "The dog barked at the postman again.",
+        "Please turn off the lights when you leave.",
+        "Our neighbours are having a party tonight.",
+        "He reads the newspaper every morning.",
+        "The museum is free on the first Sunday of the month.",
+        "I lost my wallet on the way home.",
+        "Can you help me carry these boxes upstairs?",
+        "The soup needs a little more pepper.",
+        "We should leave early to avoid the traffic.",
+        "My sister is studying medicine in London.",
+        "The film was much better than the book.",
+        "What time does the pharmacy open tomorrow?",
+        "I forgot to water the plants last week.",
+        "The teacher asked us to write an essay.",
+        "There is a strange noise coming from the engine.",
+        "Let's meet in front of the cinema at eight.",
+        "He fixed the old bicycle in the garage.",
+        "The baby finally fell asleep after lunch.",
+        "I am sorry, I did not hear what you said.",
+        "We ran out of milk, so I went to the store.",
+        "The new restaurant downtown is always full.",
+        "Don't forget to bring your passport.",
+        "My grandfather grew up on a farm.",
+        "The price of bread went up again.",
+        "She painted a picture of the harbour.",
+        "How long have you lived in this city?",
+        "The flight was delayed because of the fog.",
+        "I'd like to book a table for four people.",
+    ),
+    "german": (
+        "Ich fahre normalerweise mit dem Zug zur Arbeit.",
+        "Kannst du mir bitte das Salz geben?",
+        "Am Sonntag besuchen wir meine Großeltern.",
+        "Der Laden an der Ecke schließt um sechs.",
+        "Hast du irgendwo meine Brille gesehen?",
+        "Es hat den ganzen Tag geregnet, also sind wir zu Hause geblieben.",
+        "Sie möchte Klavier spielen lernen.",
+        "Die Besprechung ist auf Donnerstagnachmittag verschoben worden.",
+        "Der Akku von meinem Handy ist fast leer.",
+        "Sie haben eine neue Brücke über den Fluss gebaut.",
+        "Möchtest du Tee oder Kaffee zum Frühstück?",
+        "Ich war noch nie in Australien.",
+        "Der Hund hat den Briefträger wieder angebellt.",
+        "Bitte mach das Licht aus, wenn du gehst.",
+        "Unsere Nachbarn feiern heute Abend eine Party.",
+        "Er liest jeden Morgen die Zeitung.",
+        "Das Museum ist am ersten Sonntag im Monat kostenlos.",
+        "Ich habe auf dem Heimweg mein Portemonnaie verloren.",
+        "Kannst du mir helfen, die Kisten nach oben zu tragen?",
+        "Die Suppe braucht noch ein bisschen Pfeffer.",
+        "Wir sollten früh losfahren, um den Stau zu vermeiden.",
+        "Meine Schwester studiert Medizin in München.",
+        "Der Film war viel besser als das Buch.",
+        "Wann macht die Apotheke morgen auf?",
+        "Ich habe letzte Woche vergessen, die Pflanzen zu gießen.",
+        "Die Lehrerin hat uns einen Aufsatz schreiben lassen.",
+        "Aus dem Motor kommt ein seltsames Geräusch.",
+        "Treffen wir uns um acht vor dem Kino.",
+        "Er hat das alte Fahrrad in der Garage repariert.",
+        "Das Baby ist nach dem Mittagessen endlich eingeschlafen.",
+        "Entschuldigung, ich habe nicht verstanden, was du gesagt hast.",
+        "Die Milch war alle, also bin ich einkaufen gegangen.",
+        "Das neue Restaurant in der Innenstadt ist immer voll.",
+        "Vergiss deinen Reisepass nicht.",
+        "Mein Großvater ist auf einem Bauernhof aufgewachsen.",
+        "Das Brot ist schon wieder teurer geworden.",
+        "Sie hat ein Bild vom Hafen gemalt.",
+        "Wie lange wohnst du schon in dieser Stadt?",
+        "Der Flug hatte wegen des Nebels Verspätung.",
+        "Ich möchte einen Tisch für vier Personen reservieren.",
+    ),
+    "mandarin": (
+        "我一般坐火车去上班。",
+        "请把盐递给我，好吗？",
+        "星期天我们要去看爷爷奶奶。",
+        "拐角的那家商店六点关门。",
+        "你看到我的眼镜了吗？",
+        "下了一整天的雨，所以我们待在家里。",
+        "她想学弹钢琴。",
+        "会议改到星期四下午了。",
+        "我的手机快没电了。",
+        "他们在河上建了一座新桥。",
+        "早饭你想喝茶还是喝咖啡？",
+        "我从来没去过澳大利亚。",
+        "那条狗又对着邮递员叫了。",
+        "你走的时候请把灯关掉。",
+        "我们的邻居今天晚上开派对。",
+        "他每天早上看报纸。",
+        "每个月的第一个星期天博物馆免费开放。",
+        "我在回家的路上把钱包丢了。",
+        "你能帮我把这些箱子搬到楼上吗？",
+        "这个汤还需要放一点胡椒。",
+        "我们应该早点出发，免得堵车。",
+        "我妹妹在上海学医。",
+        "这部电影比那本书好看多了。",
+        "药店明天几点开门？",
+        "上个星期我忘了给花浇水。",
+        "老师让我们写一篇作文。",
+        "发动机里传来一种奇怪的声音。",
+        "我们八点在电影院门口见吧。",
+        "他在车库里修好了那辆旧自行车。",
+        "宝宝吃完午饭终于睡着了。",
+        "对不起，我没听清楚你说什么。",
+        "牛奶喝完了，所以我去了超市。",
+        "市中心那家新饭馆总是客满。",
+        "别忘了带护照。",
+        "我爷爷是在农村长大的。",
+        "面包又涨价了。",
+        "她画了一幅港口的画。",
+        "你在这个城市住了多久了？",
+        "因为有雾，航班推迟了。",
+        "我想订一张四个人的桌子。",
     ),
 }
 
@@ -253,12 +386,15 @@ def channels(names):
     return {name: table[name] for name in names}
 
 
-def _words(sentences, rng, words=None):
+def _words(sentences, rng, words=None, said=None):
     """One training utterance: words of a sentence or of ``words``, reordered.
 
-    The sentence's words, or (half the time, given ``words``) four to ten
-    words of the language drawn at random.
+    Half the time (given ``said``) one of ``said`` as it is; otherwise the
+    words of one of ``sentences`` reordered, or (half the time, given
+    ``words``) four to ten words of the language drawn at random.
     """
+    if said and rng.random() < 0.5:
+        return rng.choice(said)
     sentence = rng.choice(sentences).rstrip(".?!。？")
     spaced = " " in sentence
     if words and rng.random() < 0.5:
@@ -281,12 +417,14 @@ def speak(speaker, text, voice, setting, rng):
     return AF.resample(torch.from_numpy(wav), rate, 16000)
 
 
-def utterances(speaker, sentences, voices, setting, count, rng, shuffled, words=None):
+def utterances(
+    speaker, sentences, voices, setting, count, rng, shuffled, words=None, said=None
+):
     """``count`` utterances of one or two sentences (or word strings) each."""
     wavs = []
     for _ in range(count):
         texts = [
-            _words(sentences, rng, words) if shuffled else rng.choice(sentences)
+            _words(sentences, rng, words, said) if shuffled else rng.choice(sentences)
             for _ in range(rng.randint(1, 2))
         ]
         wavs.append(speak(speaker, ". ".join(texts), rng.choice(voices), setting, rng))
@@ -310,6 +448,7 @@ def write_sets(sizes, seed):
                 rng,
                 True,
                 WORDS[language],
+                SEEN_SENTENCES[language],
             )
             for size in sizes[:2]
         )
@@ -442,11 +581,11 @@ def print_table(name, table):
 def main():
     """Write the speech, train each identifier, measure, print."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--train", type=int, default=240, help="per language")
+    parser.add_argument("--train", type=int, default=480, help="per language")
     parser.add_argument("--valid", type=int, default=40)
     parser.add_argument("--test", type=int, default=100, help="per bank language")
     parser.add_argument("--unknown", type=int, default=60, help="per kept-out one")
-    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--guard",

@@ -420,9 +420,16 @@ def main(argv=None):
         "type)\n"
     )
     print(table)
+    base, adapter = (
+        os.path.join(output_folder, name)
+        for name in ("MSP-Podcast_finetune", "BIIC-Podcast_ft_lora")
+    )
     print(
-        "\nInference folder (EncoderRegressor): "
-        + os.path.join(output_folder, "BIIC-Podcast_ft_lora", "inference")
+        f"\nInference folder (EncoderRegressor): {adapter}/inference\n"
+        f"Runs: FineTuned {base}, FT+LoRA {adapter}; one model for both "
+        "languages (docs/bank.md):\n"
+        f"  ser-bank build --base {base} --adapter {adapter} --output "
+        f"{os.path.join(output_folder, 'bank')}"
     )
     return table
 
