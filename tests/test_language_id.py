@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from speechbrain_lora_ser.bank.bank_builder import main
 from speechbrain_lora_ser.bank.language_id import UNKNOWN, bank_probabilities, decide
+from speechbrain_lora_ser.bank.language_id_training import GUARD_RANGE, choose_guard
 
 
 @st.composite
@@ -83,3 +84,38 @@ def test_ser_bank_refuses_router_options_that_would_be_ignored(
     assert status == 1
     assert message in capsys.readouterr().err
     assert not (tmp_path / "b").exists()
+
+
+@st.composite
+def development_outputs(draw):
+    """Calibrated probabilities of development utterances and their labels."""
+    labels = draw(st.integers(2, 5))
+    rows = draw(st.integers(1, 60))
+    generator = torch.Generator().manual_seed(draw(st.integers(0, 2**16)))
+    scale = draw(st.sampled_from([0.1, 1.0, 3.0, 30.0]))
+    probabilities = (torch.randn(rows, labels, generator=generator) * scale).softmax(-1)
+    targets = torch.randint(0, labels, (rows,), generator=generator)
+    known = draw(st.integers(1, labels))
+    return probabilities, targets, known
+
+
+@settings(max_examples=200, deadline=None)
+@given(development_outputs(), st.sampled_from([0.5, 0.9, 0.95, 1.0]))
+def test_the_chosen_guard_keeps_its_share_of_right_routes(case, keeps):
+    """``choose_guard`` stays in range and serves the share of right routes."""
+    probabilities, targets, known = case
+    guard = choose_guard(probabilities, targets, known, keeps)
+    low, high = GUARD_RANGE
+    assert low <= guard <= high
+    best, answer = probabilities.max(-1)
+    right = best[(answer == targets) & (targets < known)]
+    if right.numel() == 0:
+        assert guard == high  # nothing to choose on: the cepstral default
+        return
+    kept = float((right >= guard - 1e-4).double().mean())
+    slack = 1.0 / right.numel() + 1e-9  # a quantile of a few utterances
+    served_above = float((right > guard + 1e-4).double().mean())
+    if guard > low:  # not raised to the floor: the share asked for, or more
+        assert kept >= keeps - slack
+    if guard < high:  # not lowered to the cap: no higher guard serves as many
+        assert served_above <= keeps + slack
