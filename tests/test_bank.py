@@ -672,7 +672,11 @@ def test_a_bank_trains_its_own_ecapa_identifier_and_names_kept_out_languages(
     assert not any(name.endswith(".rooms") for name in os.listdir(bank))
     # the guard the identifier chose on its development speech is the bank's
     assert 0.5 <= identifier["guard"] <= 0.9
-    assert f"guard {identifier['guard']:.2f}" in result.stdout
+    assert f"chosen guard {identifier['guard']:.2f}" in result.stdout
+    assert (
+        f"bank guard (min_language_probability): {identifier['guard']:g}, chosen "
+        "on the development speech"
+    ) in result.stdout
     assert bank_guard(bank) == identifier["guard"]
     model = EncoderRegressor.from_hparams(source=str(bank), savedir=str(tmp_path / "s"))
     for corpus in (M, B):

@@ -1,13 +1,21 @@
 """How a bank pools a language-ID model's labels and decides, over any input."""
 
+import os
+
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from speechbrain_lora_ser.bank.bank_builder import main
-from speechbrain_lora_ser.bank.language_id import UNKNOWN, bank_probabilities, decide
+from speechbrain_lora_ser.bank.language_id import (
+    UNKNOWN,
+    PretrainedLanguageId,
+    bank_probabilities,
+    decide,
+)
 from speechbrain_lora_ser.bank.language_id_training import GUARD_RANGE, choose_guard
+from speechbrain_lora_ser.synthetic.language_id_model import save_language_id_model
 
 
 @st.composite
@@ -119,3 +127,23 @@ def test_the_chosen_guard_keeps_its_share_of_right_routes(case, keeps):
         assert kept >= keeps - slack
     if guard < high:  # not lowered to the cap: no higher guard serves as many
         assert served_above <= keeps + slack
+
+
+def test_a_files_language_does_not_depend_on_its_batch_and_loading_writes_nothing(
+    tmp_path,
+):
+    """Each utterance is heard alone, cut to its length; the folder is read only."""
+    folder = save_language_id_model(str(tmp_path / "lid"), ["en", "zh", "(other)"])
+    before = sorted(os.listdir(folder))
+    identifier = PretrainedLanguageId(
+        folder, {"en": ["en"], "zh": ["zh"]}, ["en", "zh"]
+    )
+    assert sorted(os.listdir(folder)) == before  # nothing linked or copied in
+    generator = torch.Generator().manual_seed(0)
+    short, long = torch.randn(8000, generator=generator), torch.randn(24000)
+    batch = torch.zeros(2, 24000)
+    batch[0, :8000], batch[1] = short, long
+    together, heard = identifier(batch, torch.tensor([8000 / 24000, 1.0]))
+    alone = [identifier(w.unsqueeze(0), torch.ones(1))[0] for w in (short, long)]
+    assert torch.allclose(together, torch.cat(alone), atol=1e-6)
+    assert len(heard) == 2

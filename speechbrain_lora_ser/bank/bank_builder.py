@@ -329,9 +329,18 @@ def build_bank(
         description["language_id"] = _copy_language_id(
             language_id, language_codes or {}, staging
         )
+    chosen = description.get("language_id", {}).get("guard")
     if min_language_probability is None:
-        min_language_probability = description.get("language_id", {}).get(
-            "guard", DEFAULT_MIN_LANGUAGE_PROBABILITY
+        min_language_probability = (
+            DEFAULT_MIN_LANGUAGE_PROBABILITY if chosen is None else chosen
+        )
+    if chosen is not None:
+        logger.info(
+            "bank guard (min_language_probability): %g, %s",
+            min_language_probability,
+            "chosen on the development speech"
+            if min_language_probability == chosen
+            else f"set (the identifier chose {chosen:g})",
         )
     bank = AdapterBank(staging, min_language_probability, description=description)
     _load_weights(bank, runs)

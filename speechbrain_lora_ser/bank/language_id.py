@@ -47,6 +47,7 @@ Authors
 
 import torch
 from speechbrain.inference.classifiers import EncoderClassifier
+from speechbrain.utils.fetching import LocalStrategy
 
 #: What a bank serves as the language of speech it holds no adapter for
 #: (or whose language it doubts).
@@ -105,8 +106,13 @@ class PretrainedLanguageId:
     """
 
     def __init__(self, folder, codes, languages):
+        # read in place (NO_LINK): loading writes nothing into the bank, which
+        # may be read-only
         self.classifier = EncoderClassifier.from_hparams(
-            source=folder, savedir=folder, overrides={"pretrained_path": folder}
+            source=folder,
+            savedir=folder,
+            overrides={"pretrained_path": folder},
+            local_strategy=LocalStrategy.NO_LINK,
         )
         self.classifier.mods.eval()
         encoder = self.classifier.hparams.label_encoder
@@ -124,9 +130,20 @@ class PretrainedLanguageId:
 
     @torch.no_grad()
     def log_probabilities(self, wavs, wav_lens):
-        """Return the log-probability of each of the model's labels, ``(N, labels)``."""
-        out = self.classifier.classify_batch(wavs, wav_lens)[0]
-        return torch.log_softmax(out.reshape(wavs.shape[0], -1).float(), dim=-1)
+        """Return the log-probability of each of the model's labels, ``(N, labels)``.
+
+        One utterance at a time, cut to its own length: a file's route must
+        not depend on what else is in its batch (the padding would reach
+        the model's convolutions and statistics).
+        """
+        rows = []
+        for wav, length in zip(wavs, wav_lens.tolist(), strict=True):
+            samples = max(1, round(length * wavs.shape[1]))
+            out = self.classifier.classify_batch(
+                wav[:samples].unsqueeze(0), torch.ones(1, device=wav.device)
+            )[0]
+            rows.append(out.reshape(1, -1).float())
+        return torch.log_softmax(torch.cat(rows), dim=-1)
 
     def __call__(self, wavs, wav_lens, router_probabilities=None):
         """Bank-language probabilities (``unknown`` last) and labels heard.

@@ -59,6 +59,7 @@ from speechbrain.lobes.features import Fbank
 from speechbrain.nnet.schedulers import LinearScheduler, update_learning_rate
 from speechbrain.processing.features import InputNormalization
 from speechbrain.utils.data_utils import batch_pad_right
+from speechbrain.utils.seed import seed_everything
 
 from speechbrain_lora_ser.bank.language_id import OTHER
 from speechbrain_lora_ser.bank.language_id_folder import (
@@ -244,7 +245,9 @@ def train_language_id(
             [*valid_wavs, background[1]],
         )
         labels.append(OTHER)
-    torch.manual_seed(seed)
+    # SpeechBrain's augmentation draws from Python's random module as well as
+    # torch's: seed both (and numpy), as its recipes do, so a build repeats
+    seed_everything(seed, verbose=False)
     generator = random.Random(seed)
     model = LanguageIdModel(sizes, len(labels)).to(device)
     work = work_folder or folder.rstrip(os.sep) + ".rooms"
@@ -257,7 +260,7 @@ def train_language_id(
     guard = choose_guard(probabilities, targets, known)
     logger.info(
         "language identifier: development accuracy %.1f%% (clean and augmented), "
-        "temperature %.2f, guard %.2f",
+        "temperature %.2f, chosen guard %.2f",
         100.0 * float((outputs.argmax(-1) == targets).float().mean()),
         temperature,
         guard,

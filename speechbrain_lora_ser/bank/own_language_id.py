@@ -119,6 +119,9 @@ def train_bank_language_id(train_wavs, valid_wavs, languages, bank, training):
             f"--router_size {training['size']}: expected one of {sorted(SIZES)}"
         )
     background = training["background"]
+    if background is not None:  # recorded for add, which may run elsewhere
+        background = os.path.abspath(background)
+        training = {**training, "background": background}
     with tempfile.TemporaryDirectory() as rooms:  # the augmentation's rooms
         report = train_language_id(
             train_wavs,
