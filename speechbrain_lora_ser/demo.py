@@ -429,7 +429,9 @@ def main(argv=None):
         f"Runs: FineTuned {base}, FT+LoRA {adapter}; one model for both "
         "languages (docs/bank.md):\n"
         f"  ser-bank build --base {base} --adapter {adapter} --output "
-        f"{os.path.join(output_folder, 'bank')}"
+        f"{os.path.join(output_folder, 'bank')}\n"
+        "(add --router ecapa --router_background FOLDER for a language "
+        "identifier that also names other languages unknown)"
     )
     return table
 

@@ -854,7 +854,10 @@ def _parser():
 def _print_report(folder, report):
     print(f"bank written to {folder}")
     for language, value in report["accuracy"].items():
-        print(f"  language chosen right on {language} development set: {value:.1%}")
+        print(
+            f"  language chosen right on {language} development set: {value:.1%} "
+            "(clean, most probable language, no guard)"
+        )
     if "changes" in report:
         changes = report["changes"]
         print(
