@@ -721,3 +721,63 @@ def test_a_bank_trains_its_own_ecapa_identifier_and_names_kept_out_languages(
     for change in report["changes"]:
         assert change["before"] != change["after"]
     assert report["accuracy"][D] >= 0.8, report["accuracy"]
+
+
+def test_a_pretrained_model_and_the_banks_own_identifier_share_the_languages(
+    runs, tmp_path
+):
+    """Issue 32: the pretrained model for what it maps, its own for the rest."""
+    folders, data = runs
+    source = pretrained_language_id(tmp_path / "voxlingua", "es: Spanish")
+    both = {"language_id": source, "router": "ecapa"}
+    with pytest.raises(ValueError, match="maps every language of the bank"):
+        build_bank(
+            folders[M],
+            [folders[B]],
+            str(tmp_path / "x"),
+            **both,
+            language_codes={M: ["en"], B: ["zh"]},
+        )
+    with pytest.raises(ValueError, match="give --router_background"):
+        build_bank(
+            folders[M],
+            [folders[B]],
+            str(tmp_path / "x"),
+            **both,
+            language_codes={M: ["en"]},
+        )
+    background = tmp_path / "background"
+    write_other_speech(str(background), ["it", "pt", "nl", "pl", "sv", "tr"], 8)
+    training = {"epochs": 15, "size": "small", "background": str(background)}
+    bank = tmp_path / "bank"
+    build_bank(
+        folders[M],
+        [folders[B]],
+        str(bank),
+        **both,
+        language_codes={M: ["en"]},
+        router_training=training,
+    )
+    identifier = json.loads((bank / "bank.json").read_text())["language_id"]
+    assert identifier["codes"] == {M: ["en"]}
+    assert identifier["own"]["folder"] == "own_language_id"
+    assert identifier["own"]["codes"] == {B: [B]}
+    # add: its own identifier learns the new language too, same settings
+    report = add_to_bank(str(bank), folders[D])
+    identifier = json.loads((bank / "bank.json").read_text())["language_id"]
+    assert identifier["codes"] == {M: ["en"]}
+    assert identifier["own"]["codes"] == {B: [B], D: [D]}
+    assert identifier["own"]["training"] == training
+    # the pretrained model hears Spanish (no bank language) in everything:
+    # the bank's own identifier shares that out among the languages it
+    # learned and unknown
+    model = EncoderRegressor.from_hparams(source=str(bank), savedir=str(tmp_path / "s"))
+    for corpus in (B, D):
+        files = [f for f, _ in labeled_test_files(data, corpus)]
+        named = [r["language"] for r in model.predict_files(files, calibrate=False)]
+        assert named.count(corpus) >= 0.7 * len(named), (corpus, named)
+        assert M not in named, named
+    assert report["accuracy"][D] >= 0.8, report["accuracy"]
+    kept_out = write_other_speech(str(tmp_path / "kept_out"), ["es", "fr"], 8)
+    named = [r["language"] for r in model.predict_files(kept_out, calibrate=False)]
+    assert named.count(UNKNOWN) >= 0.7 * len(named), named

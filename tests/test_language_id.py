@@ -73,10 +73,6 @@ def test_pooled_probabilities_are_a_distribution_and_decisions_follow_them(case,
             "--router_epochs 0: at least 1",
         ),
         (["--router", "ecapa", "--router_background", "nowhere"], "not a folder"),
-        (
-            ["--router", "ecapa", "--language_id", "some/model"],
-            "--router ecapa trains the bank's own identifier; --language_id",
-        ),
     ],
 )
 def test_ser_bank_refuses_router_options_that_would_be_ignored(

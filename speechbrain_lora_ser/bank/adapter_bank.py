@@ -32,8 +32,8 @@ from hyperpyyaml import load_hyperpyyaml
 from peft.tuners.lora import LoraLayer
 
 from speechbrain_lora_ser.bank.language_id import (
-    PretrainedLanguageId,
     decide,
+    identifier_from_description,
 )
 from speechbrain_lora_ser.bank.routing import (
     DEFAULT_MIN_LANGUAGE_PROBABILITY,
@@ -218,10 +218,8 @@ class AdapterBank(torch.nn.Module):
         # not part of bank.ckpt (it moves with the bank: _apply)
         self.language_id = None
         if info.get("language_id"):
-            self.language_id = PretrainedLanguageId(
-                os.path.join(folder, info["language_id"]["folder"]),
-                info["language_id"]["codes"],
-                self.languages,
+            self.language_id = identifier_from_description(
+                folder, info["language_id"], self.languages
             )
         base = self.scalers[0]
         self.output_scaler = LabelScaler(*(info["scale"] or (base.low, base.high)))
@@ -235,8 +233,9 @@ class AdapterBank(torch.nn.Module):
         """Move or cast the pretrained identifier with the bank's modules."""
         super()._apply(fn, *args, **kwargs)
         if getattr(self, "language_id", None) is not None:
-            self.language_id.classifier.mods._apply(fn, *args, **kwargs)
-            self.language_id.classifier.device = self.router.mean.device
+            for classifier in self.language_id.classifiers:
+                classifier.mods._apply(fn, *args, **kwargs)
+                classifier.device = self.router.mean.device
         return self
 
     def check_language(self, language):

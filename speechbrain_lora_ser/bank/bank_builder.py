@@ -49,11 +49,15 @@ from speechbrain_lora_ser.atomic import (
     write_text,
 )
 from speechbrain_lora_ser.bank.adapter_bank import DESCRIPTION, LANGUAGES, AdapterBank
-from speechbrain_lora_ser.bank.language_id import parse_codes
+from speechbrain_lora_ser.bank.language_id import (
+    identifier_from_description,
+    parse_codes,
+)
 from speechbrain_lora_ser.bank.own_language_id import (
     FOLDER as LANGUAGE_ID,
 )
 from speechbrain_lora_ser.bank.own_language_id import (
+    OWN_FOLDER,
     SIZES,
     load_identifier,
     route_changes,
@@ -278,7 +282,8 @@ def build_bank(
     router : str
         ``cepstral`` (the bank's router, ``routing``) or ``ecapa``: the
         bank's own ECAPA-TDNN identifier, trained on the runs' utterances
-        (``own_language_id``); not with ``language_id``.
+        (``own_language_id``); with ``language_id``, on the languages its
+        codes do not map.
     router_training : dict, optional
         ``ecapa``'s ``epochs``, ``size`` and ``background`` (a folder of
         speech in other languages: the ``unknown`` label); defaults
@@ -304,31 +309,22 @@ def build_bank(
     """
     if router not in ROUTERS:
         raise ValueError(f"--router {router}: expected one of {ROUTERS}")
-    if router == "ecapa" and language_id is not None:
-        raise ValueError(
-            "--router ecapa trains the bank's own identifier; --language_id "
-            "uses a pretrained one: choose one"
-        )
     output = os.path.abspath(output)
     runs = _read_runs(base_run, adapter_runs)
     staging = staging_folder(output)
     recover_bank(output)
     description = _stage(staging, runs, scale)
-    if router == "ecapa":
-        training = {**ECAPA_TRAINING, **(router_training or {})}
-        description["language_id"] = train_bank_language_id(
-            *(
-                _router_waveforms(runs, s, max_utterances)[0]
-                for s in ("train", "valid")
-            ),
-            description["languages"],
-            staging,
-            training,
-        )
-    elif language_id is not None:
-        description["language_id"] = _copy_language_id(
-            language_id, language_codes or {}, staging
-        )
+    identifier = _language_id(
+        runs,
+        staging,
+        max_utterances,
+        language_id,
+        language_codes,
+        router,
+        router_training,
+    )
+    if identifier is not None:
+        description["language_id"] = identifier
     chosen = description.get("language_id", {}).get("guard")
     if min_language_probability is None:
         min_language_probability = (
@@ -401,6 +397,47 @@ def _stage(staging, runs, scale):
         ).config,
         "scale": None if scale is None else [float(v) for v in scale],
     }
+
+
+def _language_id(runs, staging, max_utterances, source, codes, router, training):
+    """Describe the bank's identifier: a pretrained copy, its own, both or none.
+
+    With ``--language_id`` and ``--router ecapa``, the pretrained model
+    routes the languages its codes map and the bank's own identifier,
+    trained on the others, shares out the rest (``CombinedLanguageId``).
+    """
+    languages = [run["corpus"] for run in runs]
+    codes = codes or {}
+    others = [i for i, language in enumerate(languages) if language not in codes]
+    if router == "ecapa" and source is not None:
+        if not others:
+            raise ValueError(
+                "--router ecapa: --language_id maps every language of the bank; "
+                "there is none left for its own identifier to learn"
+            )
+        if len(others) == 1 and (training or {}).get("background") is None:
+            raise ValueError(
+                f"--router ecapa: only {languages[others[0]]} is left to its own "
+                "identifier; give --router_background so it learns what is not"
+            )
+    described = None
+    if source is not None:
+        described = _copy_language_id(source, codes, staging)
+        identifier_from_description(staging, described, languages)  # its codes
+    if router != "ecapa":
+        return described
+    training = {**ECAPA_TRAINING, **(training or {})}
+    wavs = [_router_waveforms(runs, s, max_utterances)[0] for s in ("train", "valid")]
+    own = train_bank_language_id(
+        *([split[i] for i in others] for split in wavs),
+        [languages[i] for i in others],
+        staging,
+        training,
+        LANGUAGE_ID if described is None else OWN_FOLDER,
+    )
+    if described is None:
+        return own
+    return {**described, "own": own}
 
 
 def _copy_language_id(source, codes, staging):
@@ -579,6 +616,9 @@ def add_to_bank(bank_folder, adapter_run, language_codes=None, **options):
     elif identifier:  # the bank's copy, and its codes with the new language's
         options["language_id"] = os.path.join(bank_folder, identifier["folder"])
         options["language_codes"] = {**identifier["codes"], **(language_codes or {})}
+        if "own" in identifier:  # its own for the others, trained again
+            options["router"] = "ecapa"
+            options["router_training"] = identifier["own"]["training"]
     elif language_codes:
         raise ValueError(
             f"{bank_folder}: --language_code needs a bank built with --language_id"

@@ -45,6 +45,8 @@ Authors
  * speechbrain-lora-ser contributors 2026
 """
 
+import os
+
 import torch
 from speechbrain.inference.classifiers import EncoderClassifier
 from speechbrain.utils.fetching import LocalStrategy
@@ -128,6 +130,11 @@ class PretrainedLanguageId:
         """The bank languages this model knows (their indices)."""
         return sorted(set(self.code_languages) - {-1})
 
+    @property
+    def classifiers(self):
+        """The SpeechBrain models (a bank moves them with its modules)."""
+        return [self.classifier]
+
     @torch.no_grad()
     def log_probabilities(self, wavs, wav_lens):
         """Return the log-probability of each of the model's labels, ``(N, labels)``.
@@ -161,6 +168,77 @@ class PretrainedLanguageId:
             labels, self.code_languages, len(self.languages), router_probabilities
         )
         return pooled, heard
+
+
+class CombinedLanguageId:
+    """A pretrained model for the languages it knows, the bank's own for the rest.
+
+    What the pretrained model gives to codes no bank language maps to is
+    shared out by the bank's own identifier (trained on the other languages
+    and, with background speech, ``OTHER``) among those languages and
+    ``unknown`` (``bank_probabilities``).
+
+    Arguments
+    ---------
+    pretrained, own : PretrainedLanguageId
+        The pretrained model (its codes mapped) and the bank's own
+        identifier (each of its languages mapped to its own label).
+    """
+
+    def __init__(self, pretrained, own):
+        self.pretrained = pretrained
+        self.own = own
+        self.languages = pretrained.languages
+
+    @property
+    def mapped(self):
+        """The bank languages either identifier knows (their indices)."""
+        return sorted(set(self.pretrained.mapped) | set(self.own.mapped))
+
+    @property
+    def classifiers(self):
+        """Both identifiers' SpeechBrain models."""
+        return self.pretrained.classifiers + self.own.classifiers
+
+    def __call__(self, wavs, wav_lens, router_probabilities=None):
+        """Bank-language probabilities (``unknown`` last) and labels heard."""
+        own, _ = self.own(wavs, wav_lens)
+        return self.pretrained(wavs, wav_lens, own)
+
+
+def identifier_from_description(bank, described, languages):
+    """Load the identifier bank.json describes (``language_id``) from ``bank``.
+
+    A pretrained model's copy or the bank's own identifier; with ``own`` in
+    the description, both (``CombinedLanguageId``).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from speechbrain_lora_ser.synthetic.language_id_model import (
+    ...     save_language_id_model)
+    >>> bank = tempfile.mkdtemp()
+    >>> _ = save_language_id_model(os.path.join(bank, "language_id"),
+    ...     ["en", "es"])
+    >>> _ = save_language_id_model(os.path.join(bank, "own_language_id"),
+    ...     ["de", "(other)"])
+    >>> described = {"folder": "language_id", "codes": {"en": ["en"]},
+    ...     "own": {"folder": "own_language_id", "codes": {"de": ["de"]}}}
+    >>> identifier_from_description(bank, described, ["en", "de"]).mapped
+    [0, 1]
+    """
+    identifier = PretrainedLanguageId(
+        os.path.join(bank, described["folder"]), described["codes"], languages
+    )
+    own = described.get("own")
+    if own is None:
+        return identifier
+    return CombinedLanguageId(
+        identifier,
+        PretrainedLanguageId(
+            os.path.join(bank, own["folder"]), own["codes"], languages
+        ),
+    )
 
 
 def code_languages(labels, codes, languages):
@@ -205,8 +283,10 @@ def bank_probabilities(label_probabilities, label_languages, count, router=None)
     count : int
         The number of bank languages.
     router : torch.Tensor, optional
-        The bank router's ``(N, count)`` probabilities: they share what the
-        unmapped labels hold among the bank languages no label maps to.
+        The bank router's ``(N, count)`` probabilities, or a second
+        identifier's ``(N, count + 1)`` (``unknown`` last): they share what
+        the unmapped labels hold among the bank languages no label maps to
+        (and, with an ``unknown`` column, ``unknown``).
 
     Returns
     -------
@@ -221,6 +301,8 @@ def bank_probabilities(label_probabilities, label_languages, count, router=None)
     tensor([[0.5000, 0.3000, 0.2000]])
     >>> bank_probabilities(p, [0, -1, -1], 2, router=torch.tensor([[0.9, 0.1]]))
     tensor([[0.5000, 0.5000, 0.0000]])
+    >>> bank_probabilities(p, [0, -1, -1], 2, router=torch.tensor([[0.0, 0.6, 0.4]]))
+    tensor([[0.5000, 0.3000, 0.2000]])
     """
     index = torch.tensor([count if i < 0 else i for i in label_languages])
     pooled = torch.zeros(label_probabilities.shape[0], count + 1)
@@ -228,10 +310,12 @@ def bank_probabilities(label_probabilities, label_languages, count, router=None)
     pooled.index_add_(1, index.to(label_probabilities.device), label_probabilities)
     unmapped = [i for i in range(count) if i not in set(label_languages)]
     if router is not None and unmapped:
-        share = router[:, unmapped]
+        columns = unmapped + ([count] if router.shape[1] > count else [])
+        share = router[:, columns]
         share = share / share.sum(-1, keepdim=True).clamp_min(1e-12)
-        pooled[:, unmapped] = pooled[:, -1:] * share
+        remainder = pooled[:, -1:].clone()
         pooled[:, -1] = 0.0
+        pooled[:, columns] = remainder * share
     return pooled
 
 

@@ -35,7 +35,10 @@ import tempfile
 
 import torch
 
-from speechbrain_lora_ser.bank.language_id import PretrainedLanguageId, decide
+from speechbrain_lora_ser.bank.language_id import (
+    decide,
+    identifier_from_description,
+)
 from speechbrain_lora_ser.bank.language_id_folder import (
     BANK_SIZES,
     SMALL_SIZES,
@@ -46,6 +49,8 @@ from speechbrain_lora_ser.serving.audio import read_audio
 
 #: The identifier's folder in a bank (a pretrained one's copy goes there too).
 FOLDER = "language_id"
+#: The bank's own identifier beside a pretrained one (the languages it lacks).
+OWN_FOLDER = "own_language_id"
 #: ``--router_size``: the model's sizes.
 SIZES = {"bank": BANK_SIZES, "small": SMALL_SIZES, "voxlingua107": VOXLINGUA107_SIZES}
 #: Audio files read from ``--router_background``.
@@ -85,8 +90,10 @@ def read_background(folder):
     return train, valid
 
 
-def train_bank_language_id(train_wavs, valid_wavs, languages, bank, training):
-    """Train the bank's identifier into ``<bank>/language_id``; describe it.
+def train_bank_language_id(
+    train_wavs, valid_wavs, languages, bank, training, folder=FOLDER
+):
+    """Train the bank's identifier into ``<bank>/<folder>``; describe it.
 
     Arguments
     ---------
@@ -100,6 +107,8 @@ def train_bank_language_id(train_wavs, valid_wavs, languages, bank, training):
         ``epochs``, ``size`` (a key of ``SIZES``) and ``background`` (a
         folder of speech in other languages, or None): kept in bank.json,
         so ``add`` trains the same way.
+    folder : str
+        Its folder in the bank (``OWN_FOLDER`` beside a pretrained model).
 
     Returns
     -------
@@ -127,7 +136,7 @@ def train_bank_language_id(train_wavs, valid_wavs, languages, bank, training):
             train_wavs,
             valid_wavs,
             languages,
-            os.path.join(bank, FOLDER),
+            os.path.join(bank, folder),
             epochs=training["epochs"],
             sizes=SIZES[training["size"]],
             background=None if background is None else read_background(background),
@@ -135,7 +144,7 @@ def train_bank_language_id(train_wavs, valid_wavs, languages, bank, training):
             device="cuda" if torch.cuda.is_available() else "cpu",
         )
     return {
-        "folder": FOLDER,
+        "folder": folder,
         "codes": {language: [language] for language in languages},
         "source": "trained",
         "training": dict(training),
@@ -149,7 +158,7 @@ def route_changes(old, new, wavs, names, min_probability):
 
     Arguments
     ---------
-    old, new : PretrainedLanguageId
+    old, new : PretrainedLanguageId or CombinedLanguageId
         The bank's identifier before and after ``add`` (``new`` holds one
         more language, last).
     wavs : list of torch.Tensor
@@ -169,6 +178,7 @@ def route_changes(old, new, wavs, names, min_probability):
     Example
     -------
     >>> import tempfile
+    >>> from speechbrain_lora_ser.bank.language_id import PretrainedLanguageId
     >>> from speechbrain_lora_ser.synthetic.language_id_model import (
     ...     save_language_id_model)
     >>> def hearing(label):
@@ -206,6 +216,9 @@ def route_changes(old, new, wavs, names, min_probability):
 def load_identifier(bank, described, languages):
     """Return the identifier ``described`` (bank.json's entry) in ``bank``.
 
+    ``language_id.identifier_from_description``: a pretrained model's copy,
+    the bank's own, or both.
+
     Example
     -------
     >>> import tempfile
@@ -217,6 +230,4 @@ def load_identifier(bank, described, languages):
     ...     ["en"]).mapped
     [0]
     """
-    return PretrainedLanguageId(
-        os.path.join(bank, described["folder"]), described["codes"], languages
-    )
+    return identifier_from_description(bank, described, languages)
