@@ -59,7 +59,6 @@ from speechbrain_lora_ser.bank.own_language_id import (
 from speechbrain_lora_ser.bank.own_language_id import (
     OWN_FOLDER,
     SIZES,
-    load_identifier,
     route_changes,
     train_bank_language_id,
 )
@@ -602,7 +601,7 @@ def add_to_bank(bank_folder, adapter_run, language_codes=None, **options):
         {k[len("router.") :]: v for k, v in state.items() if k.startswith("router.")}
     )
     if identifier:
-        options["previous_language_id"] = load_identifier(
+        options["previous_language_id"] = identifier_from_description(
             bank_folder, identifier, description["languages"]
         )
     if identifier and identifier["source"] == "trained":  # trained again

@@ -35,10 +35,7 @@ import tempfile
 
 import torch
 
-from speechbrain_lora_ser.bank.language_id import (
-    decide,
-    identifier_from_description,
-)
+from speechbrain_lora_ser.bank.language_id import decide
 from speechbrain_lora_ser.bank.language_id_folder import (
     BANK_SIZES,
     SMALL_SIZES,
@@ -211,23 +208,3 @@ def route_changes(old, new, wavs, names, min_probability):
                 }
             )
     return changes
-
-
-def load_identifier(bank, described, languages):
-    """Return the identifier ``described`` (bank.json's entry) in ``bank``.
-
-    ``language_id.identifier_from_description``: a pretrained model's copy,
-    the bank's own, or both.
-
-    Example
-    -------
-    >>> import tempfile
-    >>> from speechbrain_lora_ser.synthetic.language_id_model import (
-    ...     save_language_id_model)
-    >>> bank = tempfile.mkdtemp()
-    >>> _ = save_language_id_model(os.path.join(bank, FOLDER), ["en", "(other)"])
-    >>> load_identifier(bank, {"folder": FOLDER, "codes": {"en": ["en"]}},
-    ...     ["en"]).mapped
-    [0]
-    """
-    return identifier_from_description(bank, described, languages)
