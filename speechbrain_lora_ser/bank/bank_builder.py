@@ -422,9 +422,10 @@ def _language_id(runs, staging, max_utterances, source, codes, router, training)
     described = None
     if source is not None:
         described = _copy_language_id(source, codes, staging)
-        identifier_from_description(staging, described, languages)  # its codes
     if router != "ecapa":
         return described
+    if described is not None:  # its codes checked before the training
+        identifier_from_description(staging, described, languages)
     training = {**ECAPA_TRAINING, **(training or {})}
     wavs = [_router_waveforms(runs, s, max_utterances)[0] for s in ("train", "valid")]
     own = train_bank_language_id(
