@@ -183,6 +183,22 @@ class CombinedLanguageId:
     pretrained, own : PretrainedLanguageId
         The pretrained model (its codes mapped) and the bank's own
         identifier (each of its languages mapped to its own label).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from speechbrain_lora_ser.synthetic.language_id_model import (
+    ...     save_language_id_model)
+    >>> heard = save_language_id_model(tempfile.mkdtemp(), ["en", "es"],
+    ...     biases={"es": 50.0})  # hears Spanish: no bank language
+    >>> own = save_language_id_model(tempfile.mkdtemp(), ["de", "(other)"],
+    ...     biases={"de": 50.0})  # the bank's own hears German
+    >>> both = CombinedLanguageId(
+    ...     PretrainedLanguageId(heard, {"en": ["en"]}, ["en", "de"]),
+    ...     PretrainedLanguageId(own, {"de": ["de"]}, ["en", "de"]))
+    >>> probabilities, _ = both(torch.randn(1, 16000), torch.ones(1))
+    >>> probabilities.round(decimals=2)  # en, de, unknown
+    tensor([[0., 1., 0.]])
     """
 
     def __init__(self, pretrained, own):
