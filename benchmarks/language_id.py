@@ -16,7 +16,7 @@ two generator settings that share no voice, no sentence and no prosody range:
   intonation ranges.
 
 Speech in other languages teaches the identifier's ``(other)`` label
-(Italian, Portuguese, Dutch, Polish, Swedish, Turkish:
+(twenty languages from Italian to Swahili:
 ``synthetic.other_languages.BACKGROUND``); Spanish, French and Russian
 (``KEPT_OUT``) are kept out of everything but the test, where the bank
 must name them ``unknown``.
@@ -37,7 +37,8 @@ one the ECAPA identifier chose on its development speech, 0.9 for the
 cepstral router, and 0.9 for both), the
 share whose most probable language is right (no guard), the share of the
 kept-out languages' files named unknown, and the share of known files
-wrongly named unknown (false flags).
+wrongly named unknown (false flags); and, on the first channel, the share
+of each held-out English accent's files routed right (``by_accent``).
 
 > python benchmarks/language_id.py --output language_id.json
 > python benchmarks/language_id.py --train 60 --test 20 --epochs 2   # quick
@@ -418,23 +419,41 @@ def speak(speaker, text, voice, setting, rng):
 
 
 def utterances(
-    speaker, sentences, voices, setting, count, rng, shuffled, words=None, said=None
+    speaker,
+    sentences,
+    voices,
+    setting,
+    count,
+    rng,
+    shuffled,
+    words=None,
+    said=None,
+    said_by=None,
 ):
-    """``count`` utterances of one or two sentences (or word strings) each."""
+    """``count`` utterances of one or two sentences (or word strings) each.
+
+    Each utterance's base voice (its accent) is appended to ``said_by``.
+    """
     wavs = []
     for _ in range(count):
         texts = [
             _words(sentences, rng, words, said) if shuffled else rng.choice(sentences)
             for _ in range(rng.randint(1, 2))
         ]
-        wavs.append(speak(speaker, ". ".join(texts), rng.choice(voices), setting, rng))
+        voice = rng.choice(voices)
+        wavs.append(speak(speaker, ". ".join(texts), voice, setting, rng))
+        if said_by is not None:
+            said_by.append(voice.split("+")[0])
     return wavs
 
 
 def write_sets(sizes, seed):
-    """Training, development and test waveforms (see the module's notes)."""
+    """Training, development and test waveforms (see the module's notes).
+
+    Also each bank language's test accents (base voices), in order.
+    """
     speaker, rng = Speaker(), random.Random(seed)
-    train, valid, test = {}, {}, {}
+    train, valid, test, accents = {}, {}, {}, {}
     for language in BANK:
         sentences = DEMO[language][0]
         seen, held_out = VOICES[language]
@@ -452,6 +471,7 @@ def write_sets(sizes, seed):
             )
             for size in sizes[:2]
         )
+        accents[language] = []
         test[language] = utterances(
             speaker,
             HELD_OUT_SENTENCES[language],
@@ -460,6 +480,7 @@ def write_sets(sizes, seed):
             sizes[2],
             rng,
             False,
+            said_by=accents[language],
         )
     background = []
     for size in sizes[:2]:
@@ -488,7 +509,7 @@ def write_sets(sizes, seed):
             rng,
             False,
         )
-    return train, valid, test, background
+    return train, valid, test, background, accents
 
 
 def heard_through(wavs, channel, offset):
@@ -523,9 +544,14 @@ def cepstral_probabilities(router, features):
     return probabilities
 
 
-def measure(probabilities, test, conditions, guards):
-    """Per guard and channel: routed right, argmax right, unknown named."""
+def measure(probabilities, test, conditions, guards, accents):
+    """Per guard and channel: routed right, argmax right, unknown named.
+
+    Also, per guard, each accent's share routed right on the first channel
+    (the accents of a language with more than one).
+    """
     tables = {guard: {} for guard in guards}
+    by_accent = {}
     for name, channel in conditions.items():
         heard = {
             language: probabilities(heard_through(wavs, channel, 1000 * offset))
@@ -536,7 +562,27 @@ def measure(probabilities, test, conditions, guards):
                 language: _rates(p, language, guard) for language, p in heard.items()
             }
         print(f"  {name}: " + _summary(tables[guards[0]][name]), flush=True)
-    return tables
+        if not by_accent:
+            by_accent = {
+                guard: _accent_rates(heard, accents, guard, name) for guard in guards
+            }
+    return tables, by_accent
+
+
+def _accent_rates(heard, accents, guard, channel):
+    """Share of each accent's files routed right, for languages with several."""
+    rates = {}
+    for language, said_by in accents.items():
+        if len(set(said_by)) < 2:
+            continue
+        _, names, _, _ = decide(heard[language], list(BANK), guard)
+        for accent in sorted(set(said_by)):
+            mine = [n for n, a in zip(names, said_by, strict=True) if a == accent]
+            rates[accent] = sum(n == language for n in mine) / len(mine)
+    if rates:
+        shown = ", ".join(f"{a} {100 * r:.0f} % " for a, r in rates.items())
+        print(f"  by accent ({channel}, guard {guard}): {shown}", flush=True)
+    return rates
 
 
 def _rates(p, language, guard):
@@ -624,7 +670,7 @@ def main():
     )
     started = time.perf_counter()
     sizes = (args.train, args.valid, args.test, args.unknown)
-    train, valid, test, background = write_sets(sizes, args.seed)
+    train, valid, test, background, accents = write_sets(sizes, args.seed)
     print(
         f"speech written in {time.perf_counter() - started:.0f} s: "
         f"{sizes[0]}/{sizes[1]} per language and {len(background[0])}/"
@@ -665,12 +711,13 @@ def main():
         print(f"{name}: trained in {trained:.0f} s ({report})", flush=True)
         guard = guard if args.guard is None else args.guard
         guards = sorted({guard, DEFAULT_MIN_LANGUAGE_PROBABILITY}, key=guard.__ne__)
-        tables = measure(probabilities, test, conditions, guards)
+        tables, by_accent = measure(probabilities, test, conditions, guards, accents)
         results["routers"][name] = {
             "train_seconds": trained,
             "guard": guard,
             "table": tables[guard],
             "by_guard": {str(g): table for g, table in tables.items()},
+            "by_accent": {str(g): rates for g, rates in by_accent.items()},
         }
     for name, entry in results["routers"].items():
         for guard, table in entry["by_guard"].items():

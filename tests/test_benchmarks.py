@@ -60,7 +60,7 @@ def test_language_id_benchmark_prints_both_identifiers_tables(tmp_path):
     command = [
         sys.executable,
         os.path.join(ROOT, "benchmarks", "language_id.py"),
-        *("--train", "12", "--valid", "6", "--test", "3", "--unknown", "2"),
+        *("--train", "12", "--valid", "6", "--test", "5", "--unknown", "2"),
         *("--epochs", "1", "--channels", "clean", "opus", "--output", str(output)),
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
@@ -74,6 +74,13 @@ def test_language_id_benchmark_prints_both_identifiers_tables(tmp_path):
     for name, entry in saved["routers"].items():
         for shown in entry["by_guard"]:
             assert f"{name}, guard {shown}: % routed right" in result.stdout
+    # English's held-out accents, each routed right on a share of its files
+    for rates in saved["routers"]["ecapa"]["by_accent"].values():
+        assert len(rates) >= 2
+        held_out = {"en-gb-scotland", "en-029", "en-us-nyc", "en-gb-x-rp"}
+        assert set(rates) <= held_out | {"en-gb-x-gbclan"}
+        assert all(0.0 <= rate <= 1.0 for rate in rates.values())
+    assert "by accent (clean, guard" in result.stdout
     rows = [line for line in result.stdout.splitlines() if line.startswith("| opus |")]
     assert len(rows) == sum(len(e["by_guard"]) for e in saved["routers"].values())
     assert set(saved["routers"]["ecapa"]["table"]["clean"]) == {

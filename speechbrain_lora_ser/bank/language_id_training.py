@@ -52,6 +52,7 @@ from speechbrain.augment.time_domain import (
     AddNoise,
     AddReverb,
     DoClip,
+    DropChunk,
     DropFreq,
     SpeedPerturb,
 )
@@ -139,8 +140,9 @@ def channel_augmenter(rooms_csv):
     """SpeechBrain's augmentation of the identifier's training batches.
 
     One to four of: reverberation, white noise at 5-30 dB SNR, a speed
-    change of 5-10 %, dropped frequency bands, clipping, the telephone band,
-    and mu-law, MP3 or Opus coding; each batch at 80 %.
+    change of 5-10 %, dropped frequency bands, dropped chunks of 60-125 ms
+    (as the VoxLingua107 recipe's), clipping, the telephone band, and
+    mu-law, MP3 or Opus coding; each batch at 80 %.
     """
     return Augmenter(
         min_augmentations=1,
@@ -152,6 +154,12 @@ def channel_augmenter(rooms_csv):
             AddNoise(snr_low=5, snr_high=30),
             SpeedPerturb(SAMPLE_RATE, speeds=[90, 95, 105, 110]),
             DropFreq(drop_freq_count_low=1, drop_freq_count_high=3),
+            DropChunk(
+                drop_length_low=1000,
+                drop_length_high=2000,
+                drop_count_low=1,
+                drop_count_high=5,
+            ),
             DoClip(clip_low=0.05, clip_high=0.5),
             TelephoneBand(),
             CodecAugment(SAMPLE_RATE),
