@@ -627,11 +627,11 @@ def print_table(name, table):
 def main():
     """Write the speech, train each identifier, measure, print."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--train", type=int, default=480, help="per language")
+    parser.add_argument("--train", type=int, default=1200, help="per language")
     parser.add_argument("--valid", type=int, default=40)
     parser.add_argument("--test", type=int, default=100, help="per bank language")
     parser.add_argument("--unknown", type=int, default=60, help="per kept-out one")
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--guard",
