@@ -74,17 +74,22 @@ def test_language_id_benchmark_prints_both_identifiers_tables(tmp_path):
     for name, entry in saved["routers"].items():
         for shown in entry["by_guard"]:
             assert f"{name}, guard {shown}: % routed right" in result.stdout
-    # English's held-out accents, each routed right on a share of its files
-    for rates in saved["routers"]["ecapa"]["by_accent"].values():
+    # English's test accents (its eight, heard in training by default), each
+    # routed right on a share of its files
+    ecapa = saved["routers"]["ecapa"]
+    for rates in ecapa["by_accent"].values():
         assert len(rates) >= 2
+        assert set(rates) == set(ecapa["test_accents"]["english"])
         assert set(rates) <= {
-            "en-gb-scotland",
-            "en-029",
-            "en-us-nyc",
-            "en-gb-x-rp",
-            "en-gb-x-gbclan",
+            *("en-us", "en", "en-gb-x-gbcwmd", "en-gb-scotland", "en-029"),
+            *("en-us-nyc", "en-gb-x-rp", "en-gb-x-gbclan"),
         }
         assert all(0.0 <= rate <= 1.0 for rate in rates.values())
+    # every test file's probabilities (3 languages and unknown), per channel
+    for by_language in ecapa["probabilities"].values():
+        assert {len(rows) for rows in by_language.values()} <= {5, 2}
+        for rows in by_language.values():
+            assert all(len(row) == 4 and abs(sum(row) - 1) < 1e-3 for row in rows)
     assert "by accent (clean, guard" in result.stdout
     rows = [line for line in result.stdout.splitlines() if line.startswith("| opus |")]
     assert len(rows) == sum(len(e["by_guard"]) for e in saved["routers"].values())
