@@ -14,11 +14,13 @@ import soundfile
 import torch
 
 from speechbrain_lora_ser import EncoderRegressor
+from speechbrain_lora_ser.bank.adapter_bank import AdapterBank
 from speechbrain_lora_ser.bank.bank_builder import add_to_bank, build_bank
 from speechbrain_lora_ser.bank.language_id import UNKNOWN
 from speechbrain_lora_ser.data.corpus import prepare_corpus
 from speechbrain_lora_ser.demo import load_recipe_module, recipe_layouts
 from speechbrain_lora_ser.modeling.ccc import ATTRIBUTES, ccc
+from speechbrain_lora_ser.modeling.weights import read_state
 from speechbrain_lora_ser.synthetic.demo_corpus import write_demo_corpus
 from speechbrain_lora_ser.synthetic.language_id_model import save_language_id_model
 from speechbrain_lora_ser.synthetic.other_languages import write_other_speech
@@ -670,6 +672,9 @@ def test_a_bank_trains_its_own_ecapa_identifier_and_names_kept_out_languages(
     assert identifier["codes"] == {M: [M], B: [B]}
     assert identifier["training"]["background"] == str(background)
     assert not any(name.endswith(".rooms") for name in os.listdir(bank))
+    # the identifier knows both languages: no cepstral router kept
+    assert "router" not in description
+    assert not any(k.startswith("router.") for k in read_state(bank / "bank.ckpt"))
     # the guard the identifier chose on its development speech is the bank's
     assert 0.5 <= identifier["guard"] <= 0.9
     assert f"chosen guard {identifier['guard']:.2f}" in result.stdout
@@ -709,6 +714,12 @@ def test_a_bank_trains_its_own_ecapa_identifier_and_names_kept_out_languages(
     (mine / "bank.json").write_text(json.dumps(described))
     add_to_bank(str(mine), folders[D])
     assert bank_guard(mine) == 0.75
+    # a bank.json with neither a router nor an identifier is refused by name
+    described = json.loads((mine / "bank.json").read_text())
+    del described["language_id"]
+    (mine / "bank.json").write_text(json.dumps(described))
+    with pytest.raises(ValueError, match=f"{mine}: bank.json has no router"):
+        AdapterBank(str(mine))
     # add: trained again on three languages, same settings, the guard chosen
     # again; changes listed
     report = add_to_bank(str(bank), folders[D])
@@ -721,6 +732,7 @@ def test_a_bank_trains_its_own_ecapa_identifier_and_names_kept_out_languages(
     for change in report["changes"]:
         assert change["before"] != change["after"]
     assert report["accuracy"][D] >= 0.8, report["accuracy"]
+    assert "router" not in description
 
 
 def test_a_pretrained_model_and_the_banks_own_identifier_share_the_languages(

@@ -212,14 +212,22 @@ class AdapterBank(torch.nn.Module):
         )
         self.scalers = [model["label_scaler"] for model in models]
         self.calibrations = [model.get("calibration") for model in models]
-        self.router = LanguageRouter(**info["router"])
-        self.router_features = RouterFeatures(self.encoder, **self.router.features)
         # a pretrained identifier is a SpeechBrain model folder of its own,
         # not part of bank.ckpt (it moves with the bank: _apply)
         self.language_id = None
         if info.get("language_id"):
             self.language_id = identifier_from_description(
                 folder, info["language_id"], self.languages
+            )
+        # the cepstral router: for the languages no identifier knows
+        self.router = self.router_features = None
+        if "router" in info:
+            self.router = LanguageRouter(**info["router"])
+            self.router_features = RouterFeatures(self.encoder, **self.router.features)
+        elif not self.identifier_knows_every_language():
+            raise ValueError(
+                f"{folder}: bank.json has no router, and no language identifier "
+                f"that knows every one of {self.languages}"
             )
         base = self.scalers[0]
         self.output_scaler = LabelScaler(*(info["scale"] or (base.low, base.high)))
@@ -235,7 +243,7 @@ class AdapterBank(torch.nn.Module):
         if getattr(self, "language_id", None) is not None:
             for classifier in self.language_id.classifiers:
                 classifier.mods._apply(fn, *args, **kwargs)
-                classifier.device = self.router.mean.device
+                classifier.device = next(self.encoder.parameters()).device
         return self
 
     def check_language(self, language):
@@ -273,6 +281,11 @@ class AdapterBank(torch.nn.Module):
             probabilities, self.languages, self.min_language_probability, heard
         )
 
+    def identifier_knows_every_language(self):
+        """Whether the language identifier maps every bank language (no router)."""
+        mapped = [] if self.language_id is None else self.language_id.mapped
+        return len(mapped) == len(self.languages)
+
     def language_probabilities(self, wavs, wav_lens):
         """Each utterance's probability of each language, ``unknown`` last.
 
@@ -280,9 +293,8 @@ class AdapterBank(torch.nn.Module):
         (``PretrainedLanguageId``), the router's sharing out what it leaves
         to the bank languages it does not know.
         """
-        mapped = [] if self.language_id is None else self.language_id.mapped
         router = None
-        if len(mapped) < len(self.languages):
+        if not self.identifier_knows_every_language():
             router = self.router(self.router_features(wavs, wav_lens))
         if self.language_id is None:
             return torch.cat([router, torch.zeros_like(router[:, :1])], dim=1)

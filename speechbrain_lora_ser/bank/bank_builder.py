@@ -338,6 +338,9 @@ def build_bank(
             else f"set (the identifier chose {chosen:g})",
         )
     bank = AdapterBank(staging, min_language_probability, description=description)
+    if bank.identifier_knows_every_language():  # no cepstral router to keep
+        del description["router"]
+        bank.router = bank.router_features = None
     _load_weights(bank, runs)
     report = _train_bank_router(
         bank, runs, max_utterances, batch_size, previous_router, previous_language_id
@@ -596,11 +599,17 @@ def add_to_bank(bank_folder, adapter_run, language_codes=None, **options):
     if not identifier or identifier.get("guard") != threshold:  # the user's
         options.setdefault("min_language_probability", threshold)
     options.setdefault("scale", description["scale"])
-    router = LanguageRouter(**description["router"])
-    state = read_state(os.path.join(bank_folder, "bank.ckpt"))
-    router.load_state_dict(
-        {k[len("router.") :]: v for k, v in state.items() if k.startswith("router.")}
-    )
+    router = None
+    if "router" in description:  # the cepstral router (a bank's languages)
+        router = LanguageRouter(**description["router"])
+        state = read_state(os.path.join(bank_folder, "bank.ckpt"))
+        router.load_state_dict(
+            {
+                k[len("router.") :]: v
+                for k, v in state.items()
+                if k.startswith("router.")
+            }
+        )
     if identifier:
         options["previous_language_id"] = identifier_from_description(
             bank_folder, identifier, description["languages"]
@@ -653,8 +662,7 @@ def _train_bank_router(
     bank.eval()
     valid_wavs, valid_names = _router_waveforms(runs, "valid", max_utterances)
     report = {"changes": []} if previous_router is not None else {}
-    mapped = [] if bank.language_id is None else bank.language_id.mapped
-    if len(mapped) < len(bank.languages):
+    if not bank.identifier_knows_every_language():
         features = RouterFeatures(bank.encoder, **DEFAULT_FEATURES)
         train_wavs, _ = _router_waveforms(runs, "train", max_utterances)
         router = train_router(
