@@ -48,6 +48,7 @@ of each English accent's test files routed right (``by_accent``). The JSON
 
 > python benchmarks/language_id.py --output language_id.json
 > python benchmarks/language_id.py --train 60 --test 20 --epochs 2   # quick
+> python benchmarks/language_id.py --size voxlingua107 --device cuda  # on a GPU
 
 Authors
  * speechbrain-lora-ser contributors 2026
@@ -72,8 +73,8 @@ from speechbrain_lora_ser.bank.language_id import (
     PretrainedLanguageId,
     decide,
 )
-from speechbrain_lora_ser.bank.language_id_folder import BANK_SIZES
 from speechbrain_lora_ser.bank.language_id_training import train_language_id
+from speechbrain_lora_ser.bank.own_language_id import SIZES
 from speechbrain_lora_ser.bank.routing import (
     DEFAULT_MIN_LANGUAGE_PROBABILITY,
     RouterFeatures,
@@ -543,15 +544,22 @@ def heard_through(wavs, channel, offset):
     ]
 
 
-def ecapa_probabilities(folder):
+def ecapa_probabilities(folder, device="cpu"):
     """Serve the trained identifier as a bank does; return its probabilities."""
     identifier = PretrainedLanguageId(
         folder, {language: [language] for language in BANK}, list(BANK)
     )
+    identifier.classifier.mods.to(device)
+    identifier.classifier.device = device
 
     def probabilities(wavs):
-        rows = [identifier(wav.unsqueeze(0), torch.ones(1))[0] for wav in wavs]
-        return torch.cat(rows)
+        lens = torch.ones(1, device=device)
+        rows = [identifier(wav.unsqueeze(0).to(device), lens)[0] for wav in wavs]
+        return torch.cat(rows).cpu()
+
+    probabilities.parameters = sum(
+        p.numel() for p in identifier.classifier.mods.parameters()
+    )
 
     return probabilities
 
@@ -688,6 +696,15 @@ def main():
     )
     parser.add_argument("--routers", nargs="+", default=["ecapa", "cepstral"])
     parser.add_argument(
+        "--size",
+        choices=sorted(SIZES),
+        default="bank",
+        help="the ECAPA identifier's sizes (ser-bank's --router_size)",
+    )
+    parser.add_argument(
+        "--device", default="cpu", help="where ECAPA trains and is served"
+    )
+    parser.add_argument(
         "--accents",
         choices=sorted(VOICES),
         default="held_out",
@@ -725,13 +742,15 @@ def main():
                 list(BANK),
                 folder,
                 epochs=args.epochs,
-                sizes=BANK_SIZES,
+                sizes=SIZES[args.size],
                 background=background,
                 work_folder=os.path.join(work, "rooms"),
                 seed=args.seed,
+                device=args.device,
             )
-            probabilities = ecapa_probabilities(folder)
+            probabilities = ecapa_probabilities(folder, args.device)
             guard = report["guard"]
+            report["parameters"] = probabilities.parameters
         else:
             encoder = SSLEncoder(save_tiny_encoder(os.path.join(work, "tiny"))).eval()
             features = RouterFeatures(encoder)
@@ -750,6 +769,7 @@ def main():
         )
         results["routers"][name] = {
             "train_seconds": trained,
+            "parameters": report.get("parameters"),
             "guard": guard,
             "table": tables[guard],
             "by_guard": {str(g): table for g, table in tables.items()},

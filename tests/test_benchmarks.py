@@ -62,6 +62,7 @@ def test_language_id_benchmark_prints_both_identifiers_tables(tmp_path):
         os.path.join(ROOT, "benchmarks", "language_id.py"),
         *("--train", "12", "--valid", "6", "--test", "5", "--unknown", "2"),
         *("--epochs", "1", "--channels", "clean", "opus", "--output", str(output)),
+        *("--size", "small"),
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -70,6 +71,8 @@ def test_language_id_benchmark_prints_both_identifiers_tables(tmp_path):
     # ECAPA at the guard it chose on its development speech and at 0.9
     guard = saved["routers"]["ecapa"]["guard"]
     assert 0.5 <= guard <= 0.9
+    # --size small: the test-sized identifier, not the bank's 1.9 M parameters
+    assert 10_000 < saved["routers"]["ecapa"]["parameters"] < 100_000
     assert set(saved["routers"]["ecapa"]["by_guard"]) == {str(guard), "0.9"}
     for name, entry in saved["routers"].items():
         for shown in entry["by_guard"]:
