@@ -496,7 +496,14 @@ def wrong_scale(utterances, label_range):
     )
 
 
-def check_entries(utterances, label_range, min_duration, data_root=None, where=None):
+def check_entries(
+    utterances,
+    label_range,
+    min_duration,
+    data_root=None,
+    where=None,
+    duration_required=False,
+):
     """Validate manifest entries: the checks every route to a recipe gets.
 
     Arguments
@@ -512,12 +519,16 @@ def check_entries(utterances, label_range, min_duration, data_root=None, where=N
     where : callable, optional
         ``where(partition, utt_id)`` names a row in a problem (the default
         names the partition and the ID).
+    duration_required : bool
+        Whether an entry without ``duration`` is a problem (manifests used
+        as they are: the recipes' sorting and samplers read it) or is filled
+        in from the audio (entries about to be written).
 
     Returns
     -------
     valid : dict
         ``{partition: {utt_id: entry}}`` of the entries without problems;
-        a missing ``duration`` is filled in from the audio.
+        a missing ``duration`` (when allowed) is filled in from the audio.
     problems : list
         ``(where, problem)`` pairs, every problem of every bad entry.
     converted : int
@@ -543,7 +554,9 @@ def check_entries(utterances, label_range, min_duration, data_root=None, where=N
             else:
                 seen[utt_id] = partition
                 row, info = _check_entry(
-                    entry, partition, label_range, min_duration, data_root
+                    entry,
+                    (partition, label_range, min_duration, data_root),
+                    duration_required,
                 )
             if row:
                 problems.extend((where(partition, utt_id), p) for p in row)
@@ -554,11 +567,13 @@ def check_entries(utterances, label_range, min_duration, data_root=None, where=N
     return valid, problems, converted
 
 
-def _check_entry(entry, partition, label_range, min_duration, data_root):
+def _check_entry(entry, context, duration_required):
     """One entry's problems, and its audio's ``soundfile`` info."""
+    partition, label_range, min_duration, data_root = context
     if not isinstance(entry, dict):
         return [f"entry is {type(entry).__name__}, not an object"], None
-    row = _entry_problems(entry, partition, label_range, data_root)
+    required = [k for k in ENTRY_KEYS if duration_required or k != "duration"]
+    row = _entry_problems(entry, partition, label_range, data_root, required)
     info = None
     if "wav" in entry:
         path, wav_problem = resolve_wav(entry["wav"], data_root)
@@ -573,10 +588,9 @@ def _check_entry(entry, partition, label_range, min_duration, data_root):
     return row, info
 
 
-def _entry_problems(entry, partition, label_range, data_root):
+def _entry_problems(entry, partition, label_range, data_root, required):
     """Missing keys, labels, and string values the JSON reader cannot format."""
     problems = []
-    required = [k for k in ENTRY_KEYS if k != "duration"]
     missing = [key for key in required if key not in entry]
     if missing:
         problems.append(f"missing keys {missing} (an entry has {list(ENTRY_KEYS)})")
@@ -720,6 +734,7 @@ def check_manifests(
         min_duration,
         data_root,
         where=lambda partition, utt_id: f"{paths[partition]} [{utt_id}]",
+        duration_required=True,
     )
     problems += row_problems + _structure_problems(folder, paths, valid)
     if problems:
