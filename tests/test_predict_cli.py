@@ -18,6 +18,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from speechbrain_lora_ser.serving.inference import EncoderRegressor
+from speechbrain_lora_ser.serving.model_loading import NotAModelFolder
 from speechbrain_lora_ser.serving.predict import main, write_rows
 from speechbrain_lora_ser.serving.prediction_table import (
     PartialTable,
@@ -268,6 +270,30 @@ def test_bad_arguments_exit_2_with_a_message(
     assert stop.value.code == 2
     assert message in capsys.readouterr().err
     assert not output.exists() and not os.path.exists(str(output) + ".partial")
+
+
+def test_a_run_folder_and_a_missing_file_are_named_for_what_they_are(
+    trained_ft_lora, model, many_files, tmp_path, capsys
+):
+    output = tmp_path / "out.csv"
+    argv = ["--output", str(output), "--no_progress", "--savedir", str(tmp_path)]
+    # the run's folder instead of its model: told where the model is
+    assert main([*argv, "--model", str(trained_ft_lora), str(many_files)]) == 2
+    assert (
+        f"{trained_ft_lora}: a training run's folder, not a model: its model is "
+        f"{model}" in capsys.readouterr().err
+    )
+    assert not output.exists()
+    # a path that does not exist: its row says so, the other file is rated
+    gone = tmp_path / "gone" / "clip.wav"
+    assert main([*argv, "--model", str(model), str(many_files / "clip000.wav"),
+                 str(gone)]) == 1  # fmt: skip
+    rows = {row["file"]: row for row in read_rows(output)}
+    assert rows[str(gone)]["error"] == f"{gone}: no such file"
+    assert rows[str(many_files / "clip000.wav")]["error"] == ""
+    # from Python: a mistyped folder is no such folder (not a Hub error)
+    with pytest.raises(NotAModelFolder, match="typo: no such folder"):
+        EncoderRegressor.from_hparams(source=str(tmp_path / "typo"))
 
 
 def test_an_unwritable_output_is_refused_before_the_model_loads(

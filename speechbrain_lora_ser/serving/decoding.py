@@ -152,6 +152,8 @@ def stream_audio(path, sample_rate, block_seconds=BLOCK_SECONDS):
 
 
 def _open(path):
+    if not os.path.exists(path):
+        raise AudioProblem(path, "no such file")
     try:
         return soundfile.SoundFile(str(path))
     except Exception as error:  # soundfile raises several error types

@@ -10,6 +10,8 @@ Authors
  * speechbrain-lora-ser contributors 2026
 """
 
+import os
+
 from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.fetching import FetchConfig, LocalStrategy, fetch
 
@@ -32,15 +34,26 @@ def load_pretrained(
 ):
     """Fetch, check and load a model; see ``EncoderRegressor.from_hparams``."""
     fetch_config = fetch_config or FetchConfig()
-    hparams_path = fetch(
-        filename=hparams_file,
-        source=source,
-        savedir=savedir,
-        save_filename=None,
-        local_strategy=local_strategy,
-        fetch_config=fetch_config,
-    )
-    check_yaml(hparams_path, trust_code=trust_code)
+    check_model_folder(source, hparams_file)
+    try:
+        hparams_path = fetch(
+            filename=hparams_file,
+            source=source,
+            savedir=savedir,
+            save_filename=None,
+            local_strategy=local_strategy,
+            fetch_config=fetch_config,
+        )
+    except (OSError, ValueError) as error:  # the Hub's errors are both
+        if os.path.isdir(str(source)):
+            raise
+        raise NotAModelFolder(
+            f"{source}: no such folder, and no model repository of that name "
+            f"could be fetched ({type(error).__name__})"
+        ) from error
+    # a local model's own file is named (not its link in ``savedir``)
+    local = os.path.join(str(source), hparams_file)
+    check_yaml(local if os.path.isfile(local) else hparams_path, trust_code)
     with trusting(trust_code), open(hparams_path, encoding="utf-8") as handle:
         hparams = load_hyperpyyaml(handle, overrides or {}, overrides_must_match)
     hparams["savedir"] = savedir
@@ -56,3 +69,53 @@ def load_pretrained(
     strict_hooks(pretrainer)
     pretrainer.load_collected()
     return cls(modules=hparams["modules"], hparams=hparams, **kwargs)
+
+
+class NotAModelFolder(ValueError):
+    """A model source that holds no exported model (named, with what to use)."""
+
+
+def check_model_folder(source, hparams_file="hyperparams.yaml"):
+    """Refuse a local folder that is not an exported model, saying what is.
+
+    A training run's folder holds its training YAML and, in ``inference/``,
+    the model; a source that is no local folder is left to the fetcher (a
+    model repository).
+
+    Arguments
+    ---------
+    source : str
+        What ``from_hparams`` was given.
+    hparams_file : str
+        The model's YAML.
+
+    Raises
+    ------
+    NotAModelFolder
+        Naming the folder, and the model inside when it is a run's.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> run = tempfile.mkdtemp()
+    >>> os.makedirs(os.path.join(run, "inference"))
+    >>> open(os.path.join(run, "inference", "hyperparams.yaml"), "w").close()
+    >>> try:
+    ...     check_model_folder(run)
+    ... except NotAModelFolder as error:
+    ...     print(str(error).replace(run, "RUN"))
+    RUN: a training run's folder, not a model: its model is RUN/inference
+    """
+    source = str(source)
+    if not os.path.isdir(source):
+        return
+    exported = os.path.join(source, "inference")
+    if os.path.isfile(os.path.join(exported, hparams_file)):
+        raise NotAModelFolder(
+            f"{source}: a training run's folder, not a model: its model is {exported}"
+        )
+    if not os.path.isfile(os.path.join(source, hparams_file)):
+        raise NotAModelFolder(
+            f"{source}: no {hparams_file}, so not a model folder (a run's model "
+            "is its inference/ folder; a bank is ser-bank's --output)"
+        )
