@@ -87,6 +87,10 @@ logger = logging.getLogger("speechbrain_lora_ser.bank.bank_builder")
 ROUTERS = ("cepstral", "ecapa")
 #: ``--router ecapa``'s training, unless told otherwise.
 ECAPA_TRAINING = {"epochs": 20, "size": "bank", "background": None}
+#: A language its router chooses (clean, no guard) on fewer of its own
+#: development utterances than this is warned of: clean in-domain speech is
+#: the easiest the bank will hear.
+WEAK_ROUTING = 0.9
 
 BANK_YAML = """\
 # ############################################################################
@@ -899,6 +903,37 @@ def _parser():
     return parser
 
 
+def routing_warnings(accuracy, floor=WEAK_ROUTING):
+    """Warn of each language its router chooses on too few of its own files.
+
+    Arguments
+    ---------
+    accuracy : dict
+        ``{language: share}`` of each language's development utterances
+        whose most probable language is its own.
+    floor : float
+        Shares below it are warned of.
+
+    Returns
+    -------
+    list of str
+
+    Example
+    -------
+    >>> routing_warnings({"en": 1.0, "es": 0.0})[0][:64]
+    'warning: the router chooses es on 0.0% of its development uttera'
+    """
+    return [
+        f"warning: the router chooses {language} on {value:.1%} of its "
+        "development utterances: most of its speech will be served by another "
+        "language's model or named unknown. Train the identifier longer "
+        "(--router_epochs) or on more utterances (--max_utterances), and "
+        "measure it before serving the bank"
+        for language, value in accuracy.items()
+        if value < floor
+    ]
+
+
 def _print_report(folder, report):
     print(f"bank written to {folder}")
     for language, value in report["accuracy"].items():
@@ -906,6 +941,8 @@ def _print_report(folder, report):
             f"  language chosen right on {language} development set: {value:.1%} "
             "(clean, most probable language, no guard)"
         )
+    for warning in routing_warnings(report["accuracy"]):
+        print(warning, file=sys.stderr)
     if "changes" in report:
         changes = report["changes"]
         print(
