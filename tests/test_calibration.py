@@ -201,3 +201,14 @@ def test_an_attribute_calibration_refuses_a_non_finite_map():
             | {k: 0 for k in ("dev_ccc_raw", "dev_ccc_calibrated", "dev_correlation")}
             | {"p_value": None, "utterances": 3}
         )
+
+
+def test_a_run_says_in_its_log_which_attributes_it_did_not_learn(trained_ft_lora):
+    with open(trained_ft_lora / "results.json") as handle:
+        attributes = json.load(handle)["calibration"]["attributes"]
+    log = (trained_ft_lora / "log.txt").read_text()
+    not_learned = [name for name in ATTRIBUTES if not attributes[name]["learned"]]
+    if not_learned:  # a one-epoch tiny run: the log says what is withheld
+        assert f"BIIC-Podcast valid: {', '.join(not_learned)} not learned" in log
+    else:
+        assert " not learned (development correlation" not in log

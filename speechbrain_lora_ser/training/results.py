@@ -72,9 +72,19 @@ def calibrate(brain, dataset, label_scaler, loader_kwargs, name):
     """
     _, stats = predict(brain, dataset, name, loader_kwargs)
     predictions, targets = stats.tensors()
-    return fit_calibration(
+    calibration = fit_calibration(
         label_scaler.unscale(predictions), label_scaler.unscale(targets)
     )
+    if calibration.not_learned():
+        logger.warning(
+            "%s: %s not learned (development correlation below %g or not "
+            "significant): the exported model withholds them (no value, "
+            "'not_learned'); more epochs or more data may learn them",
+            name,
+            ", ".join(calibration.not_learned()),
+            calibration.min_correlation,
+        )
+    return calibration
 
 
 def test_corpora(
