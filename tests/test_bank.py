@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -483,6 +484,28 @@ def test_a_killed_bank_add_leaves_the_old_bank_serving_as_before(runs, banks, tm
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert load(bank).mods.regressor.languages == [M, B, D]
     assert not os.path.exists(f"{bank}.building")
+
+
+def test_a_run_whose_manifests_are_gone_is_refused_by_name_leaving_nothing(
+    runs, tmp_path
+):
+    folders, _ = runs
+    moved = tmp_path / "run"  # a copy whose manifest folder was moved away
+    shutil.copytree(folders[D], moved)
+    saved = (moved / "hyperparams.yaml").read_text()
+    gone = tmp_path / "moved_away"
+    (moved / "hyperparams.yaml").write_text(
+        re.sub(r"(?m)^manifest_folder: .*$", f"manifest_folder: {gone}", saved)
+    )
+    result = ser_bank(
+        "build",
+        f"--base={folders[M]}",
+        f"--adapter={moved}",
+        f"--output={tmp_path / 'b'}",
+    )
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert str(gone) in result.stderr
+    assert not (tmp_path / "b").exists() and not (tmp_path / "b.building").exists()
 
 
 def test_a_bank_whose_parts_disagree_is_refused(banks, tmp_path):

@@ -787,6 +787,9 @@ def main(argv=None):
             report = add_to_bank(args.bank, args.adapter, **options)
             folder = args.bank
     except (ValueError, FileNotFoundError) as error:
+        # the bank stays as it was; the half-written new version goes too
+        bank = args.output if args.command == "build" else args.bank
+        shutil.rmtree(staging_folder(bank), ignore_errors=True)
         print(f"error: {error}", file=sys.stderr)
         return 1
     finally:
