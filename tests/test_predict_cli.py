@@ -296,6 +296,26 @@ def test_a_run_folder_and_a_missing_file_are_named_for_what_they_are(
         EncoderRegressor.from_hparams(source=str(tmp_path / "typo"))
 
 
+def test_without_savedir_the_model_links_leave_no_folder_behind(
+    model, many_files, tmp_path
+):
+    scratch = tmp_path / "tmp"  # the process's temporary folder
+    scratch.mkdir()
+    command = predict_command(
+        model, tmp_path / "out.csv", "unused", many_files / "clip000.wav"
+    )
+    del command[command.index("--savedir") : command.index("--savedir") + 2]
+    result = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TMPDIR": str(scratch)},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert len(read_rows(tmp_path / "out.csv")) == 1
+    assert not [p.name for p in scratch.iterdir() if p.name.startswith("ser_model_")]
+
+
 def test_an_unwritable_output_is_refused_before_the_model_loads(
     model, many_files, tmp_path, capsys
 ):

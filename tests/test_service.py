@@ -22,8 +22,8 @@ from starlette.websockets import WebSocketDisconnect
 
 from speechbrain_lora_ser.service.app import create_app
 from speechbrain_lora_ser.service.batching import Batcher, QueueFull
-from speechbrain_lora_ser.service.loading import load_model
 from speechbrain_lora_ser.service.settings import Settings
+from speechbrain_lora_ser.serving.model_loading import load_serving_model
 
 ATTRIBUTES = ("arousal", "valence", "dominance")
 LIVE = {"live_window_seconds": 2.0, "live_hop_seconds": 1.0}
@@ -36,7 +36,7 @@ def model_folder(trained_ft_lora):
 
 @pytest.fixture(scope="module")
 def model(model_folder, tmp_path_factory):
-    return load_model(model_folder, str(tmp_path_factory.mktemp("served")))
+    return load_serving_model(model_folder, str(tmp_path_factory.mktemp("served")))
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +124,10 @@ def test_too_long_audio_is_413(client, tmp_path):
 
 @pytest.mark.parametrize(
     ("content", "problem"),
-    [(b"this is not audio", "not readable audio"), (b"", "not readable audio")],
+    [
+        (b"this is not audio", "not readable audio"),
+        (b"", "the upload is empty (0 bytes)"),
+    ],
 )
 def test_unreadable_audio_is_422_naming_it(client, tmp_path, content, problem):
     path = tmp_path / "notes.wav"

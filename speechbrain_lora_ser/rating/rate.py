@@ -19,7 +19,6 @@ Authors
 import json
 import os
 import sys
-import tempfile
 import time
 
 import numpy as np
@@ -48,15 +47,11 @@ class ShardRater:
     def __init__(self, model, output, device, options):
         import torch
 
-        from speechbrain_lora_ser import EncoderRegressor
+        from speechbrain_lora_ser.serving.model_loading import load_serving_model
 
         if device == "cpu":
             torch.set_num_threads(1)
-        self.model = EncoderRegressor.from_hparams(
-            source=model,
-            savedir=tempfile.mkdtemp(prefix="ser_rate_model_"),
-            run_opts={"device": device},
-        )
+        self.model = load_serving_model(model, None, device)
         self.store = RatingStore(output)
         self.options = options
 

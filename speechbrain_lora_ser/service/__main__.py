@@ -34,7 +34,12 @@ def parse_args(argv=None):
     parser.add_argument(
         "--precision", default="fp32", choices=("fp32", "bf16", "fp16", "int8")
     )
-    parser.add_argument("--savedir", default=None, help="where the model is linked")
+    parser.add_argument(
+        "--savedir",
+        default=None,
+        help="where the model is linked and an int8 encoder cached (default: a "
+        "temporary folder, removed once the model is loaded)",
+    )
     for name in ("max_upload_bytes", "max_batch", "max_queue"):
         parser.add_argument(f"--{name}", type=int, default=getattr(defaults, name))
     for name in ("max_seconds", "max_wait_ms"):
@@ -79,10 +84,10 @@ def main(argv=None):
     import uvicorn
 
     from speechbrain_lora_ser.service.app import create_app
-    from speechbrain_lora_ser.service.loading import load_model
+    from speechbrain_lora_ser.serving.model_loading import load_serving_model
 
     try:
-        model = load_model(
+        model = load_serving_model(
             args.model, args.savedir, args.device or "cpu", args.precision
         )
     except (ImportError, ValueError) as error:

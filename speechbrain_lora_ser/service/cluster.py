@@ -18,8 +18,8 @@ from ray import serve
 
 from speechbrain_lora_ser.service.app import create_app
 from speechbrain_lora_ser.service.batching import QueueFull, rate_together
-from speechbrain_lora_ser.service.loading import load_model
 from speechbrain_lora_ser.service.settings import Settings
+from speechbrain_lora_ser.serving.model_loading import load_serving_model
 
 
 class ServeBatcher:
@@ -96,7 +96,7 @@ class SERService:
     """
 
     def __init__(self, source, settings, device="cpu", precision="fp32"):
-        self.model = load_model(source, None, device, precision)
+        self.model = load_serving_model(source, None, device, precision)
         self.settings = settings
 
     def __serve_build_asgi_app__(self):

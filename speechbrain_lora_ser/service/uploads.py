@@ -62,6 +62,8 @@ def check_duration(path, name, max_seconds):
     ...     print(problem.status, problem.message.split(" (")[0])
     422 x.wav: not readable audio
     """
+    if os.path.exists(path) and os.path.getsize(path) == 0:
+        raise UploadProblem(422, f"{name}: the upload is empty (0 bytes)")
     try:
         info = soundfile.info(path)
     except (soundfile.LibsndfileError, RuntimeError) as error:

@@ -11,6 +11,7 @@ Authors
 """
 
 import os
+import tempfile
 
 from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.fetching import FetchConfig, LocalStrategy, fetch
@@ -119,3 +120,51 @@ def check_model_folder(source, hparams_file="hyperparams.yaml"):
             f"{source}: no {hparams_file}, so not a model folder (a run's model "
             "is its inference/ folder; a bank is ser-bank's --output)"
         )
+
+
+def load_serving_model(source, savedir=None, device="cpu", precision="fp32"):
+    """Load an ``EncoderRegressor`` as ``ser-predict`` and ``ser-serve`` do.
+
+    Arguments
+    ---------
+    source : str
+        The exported inference folder (or bank), or a model repository.
+    savedir : str, optional
+        Where the model is linked and the int8 encoder cached (default: a
+        temporary folder, removed once the model is in memory).
+    device : str
+    precision : str
+        ``fp32``, ``bf16``, ``fp16`` (autocast on a GPU) or ``int8``
+        (the encoder quantized with ONNX Runtime, CPU only).
+
+    Returns
+    -------
+    EncoderRegressor
+
+    Example
+    -------
+    >>> load_serving_model("folder", device="cuda", precision="int8")
+    Traceback (most recent call last):
+    ...
+    ValueError: int8 runs on the CPU; use bf16 on a GPU
+    """
+    if precision == "int8" and device != "cpu":
+        raise ValueError("int8 runs on the CPU; use bf16 on a GPU")
+    if savedir is None:  # nothing is read from it after loading
+        with tempfile.TemporaryDirectory(prefix="ser_model_") as scratch:
+            return load_serving_model(source, scratch, device, precision)
+    from speechbrain_lora_ser.serving.inference import EncoderRegressor
+
+    model = EncoderRegressor.from_hparams(
+        source=source,
+        savedir=savedir,
+        run_opts={
+            "device": device,
+            "precision": "fp32" if precision == "int8" else precision,
+        },
+    )
+    if precision == "int8":
+        from speechbrain_lora_ser.serving.quantization import quantize_int8
+
+        quantize_int8(model, cache_dir=os.path.join(savedir, "int8"))
+    return model

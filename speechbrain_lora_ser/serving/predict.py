@@ -42,7 +42,6 @@ Authors
 import argparse
 import os
 import sys
-import tempfile
 
 from tqdm import tqdm
 
@@ -91,7 +90,12 @@ def _add_model(parser):
         "with ONNX Runtime, on the CPU (about 2x faster; pip install "
         '".[int8]")',
     )
-    parser.add_argument("--savedir", default=None, help="where the model is linked")
+    parser.add_argument(
+        "--savedir",
+        default=None,
+        help="where the model is linked and an int8 encoder cached (default: a "
+        "temporary folder, removed once the model is loaded)",
+    )
 
 
 def _add_windows(parser):
@@ -252,24 +256,6 @@ def check_model_arguments(parser, args, model):
         )
 
 
-def load_model(args):
-    """Load the exported model as ``--device`` and ``--precision`` ask."""
-    from speechbrain_lora_ser.serving.inference import EncoderRegressor
-
-    savedir = args.savedir or tempfile.mkdtemp(prefix="ser_model_")
-    precision = "fp32" if args.precision == "int8" else args.precision
-    model = EncoderRegressor.from_hparams(
-        source=args.model,
-        savedir=savedir,
-        run_opts={"device": args.device, "precision": precision},
-    )
-    if args.precision == "int8":
-        from speechbrain_lora_ser.serving.quantization import quantize_int8
-
-        quantize_int8(model, cache_dir=os.path.join(savedir, "int8"))
-    return model
-
-
 def prediction_options(args):
     """``predict_files``'s keyword arguments from the command line."""
     options = {
@@ -335,8 +321,12 @@ def main(argv=None):
     )
     columns = TIMELINE_COLUMNS if args.timeline else COLUMNS
     end = ("span", "file") if args.timeline else (None, None)
+    from speechbrain_lora_ser.serving.model_loading import load_serving_model
+
     try:
-        model = load_model(args)
+        model = load_serving_model(
+            args.model, args.savedir, args.device, args.precision
+        )
     except (ImportError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
