@@ -14,9 +14,12 @@ import os
 import numpy as np
 import pytest
 import soundfile
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from speechbrain_lora_ser.data.corpus import CorpusLayout, prepare_corpus
 from speechbrain_lora_ser.data.manifests import (
+    ENTRY_KEYS,
     CorpusError,
     check_manifests,
     read_manifests,
@@ -611,3 +614,33 @@ def test_tone_corpora_carry_the_attributes_without_espeak(tmp_path):
         assert np.corrcoef(arousal[same], measured[same, 0])[0, 1] > 0.7
     assert np.corrcoef(dominance, measured[:, 1])[0, 1] > 0.8
     assert np.corrcoef(arousal, measured[:, 2])[0, 1] < -0.5
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    missing=st.sets(st.sampled_from(ENTRY_KEYS), min_size=1),
+    partition=st.sampled_from(["train", "valid", "test"]),
+)
+def test_any_missing_keys_of_a_hand_written_entry_are_all_named(
+    tmp_path_factory, missing, partition
+):
+    """Whatever keys an entry lacks (``duration`` included), the run stops
+    naming exactly those, with the entry's manifest and ID."""
+    root = tmp_path_factory.mktemp("keys")
+    soundfile.write(root / "a.wav", np.zeros(8000, dtype=np.float32), 16000)
+    entry = {"wav": str(root / "a.wav"), "duration": 0.5}
+    entry.update(arousal=0.1, valence=0.2, dominance=0.3)
+    for name in ("train", "valid", "test"):
+        entries = {f"{name}_{i}": dict(entry) for i in range(2)}
+        if name == partition:
+            for key in missing:
+                del entries[f"{name}_1"][key]
+        (root / f"{name}.json").write_text(json.dumps(entries))
+    with pytest.raises(CorpusError) as error:
+        check_manifests(str(root), (-1.0, 1.0))
+    named = [p for where, p in error.value.problems if "missing keys" in p]
+    assert [where for where, _ in error.value.problems][0] == (
+        f"{root / partition}.json [{partition}_1]"
+    )
+    assert named == [f"missing keys {sorted(missing, key=ENTRY_KEYS.index)} "
+                     f"(an entry has {list(ENTRY_KEYS)})"]  # fmt: skip
