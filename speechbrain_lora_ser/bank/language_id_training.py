@@ -3,9 +3,8 @@
 The model is the VoxLingua107 recipe's (filterbanks, sentence mean
 normalisation, an ECAPA-TDNN embedding, an x-vector classifier ending in a
 log-softmax: ``language_id_folder``), trained on the bank's corpora, each
-batch through SpeechBrain's augmentation (``channel_augmenter``:
-reverberation, noise, speed, dropped frequency bands, clipping, lossy
-codecs) plus the telephone band (torchaudio's resampler, 8 kHz and back).
+batch through SpeechBrain's augmentation and the telephone band
+(``channel_augmentation.channel_augmenter``).
 With speech in other languages (``background``), it learns one more label,
 ``OTHER``, that a bank serves as ``unknown``.
 
@@ -38,30 +37,22 @@ Authors
  * speechbrain-lora-ser contributors 2026
 """
 
-import csv
 import logging
 import os
 import random
 
-import soundfile
 import torch
-import torchaudio.functional as AF
-from speechbrain.augment.augmenter import Augmenter
-from speechbrain.augment.codec import CodecAugment
-from speechbrain.augment.time_domain import (
-    AddNoise,
-    AddReverb,
-    DoClip,
-    DropChunk,
-    DropFreq,
-    SpeedPerturb,
-)
 from speechbrain.lobes.features import Fbank
 from speechbrain.nnet.schedulers import LinearScheduler, update_learning_rate
 from speechbrain.processing.features import InputNormalization
 from speechbrain.utils.data_utils import batch_pad_right
 from speechbrain.utils.seed import seed_everything
 
+from speechbrain_lora_ser.bank.channel_augmentation import (
+    SAMPLE_RATE,
+    channel_augmenter,
+    write_rooms,
+)
 from speechbrain_lora_ser.bank.language_id import OTHER
 from speechbrain_lora_ser.bank.language_id_folder import (
     BANK_SIZES,
@@ -71,100 +62,18 @@ from speechbrain_lora_ser.bank.language_id_folder import (
 
 logger = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000
 #: Seconds of each training crop.
 CROP_SECONDS = 3.0
 BATCH_SIZE = 16
 LEARNING_RATE = 1e-3
 #: The learning rate falls linearly to this share of itself.
 FINAL_LR_SHARE = 0.05
-#: Synthetic rooms written for SpeechBrain's ``AddReverb``.
-ROOMS = 24
 #: Share of the right development routes (clean and augmented) the chosen
 #: guard keeps.
 GUARD_KEEPS = 0.95
 #: The chosen guard's bounds: above a half, a route is the most probable
 #: answer; the cepstral router's default (0.9) is the ceiling.
 GUARD_RANGE = (0.5, 0.9)
-
-
-class TelephoneBand(torch.nn.Module):
-    """Resample to 8 kHz and back: a call's band (torchaudio's resampler).
-
-    Example
-    -------
-    >>> TelephoneBand()(torch.randn(2, 16000)).shape
-    torch.Size([2, 16000])
-    """
-
-    def forward(self, wavs):
-        """Band-limit a ``[batch, samples]`` batch."""
-        narrow = AF.resample(wavs, SAMPLE_RATE, 8000)
-        return AF.resample(narrow, 8000, SAMPLE_RATE)[:, : wavs.shape[1]]
-
-
-def write_rooms(folder, count=ROOMS, seed=0):
-    """Write synthetic room impulse responses and ``AddReverb``'s CSV.
-
-    No RIR corpus can be downloaded here, so each room is exponentially
-    decaying noise (RT60 0.2-0.9 s) after a direct path of 0.3-1.0 (near
-    and far speakers).
-
-    Example
-    -------
-    >>> import tempfile
-    >>> path = write_rooms(tempfile.mkdtemp(), count=2)
-    >>> open(path).readline().strip()
-    'ID,duration,wav,wav_format,wav_opts'
-    """
-    os.makedirs(folder, exist_ok=True)
-    generator = torch.Generator().manual_seed(seed)
-    path = os.path.join(folder, "rooms.csv")
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["ID", "duration", "wav", "wav_format", "wav_opts"])
-        for index in range(count):
-            draw = torch.rand(2, generator=generator).tolist()
-            rt60 = 0.2 + 0.7 * draw[0]
-            time = torch.arange(int(rt60 * SAMPLE_RATE)) / SAMPLE_RATE
-            tail = torch.randn(time.shape[0], generator=generator)
-            rir = tail * torch.exp(-6.9 * time / rt60) * 0.3
-            rir[0] = 0.3 + 0.7 * draw[1]
-            wav = os.path.join(folder, f"room{index}.wav")
-            soundfile.write(wav, rir.numpy(), SAMPLE_RATE)
-            writer.writerow([f"room{index}", f"{rt60:.3f}", wav, "wav", ""])
-    return path
-
-
-def channel_augmenter(rooms_csv):
-    """SpeechBrain's augmentation of the identifier's training batches.
-
-    One to four of: reverberation, white noise at 5-30 dB SNR, a speed
-    change of 5-10 %, dropped frequency bands, dropped chunks of 60-125 ms
-    (as the VoxLingua107 recipe's), clipping, the telephone band, and
-    mu-law, MP3 or Opus coding; each batch at 80 %.
-    """
-    return Augmenter(
-        min_augmentations=1,
-        max_augmentations=4,
-        shuffle_augmentations=True,
-        augment_prob=0.8,
-        augmentations=[
-            AddReverb(rooms_csv),
-            AddNoise(snr_low=5, snr_high=30),
-            SpeedPerturb(SAMPLE_RATE, speeds=[90, 95, 105, 110]),
-            DropFreq(drop_freq_count_low=1, drop_freq_count_high=3),
-            DropChunk(
-                drop_length_low=1000,
-                drop_length_high=2000,
-                drop_count_low=1,
-                drop_count_high=5,
-            ),
-            DoClip(clip_low=0.05, clip_high=0.5),
-            TelephoneBand(),
-            CodecAugment(SAMPLE_RATE),
-        ],
-    )
 
 
 class LanguageIdModel(torch.nn.Module):
@@ -311,6 +220,11 @@ def _fit(model, augmenter, train_wavs, epochs, generator, device):
             targets = augmenter.replicate_labels(targets)
             log_probabilities = model(wavs.to(device), lens.to(device))
             loss = torch.nn.functional.nll_loss(log_probabilities, targets.to(device))
+            if not torch.isfinite(loss):  # a step on it would make every weight NaN
+                raise FloatingPointError(
+                    f"language identifier: the loss is {float(loss)} at epoch "
+                    f"{epoch}, batch {start // BATCH_SIZE + 1}; nothing is written"
+                )
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
