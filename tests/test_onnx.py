@@ -112,7 +112,7 @@ def test_import_does_not_import_torch():
 
 def test_command_line_predict_writes_a_csv(exported, audio, tmp_path):
     output = tmp_path / "out.csv"
-    command = [sys.executable, "-m", "speechbrain_lora_ser.onnx", "predict"]
+    command = [os.path.join(os.path.dirname(sys.executable), "ser-onnx"), "predict"]
     command += ["--model", str(exported / "fp32"), *audio[:2], "--output", str(output)]
     subprocess.run(command, check=True, capture_output=True)
     lines = output.read_text().splitlines()
@@ -130,10 +130,14 @@ def test_runtime_in_a_fresh_venv_without_torch(pytorch, exported, audio, tmp_pat
     subprocess.run(pip + ["--no-deps", ROOT], check=True)
     check = subprocess.run([python, "-c", "import torch"], capture_output=True, cwd="/")
     assert check.returncode != 0  # torch is indeed absent
+    usage = subprocess.run(
+        [str(env_dir / "bin" / "ser-onnx"), "--help"], capture_output=True, text=True
+    )
+    assert usage.returncode == 0 and usage.stdout.startswith("usage: ser-onnx")
     expected = values(pytorch.predict_files(audio, **RAW))
     for precision, tolerance in (("fp32", 1e-4), ("int8", INT8_TOLERANCE)):
         output = tmp_path / f"venv_{precision}.csv"
-        command = [python, "-m", "speechbrain_lora_ser.onnx", "predict"]
+        command = [str(env_dir / "bin" / "ser-onnx"), "predict"]
         command += ["--uncalibrated", "--no_clip", "--model", str(exported / precision)]
         result = subprocess.run(
             command + [*audio, "--output", str(output)],

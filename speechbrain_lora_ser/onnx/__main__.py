@@ -1,9 +1,10 @@
 r"""Command line: export a model to ONNX, and rate files with it (no torch).
 
-> python -m speechbrain_lora_ser.onnx export --model results/.../inference \\
->     --output model_onnx [--int8]
-> python -m speechbrain_lora_ser.onnx predict --model model_onnx \\
->     speech.wav recordings/ [--output predictions.csv]
+> ser-onnx export --model results/.../inference --output model_onnx [--int8]
+> ser-onnx predict --model model_onnx speech.wav recordings/ \\
+>     [--output predictions.csv]
+
+(or ``python -m speechbrain_lora_ser.onnx``, the same command).
 
 ``export`` needs the full package (torch, SpeechBrain, peft, onnx);
 ``predict`` needs only numpy, onnxruntime, soundfile and soxr. The CSV has
@@ -17,6 +18,7 @@ Authors
 
 import argparse
 import csv
+import os
 import sys
 
 from speechbrain_lora_ser.atomic import replacing
@@ -44,10 +46,17 @@ def _write_csv_rows(rows, stream):
         writer.writerow(row | lists)
 
 
+def _program():
+    """Return the command's name as typed: ``ser-onnx`` or ``python -m ...``."""
+    if os.path.basename(sys.argv[0]) == "ser-onnx":
+        return "ser-onnx"
+    return "python -m speechbrain_lora_ser.onnx"
+
+
 def parser():
     """Build the argument parser of both commands."""
     main_parser = argparse.ArgumentParser(
-        prog="python -m speechbrain_lora_ser.onnx",
+        prog=_program(),
         description="Emotion ratings with an ONNX model (no PyTorch to rate).",
     )
     commands = main_parser.add_subparsers(dest="command", required=True)

@@ -3,8 +3,7 @@
 It rates files as ``EncoderRegressor.predict_files`` does: each file is read
 in blocks, mixed down, resampled (soxr), cut into windows (``window_seconds``
 every ``hop_seconds``, the last aligned to the end), windows without speech
-are withheld (Silero VAD for recordings longer than one window; digital
-silence and constant signals always), the windows of many short files are
+are withheld (Silero VAD, and digital silence and constant signals), the windows of many short files are
 rated together in padded batches grouped by duration (the graph masks the
 padding), and a file's value is the duration-weighted mean of its windows,
 calibrated, clipped to the label scale, with attributes the model did not
@@ -162,7 +161,7 @@ class OnnxRegressor:
         short = [i for i, s in enumerate(seconds) if s <= self.long_file_seconds]
         for index, path in enumerate(paths):
             if index not in short:
-                results[index] = self._predict_long(path, seconds[index], options)
+                results[index] = self._predict_long(path, options)
         for start in range(0, len(short), files_per_chunk):
             chunk = short[start : start + files_per_chunk]
             rows = self._predict_chunk([paths[i] for i in chunk], options)
@@ -213,7 +212,7 @@ class OnnxRegressor:
             lambda index, error: fail(results[index], error),
         )
 
-    def _predict_long(self, path, seconds, options):
+    def _predict_long(self, path, options):
         """One long file, streamed: windows rated as they are read."""
         result = new_result(path)
 
@@ -226,7 +225,7 @@ class OnnxRegressor:
             return rated + self._rate_pending(pending, options)
 
         try:
-            rated, missed = options["reader"].read(path, rate_all, seconds)
+            rated, missed = options["reader"].read(path, rate_all)
             summarise(result, rated, self.info, options)
             lead_warning(result, missed)
         except Exception as error:  # noqa: BLE001 - the file's error row

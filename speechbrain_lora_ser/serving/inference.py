@@ -346,11 +346,11 @@ class EncoderRegressor(Pretrained):
         calibrate : bool
             Calibrated values (False: the raw regression output).
         vad : bool
-            Judge the speech of recordings longer than one window with
-            Silero VAD: a window with less than
-            ``long_audio.MIN_SPEECH_SECONDS`` of speech is not rated. A clip
-            of one window, or any file with False: only digital silence and
-            constant signals are not rated.
+            Judge the speech of every file with Silero VAD: a window with
+            less than ``long_audio.MIN_SPEECH_SECONDS`` of speech (or half
+            a shorter file) is not rated, and a rated one keeps its speech
+            alone. With False: only digital silence and constant signals
+            are not rated.
         window_seconds, hop_seconds : float, optional
             The windows (the model's ``window_seconds`` and ``hop_seconds``
             by default).
@@ -416,9 +416,7 @@ class EncoderRegressor(Pretrained):
         for index, path in enumerate(paths):
             if index not in short:
                 counter = _Counter(bar)
-                results[index] = self._predict_long(
-                    path, seconds[index], options, counter
-                )
+                results[index] = self._predict_long(path, options, counter)
                 counter.advance(seconds[index])
         for start in range(0, len(short), files_per_chunk):
             chunk = short[start : start + files_per_chunk]
@@ -458,7 +456,7 @@ class EncoderRegressor(Pretrained):
                     fail(result, error)
         return results
 
-    def _predict_long(self, path, seconds, options, counter):
+    def _predict_long(self, path, options, counter):
         """One long file, streamed: windows rated as they are read."""
         result = new_result(path)
 
@@ -466,7 +464,7 @@ class EncoderRegressor(Pretrained):
             return self._stream_rated(windows, options, counter)
 
         try:
-            rated, missed = options.reader.read(path, rate_stream, seconds)
+            rated, missed = options.reader.read(path, rate_stream)
             self._summarise(result, rated, options, missed)
         except Exception as error:  # noqa: BLE001 - the file's error row
             # nothing of a part is given as the file's

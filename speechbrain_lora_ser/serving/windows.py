@@ -14,8 +14,8 @@ judged: digital silence and constant signals are withheld
 (``signal_warning``); with a speech detector (``serving.speech_frames``), a
 window with too little speech is withheld and a rated one keeps its speech
 alone. ``FileWindows`` is how a runtime reads its files: its settings,
-speech detection for recordings longer than a window, and a second pass
-without the detector when it missed a file's speech.
+speech detection, and a second pass without the detector when it missed
+a file's speech.
 
 Authors
  * speechbrain-lora-ser contributors 2026
@@ -29,7 +29,6 @@ import numpy as np
 from speechbrain_lora_ser.serving.decoding import (
     BLOCK_SECONDS,
     AudioProblem,
-    audio_seconds,
     stream_audio,
 )
 from speechbrain_lora_ser.serving.speech_share import (
@@ -366,14 +365,12 @@ def stream_windows(
 class FileWindows:
     """A runtime's files read into judged windows: settings and speech passes.
 
-    Speech detection runs on recordings longer than one window, whose
-    pauses it keeps out of the file's value; a clip of one window is rated
-    as given (the silence rules still withhold digital silence and
-    constant signals). Detecting speech costs about 0.4 ms of CPU per 32 ms
-    of audio, which on a GPU would cost more than the encoder for short
-    clips. When the detector heard speech in less than ``min_speech_share``
-    of a file's sound, it is taken to have missed the speech and the file
-    is read again without it.
+    Speech detection runs on every file, whatever its length, and keeps
+    its pauses out of its value: a clip of one window is judged as a long
+    recording's windows are, so the same speech gets the same value with or
+    without a pause after it. When the detector heard speech in less than
+    ``min_speech_share`` of a file's sound, it is taken to have missed the
+    speech and the file is read again without it.
 
     Arguments
     ---------
@@ -420,7 +417,7 @@ class FileWindows:
         self.min_speech_share, self.vad_threshold = min_speech_share, vad_threshold
         self.silence_peak, self.near_silence_dbfs = silence_peak, near_silence_dbfs
 
-    def read(self, path, consume, seconds=None):
+    def read(self, path, consume):
         """``consume`` a file's windows; again without the detector if it missed.
 
         Arguments
@@ -429,8 +426,6 @@ class FileWindows:
             The audio file.
         consume : callable
             Takes the file's ``AudioWindow`` iterator (numpy audio).
-        seconds : float, optional
-            The file's duration (read from its header when not given).
 
         Returns
         -------
@@ -439,11 +434,7 @@ class FileWindows:
         missed : str or None
             The warning of a detector that missed the speech.
         """
-        if seconds is None:
-            seconds = audio_seconds(path) or 0.0
-        detector = None
-        if self.detector is not None and seconds > self.window_seconds:
-            detector = self.detector()
+        detector = None if self.detector is None else self.detector()
         consumed = consume(self._windows(path, detector))
         missed = None
         if detector is not None:
