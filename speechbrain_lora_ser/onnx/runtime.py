@@ -3,12 +3,13 @@
 It rates files as ``EncoderRegressor.predict_files`` does: each file is read
 in blocks, mixed down, resampled (soxr), cut into windows (``window_seconds``
 every ``hop_seconds``, the last aligned to the end), windows without speech
-are withheld (Silero VAD, and digital silence and constant signals), the windows of many short files are
-rated together in padded batches grouped by duration (the graph masks the
-padding), and a file's value is the duration-weighted mean of its windows,
-calibrated, clipped to the label scale, with attributes the model did not
-learn withheld. Errors name the file (``AudioProblem``); in
-``predict_files`` a bad file gets an ``error`` and the others go on.
+are withheld (Silero VAD, and digital silence and constant signals), the
+windows of many short files are rated together in padded batches grouped
+by duration (the graph masks the padding), and a file's value is the
+duration-weighted mean of its windows, calibrated, clipped to the label
+scale, with attributes the model did not learn withheld. Errors name the
+file (``AudioProblem``); in ``predict_files`` a bad file gets an ``error``
+and the others go on.
 
 Example
 -------

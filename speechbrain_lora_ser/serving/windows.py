@@ -268,6 +268,8 @@ class WindowJudge:
     ):
         self.detector, self.min_speech = detector, min_speech_seconds
         self.silence_peak, self.near_silence_dbfs = silence_peak, near_silence_dbfs
+        #: How many windows it let through to be rated.
+        self.rated = 0
 
     def __call__(self, start, end, wav):
         """Make the ``AudioWindow``: speech seconds, warning, withhold flag."""
@@ -286,6 +288,7 @@ class WindowJudge:
                 withhold = True
             if not withhold:
                 wav = detector.speech_only(wav, start)
+        self.rated += not withhold
         return AudioWindow(start, end, wav, speech, warning, withhold)
 
 
@@ -432,10 +435,11 @@ class FileWindows:
         consumed
             What ``consume`` returned (for the second pass, if any).
         missed : str or None
-            The warning of a detector that missed the speech.
+            The warning of a detector that missed the speech (None when the
+            silence rules withhold the whole file without it too).
         """
         detector = None if self.detector is None else self.detector()
-        consumed = consume(self._windows(path, detector))
+        consumed = consume(self._windows(path, self._judge(detector)))
         missed = None
         if detector is not None:
             speech, sound = detector.heard()
@@ -443,15 +447,20 @@ class FileWindows:
                 speech, sound, self.min_speech_share, self.vad_threshold
             )
         if missed:
-            consumed = consume(self._windows(path, None))
+            judge = self._judge(None)
+            consumed = consume(self._windows(path, judge))
+            if not judge.rated:  # a constant signal: the detector missed nothing
+                missed = None
         return consumed, missed
 
-    def _windows(self, path, detector):
-        judge = WindowJudge(
+    def _judge(self, detector):
+        return WindowJudge(
             detector,
             silence_peak=self.silence_peak,
             near_silence_dbfs=self.near_silence_dbfs,
         )
+
+    def _windows(self, path, judge):
         return stream_windows(
             path,
             self.sample_rate,
