@@ -5,8 +5,11 @@ r"""Command lines: ``ser-rate`` (an archive on Ray) and ``ser-select``.
 
 > ser-select ratings/ --output to_annotate/ --count 200 --seconds 6
 
-Exit status of ``ser-rate``: 0 when every file was rated, 1 when some
-failed (they are in ``failures/``), 2 for a usage error.
+Exit status of ``ser-rate``: 0 when every file given was rated, 1 when
+some failed (they are in ``failures/``, and the next run tries them
+again), 2 for a usage error (named in one line, before Ray starts when it
+can be: the model, the numbers; options the model cannot serve stop the
+run before any shard is written).
 
 Authors
  * speechbrain-lora-ser contributors 2026
@@ -17,6 +20,7 @@ import json
 import sys
 
 from speechbrain_lora_ser.rating.inputs import collect_inputs
+from speechbrain_lora_ser.serving.speech_share import check_settings
 
 
 def rate_parser():
@@ -40,17 +44,62 @@ def rate_parser():
     parser.add_argument("--window_seconds", type=float, default=None)
     parser.add_argument("--hop_seconds", type=float, default=None)
     parser.add_argument("--no_vad", action="store_true")
+    parser.add_argument("--vad_threshold", type=float, default=None)
+    parser.add_argument("--min_speech_share", type=float, default=None)
     parser.add_argument("--uncalibrated", action="store_true")
     parser.add_argument("--no_clip", action="store_true")
     parser.add_argument("--language", default=None)
     return parser
 
 
+def check_rate_arguments(parser, args):
+    """Refuse bad numbers before Ray starts (``parser.error``: exit 2)."""
+    for name in ("workers", "batch_size", "files_per_shard", "num_cpus"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            parser.error(f"--{name} must be at least 1, not {value}")
+    for name in ("seconds_per_shard", "window_seconds", "hop_seconds"):
+        value = getattr(args, name)
+        if value is not None and not value > 0:  # NaN refused too
+            parser.error(f"--{name} must be a positive number of seconds, not {value}")
+    try:
+        check_settings(
+            0.5 if args.vad_threshold is None else args.vad_threshold,
+            0.0 if args.min_speech_share is None else args.min_speech_share,
+        )
+    except ValueError as error:
+        parser.error(f"--{error}")
+    if args.no_vad and (args.vad_threshold or args.min_speech_share) is not None:
+        parser.error("--vad_threshold and --min_speech_share need the VAD (--no_vad)")
+
+
+def rating_options(args):
+    """``predict_files``'s keyword arguments from the command line."""
+    options = {
+        "batch_size": args.batch_size,
+        "window_seconds": args.window_seconds,
+        "hop_seconds": args.hop_seconds,
+        "vad": not args.no_vad,
+        "calibrate": not args.uncalibrated,
+        "clip": not args.no_clip,
+        "language": args.language,
+    }
+    for name in ("vad_threshold", "min_speech_share"):
+        if getattr(args, name) is not None:  # the package's default otherwise
+            options[name] = getattr(args, name)
+    return options
+
+
 def rate_main(argv=None):
     """Run ``ser-rate``; returns the exit status."""
-    args = rate_parser().parse_args(argv)
+    parser = rate_parser()
+    args = parser.parse_args(argv)
+    check_rate_arguments(parser, args)
+    from speechbrain_lora_ser.serving.model_loading import check_model_source
+
     try:
         files = collect_inputs(args.paths, args.manifest, args.file_list)
+        check_model_source(args.model)
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -61,15 +110,7 @@ def rate_main(argv=None):
 
     from speechbrain_lora_ser.rating.rate import rate_archive
 
-    options = {
-        "batch_size": args.batch_size,
-        "window_seconds": args.window_seconds,
-        "hop_seconds": args.hop_seconds,
-        "vad": not args.no_vad,
-        "calibrate": not args.uncalibrated,
-        "clip": not args.no_clip,
-        "language": args.language,
-    }
+    options = rating_options(args)
     ray.init(
         address=args.address,
         num_cpus=None if args.address else args.num_cpus,

@@ -8,9 +8,9 @@ shard's files with the model's ``predict_files`` (the speech detection,
 calibration and bank routing of ``ser-predict``), writes the shard's part
 files and returns a one-row summary, from which the driver shows hours of
 audio done and to go. A file ``predict_files`` cannot rate goes to the
-failures table with its reason; a worker lost mid-shard is restarted by
-Ray and the shard retried, and a killed run re-run rates only what no part
-file holds.
+failures table with its reason, and is tried again by the next run given
+it; a worker lost mid-shard is restarted by Ray and the shard retried, and
+a killed run re-run rates only what no part file holds.
 
 Authors
  * speechbrain-lora-ser contributors 2026
@@ -47,26 +47,43 @@ class ShardRater:
     def __init__(self, model, output, device, options):
         import torch
 
-        from speechbrain_lora_ser.serving.model_loading import load_serving_model
+        from speechbrain_lora_ser.serving.model_loading import (
+            check_model_options,
+            load_serving_model,
+        )
 
         if device == "cpu":
             torch.set_num_threads(1)
         self.model = load_serving_model(model, None, device)
         self.store = RatingStore(output)
         self.options = options
+        # an error raised here would reach the driver as Ray's actor death:
+        # the problem is returned instead, and the driver stops on it
+        self.problem = ""
+        try:
+            check_model_options(
+                self.model,
+                options.get("language"),
+                options.get("window_seconds"),
+                options.get("hop_seconds"),
+            )
+        except ValueError as error:
+            self.problem = str(error)
 
     def __call__(self, batch):
         """Rate the shards of a batch; returns their summaries."""
         summary = {"shard": [], "files": [], "failed": [], "seconds": []}
+        summary["problem"] = []
         for name, files_json, seconds in zip(
             batch["shard"], batch["files"], batch["seconds"], strict=True
         ):
             files = json.loads(str(files_json))
-            failed = self.rate_shard(str(name), files)
+            rate = not self.problem  # nothing is written under a problem
             summary["shard"].append(str(name))
-            summary["files"].append(len(files))
-            summary["failed"].append(failed)
-            summary["seconds"].append(float(seconds))
+            summary["files"].append(len(files) if rate else 0)
+            summary["failed"].append(self.rate_shard(str(name), files) if rate else 0)
+            summary["seconds"].append(float(seconds) if rate else 0.0)
+            summary["problem"].append(self.problem)
         return {key: np.asarray(values) for key, values in summary.items()}
 
     def rate_shard(self, name, files):
@@ -139,7 +156,8 @@ def rate_archive(
     -------
     dict
         ``files`` (rated now), ``failed`` (now), ``skipped`` (already
-        done), ``seconds`` (audio rated now), ``wall_seconds``.
+        rated), ``retried`` (failed in an earlier run, tried again),
+        ``seconds`` (audio rated now), ``wall_seconds``.
     """
     import ray
 
@@ -147,11 +165,13 @@ def rate_archive(
     store = RatingStore(output)
     store.check_settings({"model": os.path.abspath(model), **options})
     store.remove_partials()
+    retried = store.forget_failures(files)
     done = store.done_files()
     todo = [f for f in files if f not in done]
     seconds = [audio_seconds(f) for f in todo]
     shards = make_shards(todo, seconds, files_per_shard, seconds_per_shard)
     report = {"files": 0, "failed": 0, "skipped": len(files) - len(todo)}
+    report["retried"] = len(retried)
     report["seconds"], started = 0.0, time.perf_counter()
     if shards:
         count, device, resources = plan_workers(ray.cluster_resources(), workers)
@@ -204,13 +224,15 @@ def _run(
         **resources,
     )
     for row in summaries.iter_rows():
+        if row["problem"]:
+            raise ValueError(str(row["problem"]))
         report["files"] += int(row["files"])
         report["failed"] += int(row["failed"])
         report["seconds"] += float(row["seconds"])
         _say(
             progress,
             f"{report['seconds'] / 3600:.3f} h of audio done, "
-            f"{(total - report['seconds']) / 3600:.3f} h to go "
+            f"{max(total - report['seconds'], 0.0) / 3600:.3f} h to go "
             f"({report['files']} files, {report['failed']} failed)",
         )
 

@@ -17,11 +17,17 @@ Authors
 
 import argparse
 import os
+import shutil
+import sys
 
 import numpy as np
 import soundfile
 
-from speechbrain_lora_ser.rating.store import RatingStore
+from speechbrain_lora_ser.atomic import recover_folder, replace_folder
+from speechbrain_lora_ser.modeling.labels import ATTRIBUTES
+from speechbrain_lora_ser.rating.store import RATINGS, RatingStore
+
+SEGMENTS = "segments.csv"
 
 
 def candidate_windows(table, attributes):
@@ -133,8 +139,23 @@ def select_segments(
 
 
 def write_selection(chosen, archive, folder, attributes, seconds=None):
-    """Write ``segments.csv``, the cut audio and ``coverage.png`` to ``folder``."""
-    os.makedirs(os.path.join(folder, "audio"), exist_ok=True)
+    """Write ``segments.csv``, the cut audio and ``coverage.png`` as ``folder``.
+
+    Written beside (``<folder>.writing``), then put in place of an earlier
+    selection as a whole (``atomic.replace_folder``): no segment of an
+    earlier selection is left among the new ones, and a killed run leaves
+    the earlier one as it was.
+    """
+    folder = os.path.abspath(folder)
+    recover_folder(folder)
+    staging = folder + ".writing"
+    shutil.rmtree(staging, ignore_errors=True)
+    _write_selection(chosen, archive, staging, attributes, seconds)
+    replace_folder(staging, folder)
+
+
+def _write_selection(chosen, archive, folder, attributes, seconds):
+    os.makedirs(os.path.join(folder, "audio"))
     paths = []
     for number, row in chosen.iterrows():
         start, end = row["start"], row["end"]
@@ -152,7 +173,7 @@ def write_selection(chosen, archive, folder, attributes, seconds=None):
         paths.append(path)
     listing = chosen.assign(audio=paths)
     columns = ["audio", "file", "start", "end", *attributes, "bin"]
-    listing[columns].to_csv(os.path.join(folder, "segments.csv"), index=False)
+    listing[columns].to_csv(os.path.join(folder, SEGMENTS), index=False)
     plot_coverage(archive, chosen, attributes, os.path.join(folder, "coverage.png"))
 
 
@@ -175,26 +196,101 @@ def plot_coverage(archive, chosen, attributes, path):
     plt.close(figure)
 
 
-def main(argv=None):
-    """Run ``ser-select``; returns the exit status."""
+def selection_parser():
+    """Build the ``ser-select`` argument parser."""
     parser = argparse.ArgumentParser(description="Choose segments to annotate.")
     parser.add_argument("ratings", help="a ser-rate output folder")
     parser.add_argument("--output", required=True)
     parser.add_argument("--count", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=None, help="segment length")
     parser.add_argument("--bins", type=int, default=3)
-    parser.add_argument("--dominance", action="store_true", help="a 3-D space")
+    parser.add_argument(
+        "--attributes",
+        nargs="+",
+        choices=ATTRIBUTES,
+        default=["arousal", "valence"],
+        help="the space to spread the segments over (default: arousal valence)",
+    )
+    parser.add_argument(
+        "--dominance", action="store_true", help="add dominance (a 3-D space)"
+    )
     parser.add_argument("--min_gap", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def check_selection_arguments(parser, args):
+    """Refuse what cannot be selected from or written to (exit 2)."""
+    for name in ("count", "bins"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1, not {getattr(args, name)}")
+    if not os.path.isdir(os.path.join(args.ratings, RATINGS)):
+        parser.error(f"{args.ratings}: not a ser-rate output folder (no {RATINGS}/)")
+    output = args.output
+    if (
+        os.path.isdir(output)
+        and os.listdir(output)
+        and not os.path.isfile(os.path.join(output, SEGMENTS))
+    ):
+        parser.error(
+            f"--output {output}: holds files that are not a selection; give a "
+            "new or empty folder (an earlier selection there is replaced whole)"
+        )
+
+
+def attribute_problem(table, attributes, folder):
+    """Say which attributes no window has a value for (None: all have some).
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"span": ["window"] * 2, "arousal": [3.0, 4.0],
+    ...                       "valence": [None, None], "dominance": [2.0, 5.0]})
+    >>> print(attribute_problem(frame, ["arousal", "valence"], "ratings"))
+    no window in ratings has a value for valence (not learned by the model, \
+or withheld); those with values: arousal dominance (choose with --attributes)
+    """
+    windows = table[table["span"] == "window"]
+    if windows.empty:
+        return None
+    valued = [name for name in ATTRIBUTES if windows[name].notna().any()]
+    missing = [name for name in attributes if name not in valued]
+    if not missing:
+        return None
+    return (
+        f"no window in {folder} has a value for {' or '.join(missing)} (not "
+        "learned by the model, or withheld); those with values: "
+        f"{' '.join(valued) or 'none'} (choose with --attributes)"
+    )
+
+
+def main(argv=None):
+    """Run ``ser-select``; returns the exit status."""
+    parser = selection_parser()
     args = parser.parse_args(argv)
-    attributes = ("arousal", "valence") + (("dominance",) if args.dominance else ())
-    frame = candidate_windows(RatingStore(args.ratings).ratings(), attributes)
+    check_selection_arguments(parser, args)
+    attributes = tuple(dict.fromkeys(args.attributes + ["dominance"] * args.dominance))
+    if len(attributes) < 2:
+        parser.error("--attributes: give two or three (the space to spread over)")
+    table = RatingStore(args.ratings).ratings()
+    problem = attribute_problem(table.to_pandas(), attributes, args.ratings)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
+    frame = candidate_windows(table, attributes)
     if frame.empty:
-        print(f"error: no rated window with speech in {args.ratings}")
+        print(f"error: no rated window with speech in {args.ratings}", file=sys.stderr)
         return 1
     chosen = select_segments(
         frame, args.count, attributes, args.bins, None, args.min_gap, args.seed
     )
     write_selection(chosen, frame, args.output, attributes, args.seconds)
     print(f"{len(chosen)} segments written to {args.output}")
+    if len(chosen) < args.count:
+        print(
+            f"note: {len(chosen)} of the {args.count} asked: {len(frame)} "
+            "windows have values, and chosen windows of one recording neither "
+            f"overlap nor come closer than --min_gap ({args.min_gap:g} s)",
+            file=sys.stderr,
+        )
     return 0

@@ -9,9 +9,11 @@ Layout of an output folder::
 Every part file is written beside its final name and renamed when complete
 (``speechbrain_lora_ser.atomic``), so a part file is either whole
 or absent: a run killed at any moment leaves no partial shard, and a re-run
-rates exactly the files found in no part file. Files of a shard that fail go
-to ``failures/`` first, then the rest to ``ratings/``; a kill between the two
-loses the rated part of that shard only, which the re-run rates again.
+rates the files found in no part file, and those it is given again that
+are in ``failures/`` (``forget_failures``: a repaired file gets its rows).
+Files of a shard that fail go to ``failures/`` first, then the rest to
+``ratings/``; a kill between the two loses the rated part of that shard
+only, which the re-run rates again.
 
 The columns are fixed (``RATING_SCHEMA``), so every part file has the same
 schema and pandas, polars, DuckDB and Spark read the folder as one table.
@@ -122,8 +124,11 @@ class RatingStore:
             os.remove(path)
         return len(partials)
 
+    def _parts(self, table="*"):
+        return sorted(glob.glob(os.path.join(self.folder, table, "part-*.parquet")))
+
     def _read(self, table, schema, columns=None):
-        paths = sorted(glob.glob(os.path.join(self.folder, table, "part-*.parquet")))
+        paths = self._parts(table)
         if not paths:
             return schema.empty_table().select(columns or schema.names)
         return pads.dataset(paths, schema=schema).to_table(columns=columns)
@@ -136,6 +141,37 @@ class RatingStore:
         """All rows of ``failures/`` (a ``pyarrow.Table``)."""
         return self._read(FAILURES, FAILURE_SCHEMA)
 
+    def forget_failures(self, files):
+        """Take ``files`` out of ``failures/`` so a run rates them again.
+
+        Each part file is rewritten without them (beside, then renamed) or
+        deleted, so a kill at any moment leaves every failure either
+        recorded or left to rate. Returns the files taken out.
+
+        Example
+        -------
+        >>> import tempfile
+        >>> store = RatingStore(tempfile.mkdtemp())
+        >>> store.write_shard("s1", [], [{"file": "b.wav", "reason": "bad"},
+        ...                              {"file": "c.wav", "reason": "bad"}])
+        >>> store.forget_failures(["b.wav", "d.wav"])
+        ['b.wav']
+        >>> store.failures().column("file").to_pylist()
+        ['c.wav']
+        """
+        wanted, forgotten = set(files), set()
+        for path in self._parts(FAILURES):
+            rows = pq.read_table(path, schema=FAILURE_SCHEMA).to_pylist()
+            kept = [row for row in rows if row["file"] not in wanted]
+            if len(kept) == len(rows):
+                continue
+            forgotten |= {row["file"] for row in rows} - {r["file"] for r in kept}
+            if kept:
+                write_table(kept, FAILURE_SCHEMA, path)
+            else:
+                os.remove(path)
+        return sorted(forgotten)
+
     def done_files(self):
         """Files already in a part file: rated (a summary row) or failed."""
         rated = self.ratings(["file", "span"]).to_pylist()
@@ -145,13 +181,16 @@ class RatingStore:
     def check_settings(self, settings):
         """Record the run's settings, or refuse to resume with others.
 
+        Settings under which nothing was rated or failed (a run stopped
+        before its first shard) are replaced.
+
         Raises
         ------
         ValueError
             The folder holds ratings made with other settings.
         """
         path = os.path.join(self.folder, SETTINGS)
-        if os.path.exists(path):
+        if os.path.exists(path) and self._parts():
             with open(path, encoding="utf-8") as stream:
                 previous = json.load(stream)
             if previous != settings:

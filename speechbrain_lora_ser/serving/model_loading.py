@@ -36,22 +36,9 @@ def load_pretrained(
     """Fetch, check and load a model; see ``EncoderRegressor.from_hparams``."""
     fetch_config = fetch_config or FetchConfig()
     check_model_folder(source, hparams_file)
-    try:
-        hparams_path = fetch(
-            filename=hparams_file,
-            source=source,
-            savedir=savedir,
-            save_filename=None,
-            local_strategy=local_strategy,
-            fetch_config=fetch_config,
-        )
-    except (OSError, ValueError) as error:  # the Hub's errors are both
-        if os.path.isdir(str(source)):
-            raise
-        raise NotAModelFolder(
-            f"{source}: no such folder, and no model repository of that name "
-            f"could be fetched ({type(error).__name__})"
-        ) from error
+    hparams_path = fetch_hparams(
+        source, savedir, hparams_file, local_strategy, fetch_config
+    )
     # a local model's own file is named (not its link in ``savedir``)
     local = os.path.join(str(source), hparams_file)
     check_yaml(local if os.path.isfile(local) else hparams_path, trust_code)
@@ -70,6 +57,61 @@ def load_pretrained(
     strict_hooks(pretrainer)
     pretrainer.load_collected()
     return cls(modules=hparams["modules"], hparams=hparams, **kwargs)
+
+
+def fetch_hparams(
+    source,
+    savedir,
+    hparams_file="hyperparams.yaml",
+    local_strategy=LocalStrategy.SYMLINK,
+    fetch_config=None,
+):
+    """Fetch a model's YAML into ``savedir``; a source with none is named.
+
+    Raises
+    ------
+    NotAModelFolder
+        No such folder, and no model repository of that name.
+    """
+    try:
+        return fetch(
+            filename=hparams_file,
+            source=source,
+            savedir=savedir,
+            save_filename=None,
+            local_strategy=local_strategy,
+            fetch_config=fetch_config or FetchConfig(),
+        )
+    except (OSError, ValueError) as error:  # the Hub's errors are both
+        if os.path.isdir(str(source)):
+            raise
+        raise NotAModelFolder(
+            f"{source}: no such folder, and no model repository of that name "
+            f"could be fetched ({type(error).__name__})"
+        ) from error
+
+
+def check_model_source(source, hparams_file="hyperparams.yaml"):
+    """Refuse a source that holds no model before any model is built.
+
+    For commands that load the model elsewhere (``ser-rate``'s Ray actors):
+    a run's folder, a folder without the YAML, a missing folder and a
+    repository that cannot be fetched are named here, in one line.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> check_model_source(tempfile.mkdtemp())
+    Traceback (most recent call last):
+    ...
+    speechbrain_lora_ser.serving.model_loading.NotAModelFolder: ...: no \
+hyperparams.yaml, so not a model folder (a run's model is its inference/ \
+folder; a bank is ser-bank's --output)
+    """
+    check_model_folder(source, hparams_file)
+    if not os.path.isdir(str(source)):
+        with tempfile.TemporaryDirectory(prefix="ser_model_") as scratch:
+            fetch_hparams(source, scratch, hparams_file)
 
 
 class NotAModelFolder(ValueError):
@@ -168,3 +210,39 @@ def load_serving_model(source, savedir=None, device="cpu", precision="fp32"):
 
         quantize_int8(model, cache_dir=os.path.join(savedir, "int8"))
     return model
+
+
+def check_model_options(model, language=None, window_seconds=None, hop_seconds=None):
+    """Refuse options a loaded model cannot serve, naming the option.
+
+    Arguments
+    ---------
+    model : EncoderRegressor
+    language : str, optional
+        A bank's language (``--language``).
+    window_seconds, hop_seconds : float, optional
+        The windows (the model's own when not given).
+
+    Raises
+    ------
+    ValueError
+        ``--language``, a window shorter than the encoder's receptive field,
+        or a hop longer than the window (audio between windows never rated).
+    """
+    try:
+        model.mods.regressor.check_language(language)
+    except ValueError as error:
+        raise ValueError(f"--language {language}: {error}") from error
+    window = window_seconds or model.hparams.window_seconds
+    hop = hop_seconds or model.hparams.hop_seconds
+    shortest = model.min_samples / model.hparams.sample_rate
+    if window < shortest:
+        raise ValueError(
+            f"--window_seconds {window}: shorter than the {shortest:.3f} s "
+            "this model's encoder needs to rate anything"
+        )
+    if hop > window:
+        raise ValueError(
+            f"--hop_seconds {hop} is longer than the window ({window} s): "
+            "audio between windows would never be rated"
+        )

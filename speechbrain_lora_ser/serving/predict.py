@@ -236,24 +236,12 @@ def check_output(parser, args):
 
 def check_model_arguments(parser, args, model):
     """Refuse arguments this model cannot serve (exit 2)."""
+    from speechbrain_lora_ser.serving.model_loading import check_model_options
+
     try:
-        model.mods.regressor.check_language(args.language)
+        check_model_options(model, args.language, args.window_seconds, args.hop_seconds)
     except ValueError as error:
-        parser.error(f"--language {args.language}: {error}")
-    rate = model.hparams.sample_rate
-    window = args.window_seconds or model.hparams.window_seconds
-    hop = args.hop_seconds or model.hparams.hop_seconds
-    shortest = model.min_samples / rate
-    if window < shortest:
-        parser.error(
-            f"--window_seconds {window}: shorter than the {shortest:.3f} s "
-            "this model's encoder needs to rate anything"
-        )
-    if hop > window:
-        parser.error(
-            f"--hop_seconds {hop} is longer than the window ({window} s): "
-            "audio between windows would never be rated"
-        )
+        parser.error(str(error))
 
 
 def prediction_options(args):
