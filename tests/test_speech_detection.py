@@ -205,3 +205,16 @@ def test_the_same_speech_gets_the_same_value_whatever_pause_follows(model, tmp_p
     soundfile.write(path, noise[: 4 * rate].astype(np.float32), rate)
     row = model.predict_file(path, calibrate=False)
     assert row["arousal"] is None and row["warning"].startswith("no speech"), row
+
+
+def test_a_clip_with_little_speech_is_rated_and_says_so(model, tmp_path):
+    wav, native = Speaker().say("Really, at all.", voice="en-us")
+    speech = soxr.resample(wav, native, 16000).astype(np.float32)
+    speech = speech[np.nonzero(np.abs(speech) > 1e-3)[0][0] :]
+    for seconds, short in ((0.3, True), (1.0, False)):
+        path = tmp_path / f"clip_{seconds}.wav"
+        soundfile.write(path, speech[: int(seconds * 16000)], 16000)
+        row = model.predict_file(path, calibrate=False)
+        assert row["arousal"] is not None, (seconds, row)
+        said = "of speech rated (under 0.5 s): a less reliable value"
+        assert (said in (row["warning"] or "")) == short, (seconds, row["warning"])

@@ -17,6 +17,7 @@ import numpy as np
 
 from speechbrain_lora_ser.modeling.labels import ATTRIBUTES
 from speechbrain_lora_ser.serving.decoding import AudioProblem, file_error
+from speechbrain_lora_ser.serving.windows import MIN_SPEECH_SECONDS
 
 #: A withheld window's values.
 WITHHELD = dict.fromkeys(ATTRIBUTES) | {"not_learned": []}
@@ -95,9 +96,11 @@ def windows_warning(windows, notes=()):
     """Return the file's warning from its ``(AudioWindow, rating or None)`` pairs.
 
     Windows that could not be rated (no speech, silence) are counted, and
-    when none could the first reason is given; the rated windows' own
-    warnings and the ``notes`` of their ratings (e.g. the routing's) follow,
-    each once.
+    when none could the first reason is given; a file whose rated windows
+    hold less speech than a long recording's window needs
+    (``MIN_SPEECH_SECONDS``: a clip shorter than a second may be rated on
+    less) is said to be; the rated windows' own warnings and the ``notes``
+    of their ratings (e.g. the routing's) follow, each once.
 
     Example
     -------
@@ -108,6 +111,8 @@ def windows_warning(windows, notes=()):
     '1 of 2 windows without speech, not rated'
     >>> windows_warning([(quiet, None), (quiet, None)])
     'none of the 2 windows rated: no speech'
+    >>> print(windows_warning([(AudioWindow(0, 800, None, 0.05, None, False), 1)]))
+    only 0.05 s of speech rated (under 0.5 s): a less reliable value
     """
     rated = [w for w, r in windows if r is not None]
     if not rated:
@@ -117,9 +122,14 @@ def windows_warning(windows, notes=()):
             warning = f"none of the {len(windows)} windows rated: {warning}"
         return warning
     skipped = len(windows) - len(rated)
+    speech = [w.speech_seconds for w in rated if w.speech_seconds is not None]
     parts = [
         f"{skipped} of {len(windows)} windows without speech, not rated"
         if skipped
+        else None,
+        f"only {max(speech):.2f} s of speech rated (under "
+        f"{MIN_SPEECH_SECONDS:g} s): a less reliable value"
+        if speech and max(speech) < MIN_SPEECH_SECONDS
         else None,
         *dict.fromkeys(w.warning for w in rated if w.warning),
         *dict.fromkeys(note for note in notes if note),
