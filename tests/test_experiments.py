@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -11,8 +12,13 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from speechbrain_lora_ser.experiments import __main__ as experiments_cli
 from speechbrain_lora_ser.experiments.__main__ import main as experiments
-from speechbrain_lora_ser.experiments.grid import parse_recipes, plan_grid
+from speechbrain_lora_ser.experiments.grid import parse_recipes, plan_grid, run_grid
+from speechbrain_lora_ser.experiments.low_resource import (
+    plot_low_resource,
+    read_study,
+)
 from speechbrain_lora_ser.experiments.significance import (
     partition_ccc_samples,
     read_predictions,
@@ -320,9 +326,11 @@ def test_tables_of_a_single_run(tmp_path, capsys):
     for name in ("Off-the-shelf", "LoRA", "FT(dual)", "FT+LoRA"):
         assert len(table_rows(text, name)) == 3
     assert "**" not in text and "0.700*" not in text
-    # the nine runs that would fill the rest
+    # the nine runs that would fill the rest, then the run of a single seed
     listed = [line for line in text.splitlines() if line.startswith("- ")]
-    assert len(listed) == 9 and all(line.endswith(": not run") for line in listed)
+    assert len(listed) == 10
+    assert all(line.endswith(": not run") for line in listed[:9])
+    assert listed[9].startswith("- FineTuned on MSP-Podcast (configuration finetune")
     assert (
         "- FT+LoRA, MSP-Podcast then BIIC-Podcast (configuration ft_lora, corpus "
         "BIIC-Podcast, encoder wavlm-small): not run" in listed
@@ -344,24 +352,23 @@ def test_tables_of_the_papers_method_only(tmp_path):
         make_run(tmp_path / "runs", "wavlm-small", configuration, corpus, 3, values)
     text = write_tables(str(tmp_path / "runs"), str(tmp_path / "out"), "seeds")
     table1 = table_rows(text, "FineTuned")[0], table_rows(text, "FT+LoRA")[0]
-    # two rows, three seeds each: bold and Welch's test compare them
-    assert table1[0] == [
-        "FineTuned", *["n/a"] * 3, "**0.700***", "**0.500***", "0.600"
-    ]  # fmt: skip
-    assert table1[1] == ["FT+LoRA", *["n/a"] * 3, "0.690", "0.490", "**0.640***"]
+    # two of five rows, three seeds each: bold compares them, but no star
+    # claims "better than every other row" while three rows are n/a
+    assert table1[0] == ["FineTuned", *["n/a"] * 3, "**0.700**", "**0.500**", "0.600"]
+    assert table1[1] == ["FT+LoRA", *["n/a"] * 3, "0.690", "0.490", "**0.640**"]
     assert table_rows(text, "FT+LoRA")[1] == [
-        "FT+LoRA", "M/B", "M", "B", "**0.630***", "**0.370***", "0.190"
+        "FT+LoRA", "M/B", "M", "B", "**0.630**", "**0.370**", "0.190"
     ]  # fmt: skip
-    assert table_rows(text, "FineTuned")[1][-1] == "**0.300***"
+    assert table_rows(text, "FineTuned")[1][-1] == "**0.300**"
+    assert "***" not in text
+    assert "A column with an n/a cell has no *: significance was not tested" in text
     listed = [line for line in text.splitlines() if line.startswith("- ")]
     assert len(listed) == 8
     rows = read_csv(tmp_path / "out" / "table1.csv")
-    starred = [r for r in rows if r["starred"] == "True"]
-    assert [(r["configuration"], r["attribute"]) for r in starred] == [
-        ("finetune", "arousal"),
-        ("finetune", "valence"),
-        ("ft_lora", "dominance"),
-    ]
+    assert not [r for r in rows if r["starred"] == "True"]
+    # the p-values against the best of the rows that have values stay in the CSV
+    others = [r for r in rows if r["status"] == "done" and r["best"] == "False"]
+    assert len(others) == 3 and all(float(r["p_value_best_greater"]) for r in others)
     assert {r["runs"] for r in rows if r["status"] == "done"} == {"3"}
 
 
@@ -502,6 +509,85 @@ def test_tables_without_prediction_files_make_no_significance_claim(tmp_path):
     assert {r["p_value_best_greater"] for r in rows} == {""}
 
 
+def write_predictions(folder, test_corpus, n, unlabeled=0):
+    """A run's test predictions: ``n`` labelled utterances (and unlabeled ones)."""
+    rng = np.random.default_rng(n)
+    lines = ["ID,arousal,true_arousal,valence,true_valence,dominance,true_dominance"]
+    for i in range(n):
+        values = rng.uniform(1, 7, 6).round(3)
+        lines.append(f"u{i}," + ",".join(str(v) for v in values))
+    lines += [f"x{i},4,,4,,4," for i in range(unlabeled)]
+    (folder / "predictions").mkdir()
+    (folder / "predictions" / f"{test_corpus}_test.csv").write_text(
+        "\n".join(lines) + "\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        ("--k=0", "argument --k: 0 partitions; a t-test needs at least 2 samples"),
+        ("--k=1", "argument --k: 1 partitions; a t-test needs at least 2 samples"),
+        ("--alpha=2", "argument --alpha: 2.0 is not in (0, 1)"),
+        ("--alpha=-1", "argument --alpha: -1.0 is not in (0, 1)"),
+        ("--alpha=0", "argument --alpha: 0.0 is not in (0, 1)"),
+        ("--k=25", "argument --k: 25 partitions of a test set of 24 utterances"),
+    ],
+)
+def test_tables_refuse_k_and_alpha_a_t_test_cannot_use(
+    tmp_path, capsys, option, message
+):
+    folder = make_run(
+        tmp_path / "runs", "wavlm-small", "lora", M, 1, RESULTS[("lora", M)]
+    )
+    write_predictions(folder, M, 24, unlabeled=3)  # 24 with labels: k <= 24
+    with pytest.raises(SystemExit) as error:
+        experiments(["tables", str(tmp_path / "runs"), option])
+    assert error.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[-1].startswith("python -m speechbrain_lora_ser.experiments: error:")
+    assert message in lines[-1]
+    assert not (tmp_path / "runs" / "tables").exists()
+
+
+def test_tables_warn_when_partitions_are_too_small_for_a_useful_test(tmp_path, capsys):
+    folder = make_run(
+        tmp_path / "runs", "wavlm-small", "lora", M, 1, RESULTS[("lora", M)]
+    )
+    write_predictions(folder, M, 24)
+    assert experiments(["tables", str(tmp_path / "runs"), "--k=2"]) == 0
+    assert "warning" not in capsys.readouterr().err  # partitions of 12
+    assert experiments(["tables", str(tmp_path / "runs"), "--k=3"]) == 0
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and error[0].startswith(
+        "warning: experiments: --k 3: partitions of as few as 8 utterances"
+    )
+    assert "with fewer than 10 the t-test has little power" in error[0]
+
+
+def test_tables_with_one_seed_a_row_say_significance_was_not_tested(tmp_path, capsys):
+    for (configuration, corpus), values in RESULTS.items():
+        make_run(tmp_path / "runs", "wavlm-small", configuration, corpus, 1, values)
+    output = tmp_path / "out"
+    arguments = ["tables", str(tmp_path / "runs"), f"--output={output}"]
+    assert experiments([*arguments, "--samples=seeds"]) == 0
+    captured = capsys.readouterr()
+    error = captured.err.strip().splitlines()
+    assert len(error) == 1
+    assert error[0].startswith(
+        "warning: experiments: significance not tested (no *) for 10 runs with "
+        "fewer than 2 samples (with --samples=seeds: a single seed)"
+    )
+    text = (output / "tables.md").read_text()
+    assert "***" not in text and "**0.700**" in text  # bold, never starred
+    assert (
+        "No significance test for these runs' cells (fewer than 2 samples; "
+        "with --samples=seeds, one seed):" in text
+    )
+    assert "- FT+LoRA, MSP-Podcast then BIIC-Podcast (configuration ft_lora" in text
+    assert not [r for r in read_csv(output / "table1.csv") if r["starred"] == "True"]
+
+
 def test_low_resource_study_makes_the_figure_from_nested_subsets(
     grid_root, recipe_data
 ):
@@ -559,3 +645,109 @@ def test_experiment_commands_check_their_needs_before_any_work(recipe_data, tmp_
     assert "needs matplotlib" in result.stderr
     assert 'pip install -c constraints.txt -e ".[experiments]"' in result.stderr
     assert not root.exists()  # nothing was trained
+
+
+def test_grid_dry_run_prints_commands_that_run_as_written(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models" / "wavlm").mkdir(parents=True)  # a local encoder
+    recipes = parse_recipes([f"{MSP_RECIPE}=my data/m", f"{BIIC_RECIPE}=b"])
+    for nproc in (1, 4):
+        runs = plan_grid("grid", recipes, "models/wavlm", nproc_per_node=nproc)
+        lines = []
+        run_grid(runs, dry_run=True, log=lines.append)
+        for run, line in zip(runs, lines, strict=True):
+            # what a POSIX shell runs: into the recipe, then the whole command
+            words = shlex.split(line.splitlines()[1])
+            assert words == ["cd", run["cwd"], "&&", *run["command"]]
+            assert words[3] == sys.executable
+    assert any(word.endswith(str(tmp_path / "my data" / "m")) for word in words)
+    # the run starts in the recipe's folder: local paths are absolute
+    assert f"--ssl_hub={tmp_path / 'models' / 'wavlm'}" in words
+    assert f"--output_folder={tmp_path / 'grid'}" in " ".join(words)
+
+
+def make_study_run(folder, corpus, values, train_utterances):
+    """A finished low-resource run that trained on ``train_utterances``."""
+    manifests = folder / "manifests" / corpus
+    manifests.mkdir(parents=True)
+    train = {f"u{i}": {} for i in range(train_utterances)}
+    (manifests / "train.json").write_text(json.dumps(train))
+    results = {
+        corpus: dict(zip(("arousal", "valence", "dominance"), values, strict=True))
+    }
+    (folder / "results.json").write_text(json.dumps(results))
+
+
+def low_resource_args(root, *options):
+    return [
+        "low_resource",
+        f"--recipe={MSP_RECIPE}=m",
+        f"--recipe={BIIC_RECIPE}=b",
+        "--encoder=x/wavlm-small",
+        f"--root={root}",
+        "--corpus=BIIC-Podcast",
+        *options,
+    ]
+
+
+def test_low_resource_refuses_sizes_not_below_the_training_set(tmp_path, capsys):
+    full = tmp_path / "BIIC-Podcast" / "ft_lora" / "wavlm-small" / "1986"
+    make_study_run(full, B, (0.6, 0.3, 0.5), 160)
+    for dry_run in (["--dry_run"], []):
+        with pytest.raises(SystemExit) as error:
+            experiments(low_resource_args(tmp_path, "--sizes", "1000", "80", *dry_run))
+        assert error.value.code == 2
+        message = capsys.readouterr().err.strip().splitlines()[-1]
+        assert (
+            f"--sizes 1000: not below the 160 training utterances of BIIC-Podcast "
+            f"(the manifest of {full}); a subset that large is the whole training "
+            "set, as in the full-data run: give sizes below 160"
+        ) in message
+    assert not (full / "subset1000").exists() and not (full / "subset80").exists()
+    with pytest.raises(SystemExit):
+        experiments(low_resource_args(tmp_path, "--sizes", "0", "--dry_run"))
+    assert "argument --sizes: 0 is not a positive size" in capsys.readouterr().err
+    assert experiments(low_resource_args(tmp_path, "--sizes", "80", "--dry_run")) == 0
+    assert "ft_lora, 80 utterances" in capsys.readouterr().out
+
+
+def test_low_resource_leaves_out_sizes_found_too_large_once_prepared(
+    tmp_path, capsys, monkeypatch
+):
+    # the first full-data run prepares the corpus: its size is known only then
+    full = tmp_path / "BIIC-Podcast" / "ft_lora" / "wavlm-small" / "1986"
+    started = []
+
+    def fake_run_grid(runs, dry_run=False):
+        started.append([run["configuration"] for run in runs])
+        if len(started) == 1:
+            make_study_run(full, B, (0.6, 0.3, 0.5), 160)
+
+    monkeypatch.setattr(experiments_cli, "run_grid", fake_run_grid)
+    monkeypatch.setattr(experiments_cli, "plot_low_resource", lambda *a, **k: None)
+    assert experiments(low_resource_args(tmp_path, "--sizes", "1000", "80")) == 0
+    assert started == [["finetune", "ft_lora"], ["ft_lora, 80 utterances"]]
+    error = capsys.readouterr().err.strip().splitlines()
+    assert error == [
+        f"warning: experiments: --sizes 1000: not below the 160 training utterances "
+        f"of BIIC-Podcast (the manifest of {full}); a subset that large is the "
+        "whole training set, as in the full-data run: not run"
+    ]
+
+
+def test_low_resource_figure_draws_a_run_at_the_size_it_trained_on(tmp_path):
+    full = tmp_path / "BIIC-Podcast" / "ft_lora" / "wavlm-small" / "1986"
+    make_study_run(full, B, (0.6, 0.3, 0.5), 160)
+    # a run from before the check: asked for 1000, the recipe kept all 160
+    make_study_run(full / "subset1000", B, (0.6, 0.3, 0.5), 160)
+    make_study_run(full / "subset80", B, (0.5, 0.2, 0.4), 80)
+    warnings = []
+    points, _ = read_study(str(tmp_path), B, "x/wavlm-small", warn=warnings.append)
+    assert list(points) == [80, 160]
+    assert warnings == [
+        f"{full / 'subset1000'} asked for 1000 training utterances but trained on "
+        "160 (the whole training set of BIIC-Podcast): drawn at 160"
+    ]
+    figure = tmp_path / "figure.png"
+    plot_low_resource(str(tmp_path), B, M, "x/wavlm-small", str(figure))
+    assert figure.stat().st_size > 10_000

@@ -27,10 +27,18 @@ from speechbrain_lora_ser.experiments.grid import (
 )
 from speechbrain_lora_ser.experiments.low_resource import (
     PAPER_SIZES,
+    oversized,
     plan_low_resource,
     plot_low_resource,
+    runs_below,
+    train_set_size,
 )
-from speechbrain_lora_ser.experiments.tables import TablesError, write_tables
+from speechbrain_lora_ser.experiments.tables import (
+    MIN_PARTITION_SIZE,
+    TablesError,
+    smallest_test_set,
+    write_tables,
+)
 
 #: Optional modules each command needs, checked before any work starts.
 NEEDS = {"low_resource": ("matplotlib",)}
@@ -56,6 +64,20 @@ def check_requirements(command):
             f"not installed; nothing was run. Install the experiment extras "
             f"first (from the repository root): {INSTALL}"
         )
+
+
+def warn(message):
+    """Print a one-line warning on stderr.
+
+    Example
+    -------
+    >>> import contextlib, io
+    >>> with contextlib.redirect_stderr(io.StringIO()) as err:
+    ...     warn("few samples")
+    >>> print(err.getvalue(), end="")
+    warning: experiments: few samples
+    """
+    print(f"warning: experiments: {message}", file=sys.stderr)
 
 
 def _run_arguments(parser):
@@ -103,14 +125,27 @@ def build_parser():
     tables.add_argument(
         "--samples", choices=("partitions", "seeds"), default="partitions"
     )
-    tables.add_argument("--k", type=int, default=20, help="number of test partitions")
+    tables.add_argument(
+        "--k",
+        type=int,
+        default=20,
+        help="number of test partitions (from 2 to the test set's utterances)",
+    )
     tables.add_argument("--partition_seed", type=int, default=0)
-    tables.add_argument("--alpha", type=float, default=0.05)
+    tables.add_argument(
+        "--alpha", type=float, default=0.05, help="significance level, in (0, 1)"
+    )
 
     low = commands.add_parser("low_resource", help="Figure 2: FT+LoRA on subsets")
     _run_arguments(low)
     low.add_argument("--corpus", required=True, help="the language-2 corpus")
-    low.add_argument("--sizes", type=int, nargs="+", default=list(PAPER_SIZES))
+    low.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=list(PAPER_SIZES),
+        help="training subsets, each below the corpus's training set",
+    )
     low.add_argument("--seed", type=int, default=1986)
     low.add_argument("--figure", default=None, help="default: <root>/low_resource.png")
     return parser
@@ -137,7 +172,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     check_requirements(args.command)
     if args.command == "tables":
-        return tables_command(args)
+        return tables_command(args, parser)
     recipes = parse_recipes(args.recipe)
     options = {
         "overrides": overrides,
@@ -158,15 +193,55 @@ def main(argv=None):
         return 0
     if args.corpus not in recipes:
         parser.error(f"--corpus {args.corpus}: no --recipe for it")
+    check_sizes(args, parser)
     return low_resource_command(args, recipes, options)
 
 
-def tables_command(args):
+def check_tables_arguments(args, parser):
+    """Refuse ``--k`` and ``--alpha`` values the t-test cannot use.
+
+    ``--k`` must be at least 2 (two samples per row) and at most the
+    utterances of the smallest test set of the finished runs; ``--alpha``
+    in (0, 1). Warns when the partitions are smaller than
+    ``MIN_PARTITION_SIZE`` utterances (a test of little power).
+    """
+    if args.k < 2:
+        parser.error(
+            f"argument --k: {args.k} partitions; a t-test needs at least 2 "
+            "samples per row: give 2 or more"
+        )
+    if not 0 < args.alpha < 1:
+        parser.error(f"argument --alpha: {args.alpha} is not in (0, 1)")
+    smallest = smallest_test_set(args.root) if args.samples == "partitions" else None
+    if smallest is None:
+        return
+    path, size = smallest
+    if args.k > size:
+        parser.error(
+            f"argument --k: {args.k} partitions of a test set of {size} "
+            f"utterances ({path}): give at most {size}"
+        )
+    if size // args.k < MIN_PARTITION_SIZE:
+        warn(
+            f"--k {args.k}: partitions of as few as {size // args.k} utterances "
+            f"({path} has {size}); with fewer than {MIN_PARTITION_SIZE} the "
+            "t-test has little power: a smaller --k gives larger partitions"
+        )
+
+
+def tables_command(args, parser):
     """``tables``: write and print the tables; returns the exit status."""
     output = args.output or os.path.join(args.root, "tables")
     try:
+        check_tables_arguments(args, parser)
         text = write_tables(
-            args.root, output, args.samples, args.k, args.partition_seed, args.alpha
+            args.root,
+            output,
+            args.samples,
+            args.k,
+            args.partition_seed,
+            args.alpha,
+            warn=warn,
         )
     except TablesError as error:
         print(f"error: experiments tables: {error}", file=sys.stderr)
@@ -176,12 +251,38 @@ def tables_command(args):
     return 0
 
 
+def check_sizes(args, parser):
+    """Refuse subset sizes below 1, or not below the corpus's training set.
+
+    The training set's size is known when a full-data run of the corpus
+    has prepared it (``low_resource.train_set_size``).
+    """
+    if min(args.sizes) < 1:
+        parser.error(f"argument --sizes: {min(args.sizes)} is not a positive size")
+    known = train_set_size(args.root, args.corpus, args.encoder, args.seed)
+    problem = oversized(args.sizes, args.corpus, known)
+    if problem:
+        parser.error(f"{problem}: give sizes below {known[0]}")
+
+
 def low_resource_command(args, recipes, options):
-    """``low_resource``: run the study, then draw its figure; returns 0."""
+    """``low_resource``: run the study, then draw its figure; returns 0.
+
+    The full-data runs go first; a subset size that their training manifest
+    shows to be the whole training set is then left out, with a warning.
+    """
     runs = plan_low_resource(
         args.root, recipes, args.corpus, args.encoder, args.sizes, args.seed, **options
     )
-    run_grid(runs, dry_run=args.dry_run)
+    run_grid([run for run in runs if "subset" not in run], dry_run=args.dry_run)
+    subsets = [run for run in runs if "subset" in run]
+    if not args.dry_run:
+        known = train_set_size(args.root, args.corpus, args.encoder, args.seed)
+        problem = oversized(args.sizes, args.corpus, known)
+        if problem:
+            warn(f"{problem}: not run")
+        subsets = runs_below(subsets, known)
+    run_grid(subsets, dry_run=args.dry_run)
     if not args.dry_run:
         figure = args.figure or os.path.join(args.root, "low_resource.png")
         plot_low_resource(
@@ -191,6 +292,7 @@ def low_resource_command(args, recipes, options):
             args.encoder,
             figure,
             args.seed,
+            warn=warn,
         )
         print(f"figure: {figure}")
     return 0

@@ -253,7 +253,8 @@ def train_command(
     configuration : str
         The recipe's YAML.
     encoder : str
-        ``--ssl_hub``.
+        ``--ssl_hub``: a hub name, or a local folder (made absolute, since
+        the run starts in the recipe's folder).
     seed : int
         ``--seed``.
     folder : str
@@ -280,7 +281,7 @@ def train_command(
         f"hparams/{configuration}.yaml",
         f"--data_folder={recipe['data_folder']}",
         f"--cross_data_folder={cross['data_folder']}",
-        f"--ssl_hub={encoder}",
+        f"--ssl_hub={os.path.abspath(encoder) if os.path.isdir(encoder) else encoder}",
         f"--seed={seed}",
         f"--output_folder={os.path.abspath(folder)}",
     ]
@@ -291,8 +292,26 @@ def train_command(
     return command + list(overrides)
 
 
+def shell_line(run):
+    """Return a run as one shell line: into its folder, then its whole command.
+
+    Every part is quoted (``shlex``), so the line runs as written when pasted
+    into a POSIX shell.
+
+    Example
+    -------
+    >>> shell_line({"cwd": "my recipes/A", "command": ["/usr/bin/python3",
+    ...     "train.py", "--data_folder=/data/my corpus"]})
+    "cd 'my recipes/A' && /usr/bin/python3 train.py '--data_folder=/data/my corpus'"
+    """
+    return f"cd {shlex.quote(run['cwd'])} && {shlex.join(run['command'])}"
+
+
 def run_grid(runs, dry_run=False, log=print):
     """Run (or list) the planned runs, skipping finished ones.
+
+    A dry run prints each run's command as a shell line that runs as written
+    (``shell_line``).
 
     Returns
     -------
@@ -305,7 +324,7 @@ def run_grid(runs, dry_run=False, log=print):
     ...        "folder": "no/such/run", "command": ["python", "train.py"]}
     >>> run_grid([run], dry_run=True)
     [new] A lora seed 1
-        cd r/A && train.py
+        cd r/A && python train.py
     ['new']
     """
     statuses = []
@@ -314,7 +333,7 @@ def run_grid(runs, dry_run=False, log=print):
         statuses.append(status)
         label = f"[{status}] {run['corpus']} {run['configuration']} seed {run['seed']}"
         if dry_run:
-            log(f"{label}\n    cd {run['cwd']} && {shlex.join(run['command'][1:])}")
+            log(f"{label}\n    {shell_line(run)}")
             continue
         if status == "done":
             log(f"{label}: finished, skipped")

@@ -72,6 +72,12 @@ def partition_ccc_samples(ids, predictions, targets, k=20, seed=0):
     numpy.ndarray
         ``[k, 3]`` CCC samples.
 
+    Raises
+    ------
+    ValueError
+        When ``k`` is below 2 (a t-test needs two samples) or above the
+        number of utterances (a partition would be empty).
+
     Example
     -------
     >>> y = np.random.default_rng(0).random((40, 3))
@@ -80,7 +86,15 @@ def partition_ccc_samples(ids, predictions, targets, k=20, seed=0):
            [1., 1., 1.],
            [1., 1., 1.],
            [1., 1., 1.]])
+    >>> partition_ccc_samples(["a", "b"], y[:2], y[:2], k=3)
+    Traceback (most recent call last):
+    ...
+    ValueError: k=3 partitions of 2 utterances: k must be from 2 to 2
     """
+    if not 2 <= k <= len(ids):
+        raise ValueError(
+            f"k={k} partitions of {len(ids)} utterances: k must be from 2 to {len(ids)}"
+        )
     order = sorted(range(len(ids)), key=lambda i: ids[i])
     permutation = np.random.default_rng(seed).permutation(len(order))
     shuffled = [order[i] for i in permutation]

@@ -19,8 +19,12 @@ In each column the best CCC is bold, and it gets an asterisk when it is
 significantly better than every other row of the column (one-tailed Welch's
 t-test, ``p <= alpha``; see ``significance`` for the samples). Rows that tie
 for the best are all bold; a column with a single value (or equal values)
-has neither mark: there is nothing to compare. Each table is also written as
-a long-format CSV with every p-value.
+has neither mark: there is nothing to compare. A column with a cell without
+a value (``n/a``) has no asterisk either: the best was not compared with
+that row. Nor does a column with a row of fewer than two samples (one seed,
+with ``samples="seeds"``): a t-test needs two; those runs are listed under
+the tables. Each table is also written as a long-format CSV with every
+p-value.
 
 **Any subset of runs.** The tables always have the paper's five rows; a cell
 without a finished run reads ``n/a`` (``MISSING``, in the Markdown and the
@@ -54,6 +58,7 @@ Authors
 """
 
 import csv
+import glob
 import json
 import math
 import os
@@ -90,6 +95,12 @@ CALIBRATION = "calibration"
 BEFORE_ADAPTATION = "before_adaptation"
 #: What ``run_info.json`` (or a started run's ``hyperparams.yaml``) must say.
 RUN_KEYS = ("configuration", "corpus", "cross_corpus", "ssl_hub")
+#: Fewest test utterances a partition should hold before the tables warn. A
+#: partition's CCC is a correlation-like estimate from its utterances, whose
+#: standard error is about (1 - r^2) / sqrt(n - 1): with fewer than 10 pairs,
+#: 0.17 or more at r = 0.7, larger than the differences the tables compare
+#: (hundredths to a tenth), so the t-test on such samples has little power.
+MIN_PARTITION_SIZE = 10
 
 
 class TablesError(ValueError):
@@ -485,9 +496,11 @@ def column_tests(rows, alpha):
 def _cells(entries, alpha):
     """Cells of one table's column group: ``{(run, attribute): cell}``.
 
-    ``entries``: ``{run: entry or None}`` (``collect``'s output).
+    ``entries``: ``{run: entry or None}`` (``collect``'s output). No star
+    in a column with a row without a value: the best was not compared with it.
     """
     cells = {}
+    complete = all(entry is not None for entry in entries.values())
     for index, attribute in enumerate(ATTRIBUTES):
         present = {
             run: (entry["ccc"][index], entry["samples"][:, index])
@@ -508,7 +521,7 @@ def _cells(entries, alpha):
                 # bold: the best, ties included, when it beats some other
                 # row (not a lone value, not a column of equal values)
                 "best": bool(entry["ccc"][index] == top and top > bottom),
-                "starred": run == best and starred,
+                "starred": run == best and starred and complete,
                 "p_value": p_values[run],
                 "runs": entry["runs"],
             }
@@ -588,8 +601,10 @@ def build_tables(groups, encoder, pair, alpha, started=None, **sampling):
     -------
     markdown : dict
         ``{"table1": str, "table2": str, "missing": str}`` (``missing`` is
-        empty when every cell has a value), and ``"calibrated"``: whether
-        the cells show a calibrated CCC.
+        empty when every cell has a value and every run could be tested),
+        ``"calibrated"``: whether the cells show a calibrated CCC,
+        ``"incomplete"``: whether a cell has no value, and ``"untested"``:
+        the runs with fewer than two samples (no significance test).
     rows : dict
         Long-format CSV rows of each table, one per cell (missing ones too).
 
@@ -612,13 +627,43 @@ def build_tables(groups, encoder, pair, alpha, started=None, **sampling):
             _long_row(encoder, table, test, run, short, attribute, cell, status)
         )
     show = any(c is not None and c["calibrated"] is not None for c in cells.values())
+    untested = _untested_runs(entries, encoder)
+    missing = _missing_runs(groups, started, entries, encoder, pair)
+    if untested:
+        missing = "\n\n".join(
+            filter(
+                None,
+                [
+                    missing,
+                    "No significance test for these runs' cells (fewer than 2 "
+                    "samples; with --samples=seeds, one seed):\n\n"
+                    + "\n".join(f"- {label}" for label in untested),
+                ],
+            )
+        )
     markdown = {
         "table1": _table1_markdown(cells, pair, short, show),
         "table2": _table2_markdown(cells, pair, short, show),
-        "missing": _missing_runs(groups, started, entries, encoder, pair),
+        "missing": missing,
         "calibrated": show,
+        "incomplete": any(cell is None for cell in cells.values()),
+        "untested": untested,
     }
     return markdown, long_rows
+
+
+def _untested_runs(entries, encoder):
+    """Return the runs whose samples are too few for a t-test (one seed).
+
+    Runs without any sample (no predictions file) are listed apart
+    (``_missing_runs``).
+    """
+    runs = {
+        run
+        for (_, run), entry in entries.items()
+        if entry is not None and 0 < len(entry["samples"]) < 2
+    }
+    return [describe_run(*run, encoder) for run in sorted(runs)]
 
 
 def _entries(groups, encoder, pair, sampling):
@@ -819,13 +864,17 @@ def _long_row(encoder, table, test, run, short, attribute, cell, status):
     }
 
 
-def caption(alpha, samples, k, partition_seed, calibrated=False):
+def caption(alpha, samples, k, partition_seed, calibrated=False, incomplete=False):
     """Return the rule of bold and asterisks, printed under every table.
+
+    ``incomplete``: some cell has no value (its columns get no asterisk).
 
     Example
     -------
     >>> caption(0.05, "seeds", 20, 0).startswith("Bold: the best CCC")
     True
+    >>> caption(0.05, "seeds", 20, 0, incomplete=True).split(". ")[-1]
+    'A column with an n/a cell has no *: significance was not tested against it.'
     """
     source = (
         f"CCC on {k} random partitions of the test set, seed {partition_seed}"
@@ -843,17 +892,25 @@ def caption(alpha, samples, k, partition_seed, calibrated=False):
             "each attribute (the paper's protocol, and bold and *, use the raw "
             "CCC before it)."
         )
-    return text + f" {MISSING}: no finished run."
+    text += f" {MISSING}: no finished run."
+    if incomplete:
+        text += (
+            f" A column with an {MISSING} cell has no *: significance was not "
+            "tested against it."
+        )
+    return text
 
 
 def write_tables(
-    root, output, samples="partitions", k=20, partition_seed=0, alpha=0.05
+    root, output, samples="partitions", k=20, partition_seed=0, alpha=0.05, warn=None
 ):
     """Build the tables of every encoder and pair of corpora under ``root``.
 
     Writes ``tables.md`` and ``table1.csv`` / ``table2.csv`` to ``output``.
     Any subset of the grid's runs makes tables: the cells without a finished
     run are ``MISSING`` and the runs that would fill them are listed.
+    ``warn`` (a callable, optional) is given a one-line notice when runs
+    have too few samples for a significance test (one seed each).
 
     Returns
     -------
@@ -879,7 +936,7 @@ def write_tables(
     sampling = {"samples": samples, "k": k, "partition_seed": partition_seed}
     keys = list(groups) + list(started)
     pairs = sorted({tuple(sorted((key[2], key[3]))) for key in keys})
-    sections, long_rows = [], {"table1": [], "table2": []}
+    sections, long_rows, untested = [], {"table1": [], "table2": []}, []
     for encoder in sorted({key[0] for key in keys}):
         for pair in pairs:
             if not any(k[0] == encoder and {k[2], k[3]} == set(pair) for k in keys):
@@ -887,13 +944,54 @@ def write_tables(
             markdown, rows = build_tables(
                 groups, encoder, pair, alpha, started, **sampling
             )
-            note = caption(alpha, samples, k, partition_seed, markdown["calibrated"])
+            note = caption(
+                alpha,
+                samples,
+                k,
+                partition_seed,
+                markdown["calibrated"],
+                markdown["incomplete"],
+            )
             sections.append(_section(encoder, pair, markdown, note))
+            untested += markdown["untested"]
             for name in rows:
                 long_rows[name] += rows[name]
     text = "\n\n".join(sections) + "\n"
     _write_files(output, text, long_rows)
+    if untested and warn is not None:
+        runs = f"{len(untested)} run" + ("s" if len(untested) > 1 else "")
+        warn(
+            f"significance not tested (no *) for {runs} with fewer than 2 "
+            "samples (with --samples=seeds: a single seed); run the grid "
+            "with more --seeds, or use --samples=partitions. They are listed "
+            "under the tables."
+        )
     return text
+
+
+def smallest_test_set(root):
+    """Return the finished runs' test predictions with the fewest labels.
+
+    Returns
+    -------
+    tuple or None
+        ``(path, labelled utterances)`` of the smallest ``<corpus>_test.csv``
+        of the finished runs' ``predictions`` folders; None without any.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> smallest_test_set(tempfile.mkdtemp()) is None
+    True
+    """
+    sizes = {}
+    for folder, _ in find_runs(root):
+        pattern = os.path.join(glob.escape(folder), "predictions", "*_test.csv")
+        for path in glob.glob(pattern):
+            sizes[path] = len(read_predictions(path)[0])
+    if not sizes:
+        return None
+    return min(sorted(sizes.items()), key=lambda item: item[1])
 
 
 def _read_runs(root):
