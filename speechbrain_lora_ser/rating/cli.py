@@ -130,6 +130,13 @@ def rate_main(argv=None):
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(
+            f"interrupted: the finished shards are in {args.output}; the same "
+            "command rates the rest",
+            file=sys.stderr,
+        )
+        return 130
     finally:
         ray.shutdown()
     print(json.dumps(report))

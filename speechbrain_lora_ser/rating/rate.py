@@ -169,12 +169,15 @@ def rate_archive(
     done = store.done_files()
     todo = [f for f in files if f not in done]
     seconds = [audio_seconds(f) for f in todo]
+    count, device, resources = plan_workers(ray.cluster_resources(), workers)
+    # at least a shard per worker: none idles while another rates it all
+    total = sum(s or 0 for s in seconds)
+    seconds_per_shard = min(seconds_per_shard, total / count) or seconds_per_shard
     shards = make_shards(todo, seconds, files_per_shard, seconds_per_shard)
     report = {"files": 0, "failed": 0, "skipped": len(files) - len(todo)}
     report["retried"] = len(retried)
     report["seconds"], started = 0.0, time.perf_counter()
     if shards:
-        count, device, resources = plan_workers(ray.cluster_resources(), workers)
         _say(
             progress,
             f"{len(todo)} files ({sum(s or 0 for s in seconds) / 3600:.2f}"
@@ -191,7 +194,7 @@ def rate_archive(
             resources,
             report,
             progress,
-            sum(s or 0 for s in seconds),
+            total,
         )
     report["wall_seconds"] = time.perf_counter() - started
     return report
