@@ -269,7 +269,7 @@ def test_a_mixed_batch_equals_the_files_one_by_one(runs, banks):
     )
     assert set(languages) == {M, B, D}
     for row, path in enumerate(paths):
-        single = bank.predict_file(path, clip=False, calibrate=False)
+        single = bank.predict_file(path, clip=False, calibrate=False, vad=False)
         assert single["language"] == languages[row]
         expected = torch.tensor([single[a] for a in ATTRIBUTES])
         assert (values[row] - expected).abs().max() <= 1e-4

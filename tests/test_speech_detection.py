@@ -218,3 +218,37 @@ def test_a_clip_with_little_speech_is_rated_and_says_so(model, tmp_path):
         assert row["arousal"] is not None, (seconds, row)
         said = "of speech rated (under 0.5 s): a less reliable value"
         assert (said in (row["warning"] or "")) == short, (seconds, row["warning"])
+
+
+def test_a_dc_offset_does_not_change_what_is_heard_or_the_value(model, tmp_path):
+    wav, native = Speaker().say(
+        "We talked about the weather and the news.", voice="en-us"
+    )
+    speech = soxr.resample(wav, native, 16000).astype(np.float32)
+    speech = 0.5 * speech / np.abs(speech).max()
+    rows = []
+    for name, offset in (("centred", 0.0), ("offset", 0.3)):
+        path = tmp_path / f"{name}.wav"
+        soundfile.write(path, speech + np.float32(offset), 16000, subtype="FLOAT")
+        rows.append(model.predict_file(path, return_windows=True, calibrate=False))
+    centred, offset = rows
+    assert offset["warning"] is None, offset["warning"]
+    for name in ("arousal", "valence", "dominance"):
+        assert math.isclose(offset[name], centred[name], abs_tol=1e-3), rows
+    speech_seconds = [w["speech_seconds"] for w in offset["windows"]]
+    assert speech_seconds == [w["speech_seconds"] for w in centred["windows"]]
+
+
+def test_a_few_loud_frames_of_faint_noise_are_not_missed_speech(model, tmp_path):
+    """Pink noise at -50 dBFS: its loudest frames pass the sound floor for a
+    fraction of a second, less than a window's speech: withheld, not rated
+    as speech the detector missed."""
+    spectrum = np.fft.rfft(np.random.default_rng(3).standard_normal(5 * 16000))
+    spectrum /= np.sqrt(np.maximum(np.arange(spectrum.size), 1))
+    pink = np.fft.irfft(spectrum, 5 * 16000)
+    pink *= 10 ** (-50 / 20) / np.sqrt(np.mean(np.square(pink)))
+    path = tmp_path / "pink.wav"
+    soundfile.write(path, pink.astype(np.float32), 16000, subtype="FLOAT")
+    row = model.predict_file(path, calibrate=False)
+    assert row["arousal"] is None, row
+    assert row["warning"].startswith("no speech"), row["warning"]

@@ -91,8 +91,12 @@ def heard(levels, flags, frame_seconds, sound_range_db=SOUND_RANGE_DB):
     )
 
 
-def missed_speech(speech, sound, min_speech_share, vad_threshold):
+def missed_speech(speech, sound, min_speech_share, vad_threshold, min_sound=0.0):
     """Return the warning of a file whose detector missed its speech, or None.
+
+    ``min_sound`` is the speech a window of the file would need: less sound
+    than that (a few loud frames of faint noise) could not be a window's
+    missed speech, so the detector's verdict stands.
 
     Example
     -------
@@ -100,8 +104,10 @@ def missed_speech(speech, sound, min_speech_share, vad_threshold):
     True
     >>> print(missed_speech(0.0, 40.0, 0.2, 0.5)[:60])
     the speech detector heard 0.0 s of speech in 40.0 s of sound
+    >>> missed_speech(0.0, 0.1, 0.2, 0.5, min_sound=0.5) is None
+    True
     """
-    if not sound or speech >= min_speech_share * sound:
+    if not sound or sound < min_sound or speech >= min_speech_share * sound:
         return None
     return (
         f"the speech detector heard {speech:.1f} s of speech in {sound:.1f} s "

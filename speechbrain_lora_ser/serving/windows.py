@@ -443,8 +443,13 @@ class FileWindows:
         missed = None
         if detector is not None:
             speech, sound = detector.heard()
+            seconds = detector.covered / detector.sample_rate
             missed = missed_speech(
-                speech, sound, self.min_speech_share, self.vad_threshold
+                speech,
+                sound,
+                self.min_speech_share,
+                self.vad_threshold,
+                min(MIN_SPEECH_SECONDS, 0.5 * seconds),  # as a window needs
             )
         if missed:
             judge = self._judge(None)
