@@ -58,7 +58,7 @@ class FrameSpeech:
     -------
     >>> loud = lambda frame: float(frame.max() > 0)  # a stand-in for Silero
     >>> detector = FrameSpeech(loud, 16000)
-    >>> detector.push(np.r_[np.zeros(16384), np.ones(16384)])
+    >>> detector.push(np.r_[np.zeros(16384), np.sin(np.arange(16384.0))])
     >>> detector.flush()
     >>> detector.speech_seconds(0, 32768)
     1.024
