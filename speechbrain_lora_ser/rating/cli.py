@@ -53,7 +53,17 @@ def rate_parser():
 
 
 def check_rate_arguments(parser, args):
-    """Refuse bad numbers before Ray starts (``parser.error``: exit 2)."""
+    """Refuse bad numbers before Ray starts (``parser.error``: exit 2).
+
+    Example
+    -------
+    >>> parser = rate_parser()
+    >>> args = parser.parse_args(["--model", "m", "--output", "o", "--workers", "0"])
+    >>> check_rate_arguments(parser, args)  # the message goes to stderr
+    Traceback (most recent call last):
+    ...
+    SystemExit: 2
+    """
     for name in ("workers", "batch_size", "files_per_shard", "num_cpus"):
         value = getattr(args, name)
         if value is not None and value < 1:
@@ -74,7 +84,16 @@ def check_rate_arguments(parser, args):
 
 
 def rating_options(args):
-    """``predict_files``'s keyword arguments from the command line."""
+    """``predict_files``'s keyword arguments from the command line.
+
+    Example
+    -------
+    >>> args = rate_parser().parse_args(
+    ...     ["--model", "m", "--output", "o", "--vad_threshold", "0.3"])
+    >>> options = rating_options(args)
+    >>> options["vad"], options["vad_threshold"], "min_speech_share" in options
+    (True, 0.3, False)
+    """
     options = {
         "batch_size": args.batch_size,
         "window_seconds": args.window_seconds,

@@ -197,7 +197,13 @@ def plot_coverage(archive, chosen, attributes, path):
 
 
 def selection_parser():
-    """Build the ``ser-select`` argument parser."""
+    """Build the ``ser-select`` argument parser.
+
+    Example
+    -------
+    >>> selection_parser().parse_args(["ratings", "--output", "o"]).attributes
+    ['arousal', 'valence']
+    """
     parser = argparse.ArgumentParser(description="Choose segments to annotate.")
     parser.add_argument("ratings", help="a ser-rate output folder")
     parser.add_argument("--output", required=True)
@@ -220,7 +226,17 @@ def selection_parser():
 
 
 def check_selection_arguments(parser, args):
-    """Refuse what cannot be selected from or written to (exit 2)."""
+    """Refuse what cannot be selected from or written to (exit 2).
+
+    Example
+    -------
+    >>> parser = selection_parser()
+    >>> args = parser.parse_args(["/no/ratings", "--output", "o"])
+    >>> check_selection_arguments(parser, args)  # the message goes to stderr
+    Traceback (most recent call last):
+    ...
+    SystemExit: 2
+    """
     for name in ("count", "bins"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1, not {getattr(args, name)}")

@@ -72,6 +72,15 @@ def fetch_hparams(
     ------
     NotAModelFolder
         No such folder, and no model repository of that name.
+
+    Example
+    -------
+    >>> fetch_hparams("/no/such/model", tempfile.mkdtemp())
+    Traceback (most recent call last):
+    ...
+    speechbrain_lora_ser.serving.model_loading.NotAModelFolder: /no/such/model: \
+no such folder, and no model repository of that name could be fetched \
+(HFValidationError)
     """
     try:
         return fetch(
@@ -228,6 +237,21 @@ def check_model_options(model, language=None, window_seconds=None, hop_seconds=N
     ValueError
         ``--language``, a window shorter than the encoder's receptive field,
         or a hop longer than the window (audio between windows never rated).
+
+    Example
+    -------
+    >>> from types import SimpleNamespace
+    >>> model = SimpleNamespace(  # what is read of an EncoderRegressor
+    ...     mods=SimpleNamespace(regressor=SimpleNamespace(
+    ...         check_language=lambda language: None)),
+    ...     hparams=SimpleNamespace(window_seconds=10.0, hop_seconds=5.0,
+    ...                             sample_rate=16000),
+    ...     min_samples=400)
+    >>> check_model_options(model, window_seconds=2.0, hop_seconds=3.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: --hop_seconds 3.0 is longer than the window (2.0 s): audio \
+between windows would never be rated
     """
     try:
         model.mods.regressor.check_language(language)
