@@ -38,10 +38,12 @@ Authors
 """
 
 import logging
+import math
 import os
 import random
 
 import torch
+from scipy.optimize import minimize_scalar
 from speechbrain.lobes.features import Fbank
 from speechbrain.nnet.schedulers import LinearScheduler, update_learning_rate
 from speechbrain.processing.features import InputNormalization
@@ -171,6 +173,7 @@ def train_language_id(
     augmenter = channel_augmenter(write_rooms(work, seed=seed))
     _fit(model, augmenter, train_wavs, epochs, generator, device)
     outputs, targets = _development_outputs(model, augmenter, valid_wavs, device)
+    outputs, targets = _finite_rows(outputs, targets)
     temperature = _fit_temperature(outputs, targets)
     probabilities = torch.softmax(outputs / temperature, dim=-1)
     known = len(labels) - (background is not None)
@@ -256,21 +259,48 @@ def _development_outputs(model, augmenter, valid_wavs, device):
     return torch.cat(outputs), torch.tensor(targets)
 
 
-def _fit_temperature(outputs, targets):
-    """Return the temperature that minimises the development cross-entropy."""
-    log_temperature = torch.zeros(1, requires_grad=True)
-    optimizer = torch.optim.LBFGS([log_temperature], lr=0.1, max_iter=100)
-
-    def loss():
-        optimizer.zero_grad()
-        value = torch.nn.functional.cross_entropy(
-            outputs / log_temperature.exp(), targets
+def _finite_rows(outputs, targets):
+    """Keep the development utterances whose outputs are finite (logged)."""
+    finite = torch.isfinite(outputs).all(dim=-1)
+    if not finite.any():
+        raise FloatingPointError(
+            "language identifier: every development output is NaN or infinite; "
+            "nothing is written"
         )
-        value.backward()
-        return value
+    if not finite.all():
+        logger.warning(
+            "language identifier: %d of %d development outputs are NaN or "
+            "infinite, left out of the temperature and the guard",
+            int((~finite).sum()),
+            finite.numel(),
+        )
+    return outputs[finite], targets[finite]
 
-    optimizer.step(loss)
-    return float(log_temperature.detach().exp())
+
+def _fit_temperature(outputs, targets):
+    """Return the temperature that minimises the development cross-entropy.
+
+    A bounded search over its logarithm (``scipy.optimize.minimize_scalar``,
+    temperatures from 0.01 to 100): an unbounded one runs to 0 when every
+    development utterance is right, and gives NaN there.
+
+    Example
+    -------
+    >>> outputs = torch.log_softmax(torch.tensor([[9.0, 0.0], [0.0, 9.0]]), -1)
+    >>> _fit_temperature(outputs, torch.tensor([0, 1])) < 0.1  # all right: sharp
+    True
+    >>> _fit_temperature(outputs, torch.tensor([0, 0])) > 1  # one wrong: softer
+    True
+    """
+
+    def loss(log_temperature):
+        scaled = outputs / math.exp(log_temperature)
+        return float(torch.nn.functional.cross_entropy(scaled, targets))
+
+    found = minimize_scalar(
+        loss, bounds=(math.log(0.01), math.log(100.0)), method="bounded"
+    )
+    return round(math.exp(found.x), 4)
 
 
 def choose_guard(probabilities, targets, known, keeps=GUARD_KEEPS):
