@@ -204,6 +204,15 @@ def check_tables_arguments(args, parser):
     utterances of the smallest test set of the finished runs; ``--alpha``
     in (0, 1). Warns when the partitions are smaller than
     ``MIN_PARTITION_SIZE`` utterances (a test of little power).
+
+    Example
+    -------
+    >>> parser = build_parser()
+    >>> args = parser.parse_args(["tables", "runs", "--k", "1"])
+    >>> check_tables_arguments(args, parser)  # the message goes to stderr
+    Traceback (most recent call last):
+    ...
+    SystemExit: 2
     """
     if args.k < 2:
         parser.error(
@@ -256,6 +265,16 @@ def check_sizes(args, parser):
 
     The training set's size is known when a full-data run of the corpus
     has prepared it (``low_resource.train_set_size``).
+
+    Example
+    -------
+    >>> parser = build_parser()
+    >>> args = parser.parse_args(["low_resource", "--recipe", "B=r", "--corpus",
+    ...     "B", "--sizes", "0"])
+    >>> check_sizes(args, parser)  # the message goes to stderr
+    Traceback (most recent call last):
+    ...
+    SystemExit: 2
     """
     if min(args.sizes) < 1:
         parser.error(f"argument --sizes: {min(args.sizes)} is not a positive size")
